@@ -1,0 +1,172 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Upcoming features taken from Hummingbird's own manifest: explicit `any`, and imports
+// that are visible only where they are written.
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+]
+
+let package = Package(
+    name: "dtwin",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "dtwin", targets: ["dtwin"]),
+        .executable(name: "dtwin-bench", targets: ["dtwin-bench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    ],
+    targets: [
+        // libmosquitto, as Debian ships it (libmosquitto-dev).
+        .systemLibrary(
+            name: "CMosquitto",
+            pkgConfig: "libmosquitto",
+            providers: [.apt(["libmosquitto-dev"])]
+        ),
+        // A Swift MQTT client over libmosquitto: one network thread, messages as an AsyncSequence.
+        .target(
+            name: "DTwinMQTT",
+            dependencies: [
+                "CMosquitto",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The external contract: topics, device names, payloads, the IoT event, answers. No I/O.
+        .target(
+            name: "DTwinContract",
+            swiftSettings: swiftSettings
+        ),
+        // dtwin.yaml + DTWIN_* environment overrides + embedded defaults, validated.
+        .target(
+            name: "DTwinConfig",
+            dependencies: [
+                "DTwinContract",
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The twin table (SQLite now; DynamoDB later).
+        .target(
+            name: "DTwinStore",
+            dependencies: [
+                "DTwinContract",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Where IoT events go: API Gateway over HTTP, or the in-process "local Lambda".
+        .target(
+            name: "DTwinUpstream",
+            dependencies: [
+                "DTwinContract",
+                "DTwinStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The bridge: MQTT in, per-device delivery lanes, retries, replies and dead letters out.
+        .target(
+            name: "DTwinBridge",
+            dependencies: [
+                "DTwinMQTT",
+                "DTwinContract",
+                "DTwinConfig",
+                "DTwinStore",
+                "DTwinUpstream",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The command line: a small @main over the modules above.
+        .executableTarget(
+            name: "dtwin",
+            dependencies: [
+                "DTwinBridge",
+                "DTwinConfig",
+                "DTwinContract",
+                "DTwinMQTT",
+                "DTwinStore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Real servers for tests and benchmarks: a mosquitto on a free port, an HTTP receiver.
+        .target(
+            name: "DTwinTestSupport",
+            dependencies: [
+                "DTwinMQTT",
+                "DTwinContract",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "dtwin-bench",
+            dependencies: [
+                "DTwinTestSupport",
+                "DTwinMQTT",
+                "DTwinContract",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/dtwin-bench",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DTwinContractTests",
+            dependencies: ["DTwinContract"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DTwinConfigTests",
+            dependencies: ["DTwinConfig", "DTwinContract"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DTwinBridgeTests",
+            dependencies: ["DTwinBridge", "DTwinContract", "DTwinMQTT"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DTwinMQTTTests",
+            dependencies: ["DTwinMQTT", "DTwinTestSupport", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DTwinIntegrationTests",
+            dependencies: [
+                "DTwinBridge",
+                "DTwinConfig",
+                "DTwinContract",
+                "DTwinMQTT",
+                "DTwinStore",
+                "DTwinTestSupport",
+                "DTwinUpstream",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,56 @@
+import DTwinContract
+import DTwinMQTT
+
+/// What the bridge does with one message from the broker. Pure: the arrival time and the id
+/// are given, so every branch is unit-tested without a broker.
+enum IntakeDecision: Equatable {
+    /// A device message for the upstream.
+    case deliver(DeviceMessage)
+    /// Cannot be delivered, but must not be lost: publish on the dead letter topic.
+    case deadLetter(DeadLetter)
+    /// A device's retained `online`/`offline`.
+    case deviceStatus(DeviceName, String)
+    /// Not ours to handle (our own topics echoed back, other prefixes); the reason is logged.
+    case ignore(String)
+}
+
+enum MessageIntake {
+    static func decide(
+        _ message: MQTTMessage, tree: TopicTree, maxPayload: Int, receivedAtMillis: Int64, id: MessageID
+    ) -> IntakeDecision {
+        func deadLetter(_ reason: String, device: String? = nil) -> IntakeDecision {
+            .deadLetter(
+                DeadLetter(
+                    topic: message.topic, payload: message.payload, reason: reason, device: device,
+                    messageId: id.rawValue, receivedAt: Timestamp.iso8601(millis: receivedAtMillis), attempts: 0))
+        }
+        switch tree.parse(message.topic) {
+        case .device(let topic):
+            switch topic.kind {
+            case .up:
+                guard message.payload.count <= maxPayload else {
+                    return deadLetter(
+                        "payload of \(message.payload.count) bytes is over the limit of \(maxPayload) bytes (maxPayload)",
+                        device: topic.device.rawValue)
+                }
+                return .deliver(
+                    DeviceMessage(
+                        id: id, device: topic.device, topic: message.topic, payload: message.payload,
+                        receivedAtMillis: receivedAtMillis))
+            case .status:
+                let text = String(decoding: message.payload.prefix(64), as: UTF8.self)
+                return .deviceStatus(topic.device, text)
+            case .down, .sms:
+                return .ignore("the bridge does not consume \(topic.kind.rawValue) topics here")
+            }
+        case .invalidDevice(let error, let kind):
+            // A device with a bad name still sent something: keep it where an operator can see it.
+            if kind == .up { return deadLetter("\(error)") }
+            return .ignore("\(error)")
+        case .bridgeStatus, .deadLetter:
+            return .ignore("the bridge's own topic")
+        case .outsideTree(let reason):
+            return .ignore(reason)
+        }
+    }
+}

@@ -1,0 +1,109 @@
+import DTwinContract
+
+/// The whole configuration of dtwin (DESIGN.md §8). The defaults here are the embedded
+/// defaults the bridge runs on when there is no file at all.
+public struct DTwinConfiguration: Sendable, Equatable {
+    public enum UpstreamMode: String, Sendable, Equatable, CaseIterable {
+        case local, apigw, lambda
+    }
+
+    public enum HTTPMethod: String, Sendable, Equatable, CaseIterable {
+        case GET, POST
+    }
+
+    public enum StoreKind: String, Sendable, Equatable, CaseIterable {
+        case sqlite, dynamodb
+    }
+
+    public enum LogLevel: String, Sendable, Equatable, CaseIterable {
+        case trace, debug, info, notice, warning, error, critical
+    }
+
+    public struct Retry: Sendable, Equatable {
+        /// The first retry delay; each later one doubles, with jitter, up to `max`.
+        public var initial: Duration = .milliseconds(200)
+        public var max: Duration = .seconds(30)
+        /// A message still undelivered this long after it arrived goes to the dead letter topic.
+        public var maxAge: Duration = .seconds(24 * 3600)
+    }
+
+    public struct Upstream: Sendable, Equatable {
+        public var mode: UpstreamMode = .local
+        public var url: String = ""
+        public var method: HTTPMethod = .GET
+        public var function: String = ""
+        public var endpoint: String = ""
+        public var timeout: Duration = .seconds(10)
+        /// Upstream requests in flight at once, across devices (one at a time per device).
+        public var concurrency: Int = 32
+        public var retry = Retry()
+    }
+
+    public struct Store: Sendable, Equatable {
+        public var kind: StoreKind = .sqlite
+        public var path: String = "dtwin.sqlite"
+        public var table: String = "digitaltwin"
+        public var region: String = "us-west-2"
+        public var endpoint: String = ""
+    }
+
+    public struct HTTP: Sendable, Equatable {
+        public var host: String = "127.0.0.1"
+        public var port: Int = 8080
+        public var publicURL: String = ""
+    }
+
+    public struct Twilio: Sendable, Equatable {
+        public var from: String = ""
+        public var apiBase: String = "https://api.twilio.com"
+        public var superSimBase: String = "https://supersim.twilio.com"
+        public var smsPerHour: Int = 30
+    }
+
+    public struct Device: Sendable, Equatable {
+        public var phones: [String] = []
+        public var cellular: Bool = false
+        /// `local` mode: a fixed reply published on the device's `down` topic.
+        public var reply: String = ""
+        public init(phones: [String] = [], cellular: Bool = false, reply: String = "") {
+            self.phones = phones
+            self.cellular = cellular
+            self.reply = reply
+        }
+    }
+
+    public struct AlertRule: Sendable, Equatable {
+        /// A device name, or `*` for every device.
+        public var device: String = "*"
+        public var below: Double?
+        public var above: Double?
+        public var text: String = "{device}: {value}"
+        public var cooldown: Duration = .seconds(600)
+        public init() {}
+    }
+
+    public struct Spool: Sendable, Equatable {
+        public var path: String = "dtwin-spool"
+        public var maxBytes: Int = 256_000_000
+    }
+
+    public var broker = BrokerURL(host: "127.0.0.1", port: 1883)
+    /// A CA file for `mqtts://` brokers; empty uses the system trust store.
+    public var ca: String = ""
+    public var topicPrefix = try! TopicTree(prefix: TopicTree.defaultPrefix)
+    public var clientId: String = "dtwin-bridge"
+    public var upstream = Upstream()
+    public var store = Store()
+    public var http = HTTP()
+    public var twilio = Twilio()
+    public var devices: [DeviceName: Device] = [:]
+    public var alerts: [AlertRule] = []
+    public var spool = Spool()
+    /// Device payloads larger than this are dead-lettered instead of forwarded.
+    public var maxPayload: Int = 256 * 1024
+    /// How long a SIGTERM may take: in-flight deliveries get this long to finish.
+    public var shutdownTimeout: Duration = .seconds(10)
+    public var logLevel: LogLevel = .info
+
+    public init() {}
+}

@@ -1,0 +1,87 @@
+/// What became of one attempt to deliver a device message upstream (DESIGN.md §3).
+public enum DeliveryOutcome: Sendable, Equatable {
+    /// A 2xx answer. `reply`, when present, is published on the device's `down` topic;
+    /// `note` says why an answer had no usable reply (not JSON, `reply` not a string, …).
+    case delivered(reply: String?, note: String?)
+    /// 5xx, 408, 429, timeouts, refused connections: try again later.
+    case retry(reason: String)
+    /// Any other answer: the message goes to the dead letter topic with this reason.
+    case reject(reason: String)
+}
+
+/// Turns upstream answers into ``DeliveryOutcome``s. Pure: status and bytes in, outcome out.
+public enum UpstreamAnswer {
+    /// The longest piece of an upstream body quoted in a reason or log line.
+    static let quoteLimit = 200
+
+    /// An HTTP answer (`apigw` mode): the body itself may carry `{"reply": "..."}`.
+    public static func classify(status: Int, body: [UInt8]) -> DeliveryOutcome {
+        switch status {
+        case 200..<300:
+            let (reply, note) = reply(inBody: body)
+            return .delivered(reply: reply, note: note)
+        case 408, 429, 500..<600:
+            return .retry(reason: "upstream answered \(status)\(quote(body))")
+        case 300..<400:
+            return .reject(reason: "upstream answered \(status) (a redirect; dtwin does not follow them: check the URL)")
+        default:
+            return .reject(reason: "upstream answered \(status)\(quote(body))")
+        }
+    }
+
+    /// A Lambda's result (`lambda` and `local` modes): an API Gateway proxy response
+    /// (`{"statusCode": 200, "body": "{\"reply\": …}"}`), the seed's `{"payload": …}`, or a bare
+    /// `{"reply": …}` object.
+    public static func classifyLambdaResult(_ bytes: [UInt8]) -> DeliveryOutcome {
+        guard let json = JSONValue.parse(bytes), case .object(let object) = json else {
+            if bytes.isEmpty || JSONValue.parse(bytes) == .null { return .delivered(reply: nil, note: nil) }
+            return .delivered(reply: nil, note: "the function's result is not a JSON object\(quote(bytes))")
+        }
+        if let status = object["statusCode"] {
+            guard let code = status.numberValue, let int = Int(exactly: code) else {
+                return .reject(reason: "the function's statusCode is not an integer")
+            }
+            let body = object["body"]?.stringValue.map { Array($0.utf8) } ?? []
+            return classify(status: int, body: body)
+        }
+        if let payload = object["payload"] {
+            let (reply, note) = reply(in: payload)
+            return .delivered(reply: reply, note: note)
+        }
+        let (reply, note) = reply(in: json)
+        return .delivered(reply: reply, note: note)
+    }
+
+    /// Finds `{"reply": "..."}` in an answer body.
+    public static func reply(inBody body: [UInt8]) -> (reply: String?, note: String?) {
+        if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return (nil, nil) }
+        guard let json = JSONValue.parse(body) else {
+            return (nil, "the answer is not JSON, so it carries no reply\(quote(body))")
+        }
+        return reply(in: json)
+    }
+
+    /// A JSON object with a string `reply`, or a JSON string that holds such an object.
+    static func reply(in json: JSONValue) -> (reply: String?, note: String?) {
+        if case .string(let text) = json, let inner = JSONValue.parse(text.utf8) {
+            return reply(in: inner)
+        }
+        guard case .object(let object) = json else { return (nil, nil) }
+        guard let value = object["reply"], !value.isNull else { return (nil, nil) }
+        guard let text = value.stringValue else { return (nil, "\"reply\" is not a string; nothing sent to the device") }
+        return text.isEmpty ? (nil, nil) : (text, nil)
+    }
+
+    static func quote(_ body: [UInt8]) -> String {
+        guard !body.isEmpty else { return "" }
+        let text = String(decoding: body.prefix(quoteLimit), as: UTF8.self)
+            .replacingNewlines()
+        return ": " + text + (body.count > quoteLimit ? "…" : "")
+    }
+}
+
+extension String {
+    fileprivate func replacingNewlines() -> String {
+        String(map { $0 == "\n" || $0 == "\r" ? " " : $0 })
+    }
+}

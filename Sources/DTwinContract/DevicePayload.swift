@@ -1,0 +1,115 @@
+import Foundation
+
+/// What the bridge makes of the bytes a device published on `<prefix>/<dev>/up` (DESIGN.md §2).
+///
+/// Decoding never fails: anything that is not a reading or an awake event is ``Kind/raw`` and
+/// is forwarded byte for byte. ``note`` says why a payload that looked like a reading was not one.
+public struct DevicePayload: Sendable, Equatable {
+    public enum Kind: String, Sendable, Equatable, Codable {
+        case reading, awake, raw
+    }
+
+    /// The text forms this came from, for display.
+    public enum Format: String, Sendable, Equatable {
+        case legacyText = "legacy"
+        case json
+        case binary
+        case text
+    }
+
+    public var kind: Kind
+    public var format: Format
+    /// The reading's value (``Kind/reading`` only).
+    public var value: Double?
+    /// The device's sequence number, when it sent one.
+    public var seq: Int64?
+    /// The device's own timestamp in Unix milliseconds, when it sent one.
+    public var timestampMillis: Int64?
+    public var unit: String?
+    /// The device name written inside a legacy payload (`sim-<dev> data …`, `<dev>:awake`).
+    public var namedDevice: String?
+    /// Why a payload that looked like a reading was forwarded as raw bytes.
+    public var note: String?
+
+    public init(
+        kind: Kind, format: Format, value: Double? = nil, seq: Int64? = nil, timestampMillis: Int64? = nil,
+        unit: String? = nil, namedDevice: String? = nil, note: String? = nil
+    ) {
+        self.kind = kind
+        self.format = format
+        self.value = value
+        self.seq = seq
+        self.timestampMillis = timestampMillis
+        self.unit = unit
+        self.namedDevice = namedDevice
+        self.note = note
+    }
+
+    /// Decodes a device payload. Pure and total: every input gives an answer.
+    public static func decode(_ bytes: some Collection<UInt8>) -> DevicePayload {
+        guard let text = String(validating: bytes, as: UTF8.self) else {
+            return DevicePayload(kind: .raw, format: .binary)
+        }
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        if trimmed.hasPrefix("{") { return decodeJSON(trimmed) }
+        if let legacy = decodeLegacy(trimmed) { return legacy }
+        return DevicePayload(kind: .raw, format: .text)
+    }
+
+    // MARK: legacy text from the original sketch
+
+    /// `sim-<dev> data <int>` (a reading) and `<dev>:awake` (a boot event).
+    static func decodeLegacy(_ text: String) -> DevicePayload? {
+        if text.hasSuffix(":awake") {
+            let name = String(text.dropLast(":awake".count))
+            guard DeviceName(name) != nil || isLegacySimName(name) else { return nil }
+            return DevicePayload(kind: .awake, format: .legacyText, namedDevice: name)
+        }
+        let words = text.split(separator: " ", omittingEmptySubsequences: true)
+        guard words.count == 3, words[0].hasPrefix("sim-"), words[1] == "data" else { return nil }
+        let name = String(words[0].dropFirst("sim-".count))
+        guard DeviceName(name) != nil else { return nil }
+        guard let value = Int64(words[2]) else {
+            return DevicePayload(
+                kind: .raw, format: .legacyText, namedDevice: name,
+                note: "legacy reading with a value that is not an integer: \(String(words[2].prefix(40)).debugDescription)")
+        }
+        return DevicePayload(kind: .reading, format: .legacyText, value: Double(value), namedDevice: name)
+    }
+
+    /// The original sketch booted as `sim-<id>:awake` as well as `<id>:awake`.
+    private static func isLegacySimName(_ name: String) -> Bool {
+        name.hasPrefix("sim-") && DeviceName(String(name.dropFirst(4))) != nil
+    }
+
+    // MARK: JSON readings
+
+    /// `{"value": <number>, "seq": <int>?, "ts": <unix ms>?, "unit": <string>?}`; other keys are kept
+    /// in the forwarded bytes and ignored here.
+    static func decodeJSON(_ text: String) -> DevicePayload {
+        guard let json = JSONValue.parse(text.utf8), case .object(let object) = json else {
+            return DevicePayload(kind: .raw, format: .text, note: "starts with { but is not a JSON object")
+        }
+        func raw(_ note: String) -> DevicePayload { DevicePayload(kind: .raw, format: .json, note: note) }
+        guard let rawValue = object["value"] else { return raw("JSON object without a \"value\"") }
+        guard let value = rawValue.numberValue, value.isFinite else { return raw("\"value\" is not a number") }
+        var payload = DevicePayload(kind: .reading, format: .json, value: value)
+        if let seq = object["seq"], !seq.isNull {
+            guard let number = seq.numberValue, let int = Int64(exactly: number) else {
+                return raw("\"seq\" is not an integer")
+            }
+            payload.seq = int
+        }
+        if let ts = object["ts"], !ts.isNull {
+            guard let number = ts.numberValue, let int = Int64(exactly: number), int >= 0 else {
+                return raw("\"ts\" is not a Unix time in milliseconds")
+            }
+            payload.timestampMillis = int
+        }
+        if let unit = object["unit"], !unit.isNull {
+            guard let text = unit.stringValue else { return raw("\"unit\" is not a string") }
+            payload.unit = text
+        }
+        return payload
+    }
+}

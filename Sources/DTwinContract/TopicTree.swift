@@ -1,0 +1,100 @@
+/// The dtwin topic tree under a configurable prefix (DESIGN.md §2).
+///
+/// ```
+/// <prefix>/<dev>/up        device -> bridge   readings and events
+/// <prefix>/<dev>/down      bridge -> device   commands
+/// <prefix>/<dev>/status    device, retained   online / offline
+/// <prefix>/<dev>/sms       device -> bridge   text to send by SMS
+/// <prefix>/bridge/status   bridge, retained   online / offline
+/// <prefix>/bridge/deadletter                  messages that could not be delivered
+/// ```
+public struct TopicTree: Sendable, Equatable {
+    public static let defaultPrefix = "dtwin"
+
+    public let prefix: String
+
+    /// Validates the prefix: one or more non-empty levels, no wildcards.
+    public init(prefix: String = TopicTree.defaultPrefix) throws(InvalidTopicPrefix) {
+        if prefix.isEmpty { throw InvalidTopicPrefix(prefix: prefix, reason: "is empty") }
+        if prefix.contains("+") || prefix.contains("#") {
+            throw InvalidTopicPrefix(prefix: prefix, reason: "contains an MQTT wildcard (+ or #)")
+        }
+        if prefix.split(separator: "/", omittingEmptySubsequences: false).contains(where: \.isEmpty) {
+            throw InvalidTopicPrefix(prefix: prefix, reason: "has an empty level (a leading, trailing or double /)")
+        }
+        if prefix.utf8.contains(0) { throw InvalidTopicPrefix(prefix: prefix, reason: "contains a NUL byte") }
+        self.prefix = prefix
+    }
+
+    /// The reserved second level: `<prefix>/bridge/...` belongs to the bridge, not to a device.
+    public static let bridgeLevel = DeviceName.reserved
+
+    public func up(_ device: DeviceName) -> String { "\(prefix)/\(device)/up" }
+    public func down(_ device: DeviceName) -> String { "\(prefix)/\(device)/down" }
+    public func status(_ device: DeviceName) -> String { "\(prefix)/\(device)/status" }
+    public func sms(_ device: DeviceName) -> String { "\(prefix)/\(device)/sms" }
+    public var bridgeStatus: String { "\(prefix)/\(Self.bridgeLevel)/status" }
+    public var deadLetter: String { "\(prefix)/\(Self.bridgeLevel)/deadletter" }
+
+    /// Subscription filters the bridge needs: every device's `up` and `status`.
+    public var bridgeSubscriptions: [String] { ["\(prefix)/+/up", "\(prefix)/+/status"] }
+    /// Everything under the prefix, for inspection.
+    public var everything: String { "\(prefix)/#" }
+
+    /// What a topic means in the tree.
+    public enum Kind: String, Sendable, Equatable {
+        case up, down, status, sms
+    }
+
+    /// A topic that names a device.
+    public struct DeviceTopic: Sendable, Equatable {
+        public let device: DeviceName
+        public let kind: Kind
+    }
+
+    /// What a topic is, or why it is not part of the tree.
+    public enum Parsed: Sendable, Equatable {
+        case device(DeviceTopic)
+        case bridgeStatus
+        case deadLetter
+        /// Not a dtwin topic: another prefix, another depth, another last level.
+        case outsideTree(reason: String)
+        /// Shaped like a device topic, but the device level is not a valid name.
+        case invalidDevice(InvalidDeviceName, kind: Kind)
+    }
+
+    public func parse(_ topic: String) -> Parsed {
+        let head = prefix + "/"
+        guard topic.hasPrefix(head) else {
+            return .outsideTree(reason: "topic does not start with \(head.debugDescription)")
+        }
+        let rest = topic.dropFirst(head.count).split(separator: "/", omittingEmptySubsequences: false)
+        guard rest.count == 2 else {
+            return .outsideTree(reason: "expected \(prefix)/<device>/<up|down|status|sms>")
+        }
+        let level = String(rest[0])
+        let last = String(rest[1])
+        if level == Self.bridgeLevel {
+            switch last {
+            case "status": return .bridgeStatus
+            case "deadletter": return .deadLetter
+            default: break  // falls through to the device rules, which reject the reserved name
+            }
+        }
+        guard let kind = Kind(rawValue: last) else {
+            return .outsideTree(reason: "unknown last level \(last.debugDescription); expected up, down, status or sms")
+        }
+        do {
+            return .device(DeviceTopic(device: try DeviceName(validating: level), kind: kind))
+        } catch {
+            return .invalidDevice(error, kind: kind)
+        }
+    }
+}
+
+/// Why a topic prefix cannot be used.
+public struct InvalidTopicPrefix: Error, Equatable, CustomStringConvertible {
+    public let prefix: String
+    public let reason: String
+    public var description: String { "invalid topic prefix \(prefix.debugDescription): \(reason)" }
+}

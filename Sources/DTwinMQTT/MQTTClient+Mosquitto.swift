@@ -1,0 +1,264 @@
+import CMosquitto
+import Foundation
+import Logging
+import Synchronization
+
+// C callbacks. libmosquitto calls them on the client's network thread with the `obj` pointer
+// set by `mosquitto_user_data_set`: an unretained `MQTTClient`, which the network thread keeps
+// alive. They are file-level functions, not closures in main-actor code: see BUILD-NOTES.md on
+// the SIGILL that isolated closures cause when called from a C thread.
+
+private func client(_ obj: UnsafeMutableRawPointer?) -> MQTTClient? {
+    obj.map { Unmanaged<MQTTClient>.fromOpaque($0).takeUnretainedValue() }
+}
+
+private func onConnect(_: OpaquePointer?, _ obj: UnsafeMutableRawPointer?, _ rc: Int32) {
+    client(obj)?.handleConnect(rc)
+}
+
+private func onDisconnect(_: OpaquePointer?, _ obj: UnsafeMutableRawPointer?, _ rc: Int32) {
+    client(obj)?.handleDisconnect(rc)
+}
+
+private func onPublish(_: OpaquePointer?, _ obj: UnsafeMutableRawPointer?, _ mid: Int32) {
+    client(obj)?.handlePublishAcknowledged(mid)
+}
+
+private func onMessage(_: OpaquePointer?, _ obj: UnsafeMutableRawPointer?, _ message: UnsafePointer<mosquitto_message>?) {
+    guard let message, let client = client(obj) else { return }
+    let raw = message.pointee
+    // Copy now: libmosquitto frees topic and payload when this callback returns.
+    let topic = raw.topic.map { String(cString: $0) } ?? ""
+    let payload: [UInt8]
+    if let bytes = raw.payload, raw.payloadlen > 0 {
+        payload = Array(UnsafeRawBufferPointer(start: bytes, count: Int(raw.payloadlen)))
+    } else {
+        payload = []
+    }
+    client.handleMessage(
+        MQTTMessage(topic: topic, payload: payload, qos: raw.qos > 0 ? .atLeastOnce : .atMostOnce, retain: raw.retain))
+}
+
+private func onSubscribe(
+    _: OpaquePointer?, _ obj: UnsafeMutableRawPointer?, _ mid: Int32, _ count: Int32, _ granted: UnsafePointer<Int32>?
+) {
+    // 0x80 is the SUBACK failure code (MQTT 3.1.1 §3.9.3).
+    let refused = (0..<Int(max(count, 0))).contains { granted?[$0] ?? 0x80 >= 0x80 }
+    client(obj)?.handleSubscribeAcknowledged(mid, granted: !refused)
+}
+
+extension MQTTClient {
+    // MARK: set-up
+
+    func configure() throws(MQTTError) {
+        let pointer = handle.pointer
+        func check(_ rc: Int32, _ what: String) throws(MQTTError) {
+            if rc != MOSQ_ERR_SUCCESS.rawValue { throw MQTTError.mosquitto(rc, errno: errno, context: what) }
+        }
+        try check(mosquitto_threaded_set(pointer, true), "setting threaded mode")
+        try check(mosquitto_int_option(pointer, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311), "setting MQTT 3.1.1")
+        try check(mosquitto_int_option(pointer, MOSQ_OPT_TCP_NODELAY, 1), "disabling Nagle")
+        try check(mosquitto_max_inflight_messages_set(pointer, UInt32(max(0, configuration.maxInflight))), "setting max inflight")
+        if let username = configuration.username {
+            try check(mosquitto_username_pw_set(pointer, username, configuration.password), "setting credentials")
+        }
+        if let tls = configuration.tls {
+            if let caFile = tls.caFile {
+                guard FileManager.default.isReadableFile(atPath: caFile) else {
+                    throw MQTTError(.tls, "the CA file \(caFile.debugDescription) does not exist or is not readable")
+                }
+                try check(mosquitto_tls_set(pointer, caFile, nil, nil, nil, nil), "loading the CA file \(caFile)")
+            } else {
+                try check(mosquitto_int_option(pointer, MOSQ_OPT_TLS_USE_OS_CERTS, 1), "using the system CA store")
+            }
+        }
+        if let will = configuration.will {
+            let rc = will.payload.withUnsafeBytes {
+                mosquitto_will_set(pointer, will.topic, Int32($0.count), $0.baseAddress, will.qos.rawValue, will.retain)
+            }
+            try check(rc, "setting the last will on \(will.topic)")
+        }
+        mosquitto_user_data_set(pointer, Unmanaged.passUnretained(self).toOpaque())
+        mosquitto_connect_callback_set(pointer, onConnect)
+        mosquitto_disconnect_callback_set(pointer, onDisconnect)
+        mosquitto_publish_callback_set(pointer, onPublish)
+        mosquitto_message_callback_set(pointer, onMessage)
+        mosquitto_subscribe_callback_set(pointer, onSubscribe)
+    }
+
+    // MARK: calls into libmosquitto
+
+    func publishNow(topic: String, payload: [UInt8], qos: MQTTQoS, retain: Bool) throws(MQTTError) -> Int32 {
+        guard payload.count <= Int(Int32.max) else {
+            throw MQTTError(.invalidArgument, "payload of \(payload.count) bytes is too large for MQTT")
+        }
+        var mid: Int32 = 0
+        let rc = payload.withUnsafeBytes {
+            mosquitto_publish(handle.pointer, &mid, topic, Int32($0.count), $0.baseAddress, qos.rawValue, retain)
+        }
+        guard rc == MOSQ_ERR_SUCCESS.rawValue else {
+            throw MQTTError.mosquitto(rc, errno: errno, context: "publishing to \(topic)")
+        }
+        return mid
+    }
+
+    func sendSubscribe(_ filter: String, qos: MQTTQoS) {
+        var mid: Int32 = 0
+        let rc = mosquitto_subscribe(handle.pointer, &mid, filter, qos.rawValue)
+        guard rc == MOSQ_ERR_SUCCESS.rawValue else {
+            let error = MQTTError.mosquitto(rc, errno: errno, context: "subscribing to \(filter)")
+            logger.error("MQTT subscribe failed", metadata: ["filter": "\(filter)", "error": "\(error)"])
+            if error.code == .invalidArgument {
+                updateState { state in
+                    state.subscriptions[filter]?.granted = false
+                }
+            }
+            return
+        }
+        // The SUBACK may already have been handled on the network thread.
+        updateState { state in
+            if let granted = state.earlySubacks.removeValue(forKey: mid) {
+                state.subscriptions[filter]?.granted = granted
+            } else {
+                state.subscribeRequests[mid] = filter
+            }
+        }
+    }
+
+    // MARK: callback handlers (network thread)
+
+    func handleConnect(_ rc: Int32) {
+        guard rc == 0 else {
+            let error = MQTTError.connack(rc, endpoint: configuration.endpointDescription)
+            updateState { $0.lastError = error }
+            logger.error("MQTT connection refused", metadata: ["broker": "\(configuration.endpointDescription)", "reason": "\(error)"])
+            return
+        }
+        let filters = updateState { state -> [(String, MQTTQoS)] in
+            state.connected = true
+            state.lastError = nil
+            for key in state.subscriptions.keys { state.subscriptions[key]?.granted = nil }
+            return state.subscriptions.map { ($0.key, $0.value.qos) }.sorted { $0.0 < $1.0 }
+        }
+        logger.info("MQTT connected", metadata: ["broker": "\(configuration.endpointDescription)", "clientId": "\(configuration.clientID)"])
+        for (filter, qos) in filters { sendSubscribe(filter, qos: qos) }
+        if let birth = configuration.birth {
+            do {
+                try publishWithoutWaiting(topic: birth.topic, payload: birth.payload, qos: birth.qos, retain: birth.retain)
+            } catch {
+                logger.error("MQTT birth message not published", metadata: ["topic": "\(birth.topic)", "error": "\(error)"])
+            }
+        }
+    }
+
+    func handleDisconnect(_ rc: Int32) {
+        let stopping = updateState { state -> Bool in
+            state.connected = false
+            if rc != 0 && !state.stopping {
+                state.lastError = MQTTError(.notConnected, "lost the connection to \(configuration.endpointDescription)")
+            }
+            return state.stopping
+        }
+        if rc != 0 && !stopping {
+            logger.warning("MQTT connection lost; reconnecting", metadata: ["broker": "\(configuration.endpointDescription)"])
+        }
+    }
+
+    func handleMessage(_ message: MQTTMessage) {
+        continuation.yield(message)
+    }
+
+    func handlePublishAcknowledged(_ mid: Int32) {
+        let waiter = state.withLock { $0.acknowledgements.acknowledged(mid) }
+        waiter?.resume()
+    }
+
+    func handleSubscribeAcknowledged(_ mid: Int32, granted: Bool) {
+        let filter = updateState { state -> String? in
+            guard let filter = state.subscribeRequests.removeValue(forKey: mid) else {
+                state.earlySubacks[mid] = granted
+                return nil
+            }
+            state.subscriptions[filter]?.granted = granted
+            return filter
+        }
+        if let filter, !granted {
+            logger.error("MQTT subscription refused by the broker (check its ACL)", metadata: ["filter": "\(filter)"])
+        }
+    }
+
+    // MARK: the network thread
+
+    /// Connects, runs libmosquitto's loop, reconnects with backoff; returns after `close()`.
+    func runNetworkLoop() {
+        let pointer = handle.pointer
+        var socketOpen = false
+        var failures = 0
+        var nextSweep = ContinuousClock.now
+        while !shouldStopLoop() {
+            let now = ContinuousClock.now
+            if now >= nextSweep {
+                expireWaiters(now: now)
+                nextSweep = now + .milliseconds(100)
+            }
+            if !socketOpen {
+                let rc = mosquitto_connect(
+                    pointer, configuration.host, Int32(configuration.port), Int32(configuration.keepAliveSeconds))
+                if rc == MOSQ_ERR_SUCCESS.rawValue {
+                    socketOpen = true
+                } else {
+                    let error = MQTTError.mosquitto(rc, errno: errno, context: "connecting to \(configuration.endpointDescription)")
+                    connectionFailed(error, failures: failures)
+                    failures += 1
+                    backoff(failures: failures)
+                }
+                continue
+            }
+            let rc = mosquitto_loop(pointer, 100, 1)
+            if rc != MOSQ_ERR_SUCCESS.rawValue {
+                socketOpen = false
+                let wasConnected = updateState { state -> Bool in
+                    defer { state.connected = false }
+                    if state.lastError == nil && !state.stopping {
+                        state.lastError = MQTTError.mosquitto(rc, errno: errno, context: "connection to \(configuration.endpointDescription)")
+                    }
+                    return state.connected
+                }
+                if wasConnected { failures = 0 }
+                failures += 1
+                if !shouldStopLoop() { backoff(failures: failures) }
+            }
+        }
+        if socketOpen { mosquitto_disconnect(pointer) }
+        finish()
+    }
+
+    private func shouldStopLoop() -> Bool {
+        state.withLock { state in
+            guard state.stopping else { return false }
+            // Let a queued DISCONNECT (and anything before it) reach the broker first.
+            return !state.connected || ContinuousClock.now >= (state.stopDeadline ?? .now)
+        }
+    }
+
+    private func connectionFailed(_ error: MQTTError, failures: Int) {
+        updateState { $0.lastError = error }
+        // Log the first failure and then every tenth, so an absent broker does not flood the log.
+        if failures % 10 == 0 {
+            logger.warning(
+                "MQTT broker not reachable; retrying",
+                metadata: ["broker": "\(configuration.endpointDescription)", "error": "\(error)", "attempts": "\(failures + 1)"])
+        }
+    }
+
+    /// Sleeps the reconnect delay for this many consecutive failures, waking early on `close()`.
+    private func backoff(failures: Int) {
+        let (minimum, maximum) = configuration.reconnectDelay
+        var delay = minimum
+        for _ in 1..<max(1, min(failures, 20)) where delay < maximum { delay *= 2 }
+        let end = ContinuousClock.now + min(delay, maximum)
+        while ContinuousClock.now < end, !state.withLock({ $0.stopping }) {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+    }
+}

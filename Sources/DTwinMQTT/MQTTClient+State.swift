@@ -1,0 +1,143 @@
+import Synchronization
+
+extension MQTTClient {
+    struct Subscription: Sendable {
+        var qos: MQTTQoS
+        /// `nil` until the broker answers the current SUBSCRIBE.
+        var granted: Bool?
+    }
+
+    typealias Condition = @Sendable (State) -> Result<Void, MQTTError>?
+
+    struct ConditionWaiter: Sendable {
+        let condition: Condition
+        let continuation: CheckedContinuation<Void, any Error>
+        let deadline: ContinuousClock.Instant
+        let timeoutError: MQTTError
+    }
+
+    /// Everything shared between callers and the network thread, behind one `Mutex`.
+    struct State: Sendable {
+        var started = false
+        var stopping = false
+        var stopDeadline: ContinuousClock.Instant?
+        var connected = false
+        var lastError: MQTTError?
+        var subscriptions: [String: Subscription] = [:]
+        var subscribeRequests: [Int32: String] = [:]
+        /// SUBACKs that arrived before their request id was recorded (see `sendSubscribe`).
+        var earlySubacks: [Int32: Bool] = [:]
+        var acknowledgements = PublishAcknowledgements<CheckedContinuation<Void, any Error>>()
+        var conditionWaiters: [Int: ConditionWaiter] = [:]
+        var nextWaiterID = 0
+        var threadFinished = false
+        var threadExitWaiters: [CheckedContinuation<Void, Never>] = []
+
+        /// Takes out the waiters whose condition now holds or failed.
+        mutating func settledWaiters() -> [(CheckedContinuation<Void, any Error>, Result<Void, MQTTError>)] {
+            var settled: [(CheckedContinuation<Void, any Error>, Result<Void, MQTTError>)] = []
+            for (id, waiter) in conditionWaiters {
+                if let result = waiter.condition(self) {
+                    conditionWaiters.removeValue(forKey: id)
+                    settled.append((waiter.continuation, result))
+                }
+            }
+            return settled
+        }
+    }
+
+    /// Runs `body` under the lock, then resumes every waiter it settled (outside the lock).
+    func updateState<T: Sendable>(_ body: (inout State) -> T) -> T {
+        let (result, settled) = state.withLock { state in
+            let result = body(&state)
+            return (result, state.settledWaiters())
+        }
+        for (continuation, outcome) in settled { continuation.resume(with: outcome.mapError { $0 }) }
+        return result
+    }
+
+    /// Suspends until `condition` returns a result, the deadline passes, or the client closes.
+    func waitFor(timeout: Duration, what: String, _ condition: @escaping Condition) async throws {
+        let id = state.withLock { state in
+            state.nextWaiterID += 1
+            return state.nextWaiterID
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let immediate = state.withLock { state -> Result<Void, MQTTError>? in
+                    if let result = condition(state) { return result }
+                    if state.stopping { return .failure(MQTTError(.closed, "the MQTT client is closed")) }
+                    let cause = state.lastError.map { " (last error: \($0.message))" } ?? ""
+                    state.conditionWaiters[id] = ConditionWaiter(
+                        condition: condition, continuation: continuation, deadline: .now + timeout,
+                        timeoutError: MQTTError(.timeout, "timed out after \(timeout) waiting for \(what)\(cause)"))
+                    return nil
+                }
+                if let immediate { continuation.resume(with: immediate.mapError { $0 }) }
+            }
+        } onCancel: {
+            let waiter = state.withLock { $0.conditionWaiters.removeValue(forKey: id) }
+            waiter?.continuation.resume(throwing: CancellationError())
+        }
+        // A waiter registered with no network thread running would only ever time out there.
+    }
+
+    /// Calls `send` (which returns a libmosquitto message id) and waits for that id's PUBACK.
+    func awaitAcknowledgement(timeout: Duration, _ send: @escaping () throws(MQTTError) -> Int32) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            let closed = state.withLock { state -> Bool in
+                if state.threadFinished || !state.started { return true }
+                state.acknowledgements.begin()
+                return false
+            }
+            if closed {
+                continuation.resume(throwing: MQTTError(.closed, "the MQTT client is not running"))
+                return
+            }
+            let mid: Int32
+            do {
+                mid = try send()
+            } catch {
+                state.withLock { $0.acknowledgements.abandon() }
+                continuation.resume(throwing: error)
+                return
+            }
+            let registered = state.withLock {
+                $0.acknowledgements.register(mid, continuation, deadline: .now + timeout)
+            }
+            if !registered { continuation.resume() }
+        }
+    }
+
+    /// Fails waiters whose deadline has passed; called by the network thread on every tick.
+    func expireWaiters(now: ContinuousClock.Instant) {
+        let (publishes, conditions) = state.withLock { state in
+            let publishes = state.acknowledgements.expired(at: now)
+            let late = state.conditionWaiters.filter { $0.value.deadline <= now }
+            for id in late.keys { state.conditionWaiters.removeValue(forKey: id) }
+            return (publishes, Array(late.values))
+        }
+        for continuation in publishes {
+            continuation.resume(throwing: MQTTError(.timeout, "the broker did not acknowledge a publish in time"))
+        }
+        for waiter in conditions { waiter.continuation.resume(throwing: waiter.timeoutError) }
+    }
+
+    /// The end: no more messages, every waiter fails, `close()` returns.
+    func finish() {
+        continuation.finish()
+        let (publishes, conditions, exits) = state.withLock { state in
+            state.threadFinished = true
+            state.connected = false
+            let exits = state.threadExitWaiters
+            state.threadExitWaiters = []
+            let conditions = Array(state.conditionWaiters.values)
+            state.conditionWaiters = [:]
+            return (state.acknowledgements.removeAll(), conditions, exits)
+        }
+        let closed = MQTTError(.closed, "the MQTT client closed")
+        for continuation in publishes { continuation.resume(throwing: closed) }
+        for waiter in conditions { waiter.continuation.resume(throwing: closed) }
+        for exit in exits { exit.resume() }
+    }
+}

@@ -1,0 +1,134 @@
+import DTwinContract
+import Foundation
+import GRDB
+
+/// The twin table in an SQLite file (the embedded default store), in WAL mode so that readers
+/// (`dtwin readings`, the API) never block the bridge's writes.
+public final class SQLiteTwinStore: TwinStore {
+    private let pool: DatabasePool
+    private let table: String
+
+    /// Opens (creating if needed) the database at `path` with the twin table `table`.
+    public init(path: String, table: String = "digitaltwin") throws {
+        guard !table.isEmpty, table.utf8.allSatisfy({ $0 == UInt8(ascii: "_") || (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) }) else {
+            throw StoreError("store.table \(table.debugDescription) must be letters, digits and _ only")
+        }
+        self.table = table
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        if !folder.isEmpty { try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+        var configuration = Configuration()
+        // Another process (the CLI, a second reader) may hold the lock briefly: wait rather than fail.
+        configuration.busyMode = .timeout(5)
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try migrator(table: table).migrate(pool)
+        } catch {
+            throw StoreError("cannot open the SQLite store at \(path.debugDescription): \(Self.describe(error))")
+        }
+    }
+
+    private func migrator(table: String) -> DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1-\(table)") { db in
+            try db.execute(sql: """
+                CREATE TABLE IF NOT EXISTS "\(table)" (
+                    messageid TEXT PRIMARY KEY NOT NULL,
+                    device TEXT NOT NULL,
+                    ts TEXT NOT NULL,
+                    payload TEXT NOT NULL,
+                    payloadEncoding TEXT,
+                    kind TEXT NOT NULL,
+                    value REAL,
+                    seq INTEGER,
+                    source TEXT NOT NULL
+                );
+                CREATE INDEX IF NOT EXISTS "\(table)_device_ts" ON "\(table)" (device, ts);
+                """)
+        }
+        return migrator
+    }
+
+    public func put(_ item: TwinItem) async throws -> Bool {
+        let table = self.table
+        do {
+            return try await pool.write { db in
+                try db.execute(
+                    sql: """
+                        INSERT OR IGNORE INTO "\(table)"
+                        (messageid, device, ts, payload, payloadEncoding, kind, value, seq, source)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        item.messageId, item.device, item.ts, item.payload, item.payloadEncoding, item.kind.rawValue,
+                        item.value, item.seq, item.source,
+                    ])
+                return db.changesCount > 0
+            }
+        } catch {
+            throw StoreError("storing message \(item.messageId) failed: \(Self.describe(error))")
+        }
+    }
+
+    public func items(device: DeviceName, since: Int64?, until: Int64?, limit: Int) async throws -> [TwinItem] {
+        let table = self.table
+        var conditions = ["device = ?"]
+        var arguments: StatementArguments = [device.rawValue]
+        // ISO-8601 strings of one fixed shape sort in time order, so the index serves ranges.
+        if let since {
+            conditions.append("ts >= ?")
+            arguments += [Timestamp.iso8601(millis: since)]
+        }
+        if let until {
+            conditions.append("ts < ?")
+            arguments += [Timestamp.iso8601(millis: until)]
+        }
+        arguments += [max(0, limit)]
+        let bound = arguments
+        let sql = """
+            SELECT * FROM "\(table)" WHERE \(conditions.joined(separator: " AND "))
+            ORDER BY ts DESC, messageid DESC LIMIT ?
+            """
+        do {
+            return try await pool.read { db in
+                try Row.fetchAll(db, sql: sql, arguments: bound).map(Self.item)
+            }
+        } catch {
+            throw StoreError("reading items of \(device) failed: \(Self.describe(error))")
+        }
+    }
+
+    public func devices() async throws -> [DeviceSummary] {
+        let table = self.table
+        do {
+            return try await pool.read { db in
+                let counts = try Row.fetchAll(db, sql: "SELECT device, COUNT(*) AS n, MAX(ts) AS last FROM \"\(table)\" GROUP BY device ORDER BY device")
+                return try counts.compactMap { row -> DeviceSummary? in
+                    let device: String = row["device"]
+                    let latest = try Row.fetchOne(
+                        db, sql: "SELECT * FROM \"\(table)\" WHERE device = ? ORDER BY ts DESC, messageid DESC LIMIT 1",
+                        arguments: [device])
+                    return latest.map { DeviceSummary(device: device, count: row["n"], latest: Self.item($0)) }
+                }
+            }
+        } catch {
+            throw StoreError("listing devices failed: \(Self.describe(error))")
+        }
+    }
+
+    public func close() async throws {
+        try pool.close()
+    }
+
+    private static func item(_ row: Row) -> TwinItem {
+        TwinItem(
+            messageId: row["messageid"], device: row["device"], ts: row["ts"], payload: row["payload"],
+            payloadEncoding: row["payloadEncoding"],
+            kind: DevicePayload.Kind(rawValue: row["kind"]) ?? .raw, value: row["value"], seq: row["seq"],
+            source: row["source"])
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        if let error = error as? DatabaseError { return error.message ?? "\(error.resultCode)" }
+        return "\(error)"
+    }
+}

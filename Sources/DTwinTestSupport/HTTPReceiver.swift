@@ -1,0 +1,113 @@
+import Foundation
+import Hummingbird
+import Logging
+import Synchronization
+
+/// A real HTTP server on 127.0.0.1 with a random port that records every request and answers
+/// as the test says: the stand-in for API Gateway (and, in benchmarks, a fast sink).
+public final class HTTPReceiver: Sendable {
+    public struct Request: Sendable {
+        public var method: String
+        public var path: String
+        /// Query parameters as Hummingbird decodes them (independently of dtwin's encoder).
+        public var query: [String: String]
+        public var headers: [String: String]
+        public var body: [UInt8]
+        /// `ContinuousClock` time of arrival, for latency measurements.
+        public var arrival: ContinuousClock.Instant
+    }
+
+    public struct Answer: Sendable {
+        public var status: Int
+        public var body: String
+        public var delay: Duration?
+
+        public init(status: Int = 200, body: String = "", delay: Duration? = nil) {
+            self.status = status
+            self.body = body
+            self.delay = delay
+        }
+    }
+
+    public typealias Handler = @Sendable (Request) async -> Answer
+
+    /// What the server's handler and the receiver share.
+    final class Storage: Sendable {
+        let recorded = Mutex<[Request]>([])
+        let count = Atomic<Int>(0)
+    }
+
+    public let port: Int
+    private let storage: Storage
+    private let task: Task<Void, any Error>
+
+    public var url: String { "http://127.0.0.1:\(port)/digitaltwin" }
+    public var requests: [Request] { storage.recorded.withLock { $0 } }
+    public var requestCount: Int { storage.count.load(ordering: .relaxed) }
+
+    /// Starts the server. With `keepRequests: false` only the count is kept (benchmarks), and
+    /// `onRequest` sees each request as it arrives.
+    public static func start(
+        keepRequests: Bool = true, handler: @escaping Handler = { _ in Answer() },
+        onRequest: (@Sendable (Request) -> Void)? = nil
+    ) async throws -> HTTPReceiver {
+        let storage = Storage()
+        let router = Router()
+        let respond: @Sendable (Hummingbird.Request, BasicRequestContext) async throws -> Response = { request, _ in
+            let arrival = ContinuousClock.now
+            let body = try await request.body.collect(upTo: 16 << 20)
+            var query: [String: String] = [:]
+            for (key, value) in request.uri.queryParameters { query[String(key)] = String(value) }
+            var headers: [String: String] = [:]
+            for field in request.headers { headers[field.name.canonicalName] = field.value }
+            let recordedRequest = Request(
+                method: request.method.rawValue, path: request.uri.path, query: query, headers: headers,
+                body: Array(body.readableBytesView), arrival: arrival)
+            storage.count.add(1, ordering: .relaxed)
+            onRequest?(recordedRequest)
+            if keepRequests { storage.recorded.withLock { $0.append(recordedRequest) } }
+            let answer = await handler(recordedRequest)
+            if let delay = answer.delay { try? await Task.sleep(for: delay) }
+            return Response(
+                status: .init(code: answer.status),
+                headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: answer.body)))
+        }
+        router.get("**", use: respond)
+        router.post("**", use: respond)
+        let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
+        var logger = Logger(label: "http-receiver")
+        logger.logLevel = .warning
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0), backlog: 1024),
+            onServerRunning: { channel in
+                portContinuation.yield(channel.localAddress?.port ?? 0)
+                portContinuation.finish()
+            },
+            logger: logger)
+        let task = Task { try await app.run() }
+        var iterator = portStream.makeAsyncIterator()
+        guard let port = await iterator.next(), port > 0 else {
+            task.cancel()
+            throw TestSupportError("the HTTP receiver did not start")
+        }
+        return HTTPReceiver(port: port, storage: storage, task: task)
+    }
+
+    private init(port: Int, storage: Storage, task: Task<Void, any Error>) {
+        self.port = port
+        self.storage = storage
+        self.task = task
+    }
+
+    /// Waits (bounded) until at least `count` requests have arrived.
+    public func waitForRequests(_ count: Int, timeout: Duration = .seconds(10)) async -> Bool {
+        await waitUntil(timeout: timeout) { requestCount >= count }
+    }
+
+    public func stop() async {
+        task.cancel()
+        _ = try? await task.value
+    }
+}

@@ -1,0 +1,90 @@
+import Foundation
+
+/// A real `mosquitto` broker for tests and benchmarks: its own temporary folder, a free
+/// loopback port, persistence on (so restarts keep sessions), stopped explicitly.
+public final class MosquittoProcess: @unchecked Sendable {
+    // @unchecked: `process` is replaced only by start()/stop()/kill(), which tests call from one task.
+    public let port: Int
+    public let directory: URL
+    private var process: ChildProcess?
+
+    public var url: String { "mqtt://127.0.0.1:\(port)" }
+    public var logFile: URL { directory.appendingPathComponent("mosquitto.log") }
+
+    /// Starts a broker; `extraConfiguration` lines are appended to its mosquitto.conf.
+    public init(extraConfiguration: [String] = []) throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-mosquitto-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        port = try freeLoopbackPort()
+        let configuration = [
+            "listener \(port) 127.0.0.1",
+            "allow_anonymous true",
+            "persistence true",
+            "persistence_location \(directory.path)/",
+            "autosave_interval 1",
+            // Root keeps root, so the temporary folder stays writable (mosquitto otherwise drops
+            // to the `mosquitto` user); as any other user this line is ignored.
+            "user root",
+            // Tests and benchmarks queue far more than the default 1000 messages for an absent client.
+            "max_queued_messages 1000000",
+            "log_dest file \(logFile.path)",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+        ] + extraConfiguration
+        try configuration.joined(separator: "\n").appending("\n")
+            .write(to: directory.appendingPathComponent("mosquitto.conf"), atomically: true, encoding: .utf8)
+        try start()
+    }
+
+    deinit {
+        process?.signal(SIGKILL)
+        _ = process?.waitForExit(timeout: 5)
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// The broker's log so far (errors, warnings, notices such as client connections).
+    public var log: String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
+
+    /// (Re)starts the broker on the same port and waits until it accepts connections.
+    public func start() throws {
+        let process = try ChildProcess(
+            executable: Self.executable, arguments: ["-c", directory.appendingPathComponent("mosquitto.conf").path])
+        self.process = process
+        let deadline = Date().addingTimeInterval(10)
+        while !isListening(port: port) {
+            guard process.isRunning, Date() < deadline else {
+                let log = (try? String(contentsOf: logFile, encoding: .utf8)) ?? ""
+                throw TestSupportError("mosquitto did not start on port \(port): \(log.suffix(500))")
+            }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+    }
+
+    /// Stops the broker (SIGTERM, so it saves its persistence file) and waits for it to exit.
+    public func stop() {
+        guard let process, process.isRunning else { return }
+        process.signal(SIGTERM)
+        if !process.waitForExit(timeout: 10) {
+            process.signal(SIGKILL)
+            _ = process.waitForExit(timeout: 5)
+        }
+        self.process = nil
+    }
+
+    /// Kills the broker without letting it save anything.
+    public func kill() {
+        guard let process, process.isRunning else { return }
+        process.signal(SIGKILL)
+        _ = process.waitForExit(timeout: 5)
+        self.process = nil
+    }
+
+    static var executable: String {
+        for candidate in ["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/usr/bin/mosquitto"]
+        where FileManager.default.isExecutableFile(atPath: candidate) {
+            return candidate
+        }
+        return "/usr/sbin/mosquitto"
+    }
+}

@@ -1,0 +1,67 @@
+import DTwinContract
+import DTwinStore
+import Foundation
+import Logging
+
+/// `upstream.mode: local` (the default) — an in-process stand-in for the seed's Lambda: it
+/// reads the proxy event, stores the item in the twin table, and answers with a proxy response
+/// whose body may carry a `reply` for the device.
+public struct LocalLambda: Upstream {
+    public let name = "local"
+
+    let store: any TwinStore
+    /// Per-device fixed replies (`devices.<dev>.reply`).
+    let replies: [DeviceName: String]
+
+    public init(store: any TwinStore, replies: [DeviceName: String]) {
+        self.store = store
+        self.replies = replies
+    }
+
+    public func deliver(_ event: IoTEvent, logger: Logger) async -> DeliveryOutcome {
+        let response = await handle(event.proxyEvent(), logger: logger)
+        return UpstreamAnswer.classify(status: response.statusCode, body: Array((response.body ?? "").utf8))
+    }
+
+    public func deliverTestEvent(_ event: ConsoleTestEvent, logger: Logger) async -> DeliveryOutcome {
+        let response = handle(testEvent: event)
+        return UpstreamAnswer.classify(status: response.statusCode, body: Array((response.body ?? "").utf8))
+    }
+
+    /// What the seed's Lambda does with an API Gateway proxy event.
+    public func handle(_ proxyEvent: APIGatewayProxyEvent, logger: Logger) async -> APIGatewayProxyResponse {
+        guard let event = IoTEvent(proxyEvent: proxyEvent) else {
+            return Self.answer(400, ["error": "the event carries no SimUniqueName and Payload"])
+        }
+        let item: TwinItem
+        switch TwinItem.from(event: event) {
+        case .success(let decoded): item = decoded
+        case .failure(let error): return Self.answer(400, ["error": error.reason])
+        }
+        let inserted: Bool
+        do {
+            inserted = try await store.put(item)
+        } catch {
+            // The store being unavailable is temporary as far as the device is concerned: retry.
+            logger.error("twin table write failed", metadata: ["messageId": "\(item.messageId)", "error": "\(error)"])
+            return Self.answer(503, ["error": "the twin table is not available"])
+        }
+        var body: [String: String] = ["messageId": item.messageId, "stored": inserted ? "new" : "duplicate"]
+        if let device = DeviceName(item.device), let reply = replies[device], !reply.isEmpty {
+            body["reply"] = reply
+        }
+        return Self.answer(200, body)
+    }
+
+    /// The console test event: accepted and answered 200, as the seed's Lambda does.
+    public func handle(testEvent: ConsoleTestEvent) -> APIGatewayProxyResponse {
+        Self.answer(200, ["message": "test event received", "testuser": testEvent.testuser, "testdata": testEvent.testdata])
+    }
+
+    static func answer(_ status: Int, _ fields: [String: String]) -> APIGatewayProxyResponse {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let body = (try? encoder.encode(fields)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return APIGatewayProxyResponse(statusCode: status, body: body)
+    }
+}

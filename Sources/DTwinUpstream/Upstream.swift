@@ -1,0 +1,17 @@
+import DTwinContract
+import Logging
+
+/// Where IoT events go (DESIGN.md §3, `upstream.mode`).
+///
+/// An upstream never throws: every failure is classified into a ``DeliveryOutcome`` so the
+/// bridge can decide between retrying and dead-lettering.
+public protocol Upstream: Sendable {
+    /// `apigw`, `lambda` or `local`, for logs.
+    var name: String { get }
+
+    /// Delivers one device message's event.
+    func deliver(_ event: IoTEvent, logger: Logger) async -> DeliveryOutcome
+
+    /// Delivers the Lambda console's test event (`POST /api/test-event`, `dtwin event --test`).
+    func deliverTestEvent(_ event: ConsoleTestEvent, logger: Logger) async -> DeliveryOutcome
+}

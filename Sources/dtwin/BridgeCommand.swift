@@ -1,0 +1,45 @@
+import ArgumentParser
+import DTwinBridge
+import DTwinConfig
+import Logging
+
+struct BridgeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bridge",
+        abstract: "Run the bridge daemon until SIGTERM or SIGINT.",
+        discussion: """
+            Subscribes to <prefix>/+/up and <prefix>/+/status with a persistent session (client id
+            `clientId`), delivers every device message to the upstream (upstream.mode: local stores it
+            in the SQLite twin table; apigw sends it to an API Gateway URL), publishes replies on
+            <prefix>/<dev>/down and undeliverable messages on <prefix>/bridge/deadletter.
+            <prefix>/bridge/status is `online` while it runs and `offline` after (retained).
+
+            With no configuration file at all it runs on the embedded defaults: broker
+            mqtt://127.0.0.1:1883, prefix dtwin, upstream local, store dtwin.sqlite.
+            On SIGTERM it finishes in-flight work (up to shutdownTimeout), publishes `offline` and
+            exits 0. A broker that is not up yet is waited for.
+            """
+    )
+
+    @OptionGroup var common: CommonOptions
+
+    func run() async throws {
+        try await reportingFailures {
+            let configuration = try common.loadConfiguration()
+            let logger = bootstrapLogging(level: configuration.logLevel.loggerLevel)
+            let application: BridgeApplication
+            do {
+                application = try BridgeApplication(configuration: configuration, logger: logger)
+            } catch let error as ConfigurationError {
+                throw CommandFailure.usage("\(error)")
+            } catch {
+                throw CommandFailure.runtime("\(error)")
+            }
+            do {
+                try await application.run()
+            } catch {
+                throw CommandFailure.runtime("the bridge stopped: \(error)")
+            }
+        }
+    }
+}

@@ -1,0 +1,100 @@
+import ArgumentParser
+import DTwinConfig
+import DTwinContract
+import Foundation
+import Logging
+
+/// Options every command shares: where the configuration is, and which broker to use.
+struct CommonOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Configuration file (default: dtwin.yaml if present, or $DTWIN_CONFIG).", valueName: "FILE"))
+    var config: String?
+
+    @Option(name: .long, help: ArgumentHelp("Broker URL, overriding the configuration: mqtt://[user:pass@]host:port or mqtts://…", valueName: "URL"))
+    var broker: String?
+
+    @Option(name: .long, help: ArgumentHelp("CA certificate file for mqtts:// brokers (overrides `ca`).", valueName: "FILE"))
+    var ca: String?
+
+    /// Loads the configuration and applies the command-line overrides; prints warnings.
+    func loadConfiguration() throws -> DTwinConfiguration {
+        let environment = ProcessInfo.processInfo.environment
+        do {
+            let loaded = try ConfigurationLoader.load(path: config, environment: environment)
+            for warning in loaded.warnings { FileHandle.standardError.write(Data("dtwin: warning: \(warning)\n".utf8)) }
+            var configuration = loaded.configuration
+            if let broker {
+                do {
+                    configuration.broker = try BrokerURL(parsing: broker)
+                } catch {
+                    throw ConfigurationError(key: "--broker", message: error.reason)
+                }
+            }
+            if let ca { configuration.ca = ca }
+            return configuration
+        } catch {
+            throw CommandFailure.usage("\(error)")
+        }
+    }
+}
+
+/// A failure reported as one line on standard error, with an exit code; never a stack trace.
+enum CommandFailure: Error, CustomStringConvertible {
+    /// Bad arguments or configuration: exit 2.
+    case usage(String)
+    /// The broker, the store or the upstream failed: exit 1.
+    case runtime(String)
+
+    var description: String {
+        switch self {
+        case .usage(let message), .runtime(let message): return message
+        }
+    }
+
+    var exitCode: ExitCode {
+        switch self {
+        case .usage: return ExitCode(2)
+        case .runtime: return ExitCode(1)
+        }
+    }
+}
+
+/// Runs a command body, turning ``CommandFailure`` into its message and exit code.
+func reportingFailures(_ body: () async throws -> Void) async throws {
+    do {
+        try await body()
+    } catch let failure as CommandFailure {
+        FileHandle.standardError.write(Data("dtwin: \(failure.description)\n".utf8))
+        throw failure.exitCode
+    }
+}
+
+/// Logs to standard error at `level` (the bridge's log is its standard error stream).
+func bootstrapLogging(level: Logger.Level) -> Logger {
+    LoggingSystem.bootstrap { label in
+        var handler = StreamLogHandler.standardError(label: label)
+        handler.logLevel = level
+        return handler
+    }
+    return Logger(label: "dtwin")
+}
+
+extension DTwinConfiguration.LogLevel {
+    var loggerLevel: Logger.Level { Logger.Level(rawValue: rawValue) ?? .info }
+}
+
+/// `1.5s`, `250ms`, `2m` for command-line options.
+struct DurationArgument: ExpressibleByArgument {
+    let duration: Duration
+
+    init?(argument: String) {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        for (suffix, scale) in units where argument.hasSuffix(suffix) {
+            if let value = Double(argument.dropLast(suffix.count)), value >= 0 {
+                duration = .milliseconds(Int64(value * scale * 1000))
+                return
+            }
+        }
+        guard let seconds = Double(argument), seconds >= 0 else { return nil }
+        duration = .milliseconds(Int64(seconds * 1000))
+    }
+}

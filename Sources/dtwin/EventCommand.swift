@@ -1,0 +1,77 @@
+import ArgumentParser
+import DTwinContract
+import Foundation
+
+struct EventCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "event",
+        abstract: "Print the IoT event the bridge would send upstream for a device message.",
+        discussion: """
+            Example: dtwin event uno1 'sim-uno1 data 512'
+            Prints the API Gateway (REST, format 1.0) proxy event that the lambda upstream sends, or
+            with --format query the query string that the apigw upstream sends. Use --test for the
+            Lambda console's test event.
+            """
+    )
+
+    enum Format: String, ExpressibleByArgument, CaseIterable {
+        case event, query
+    }
+
+    @Argument(help: "The device name.")
+    var device: String?
+
+    @Argument(help: "The payload as text (use --base64 for binary payloads).")
+    var payload: String?
+
+    @Flag(help: "PAYLOAD is base64 of the raw bytes.")
+    var base64 = false
+
+    @Flag(help: "Print the console test event {\"testuser\": \"kilroy\", …} instead.")
+    var test = false
+
+    @Option(help: "event (the proxy event JSON) or query (the apigw query string).")
+    var format: Format = .event
+
+    @Option(help: "The prefix of the topic in the event.")
+    var topicPrefix: String = TopicTree.defaultPrefix
+
+    func run() async throws {
+        try await reportingFailures {
+            if test {
+                let parameters = ConsoleTestEvent.seed.parameters
+                print(format == .query ? Self.query(parameters) : Self.json(ConsoleTestEvent.seed))
+                return
+            }
+            guard let device, let payload else { throw CommandFailure.usage("give DEV and PAYLOAD (or --test)") }
+            let name: DeviceName
+            do { name = try DeviceName(validating: device) } catch { throw CommandFailure.usage("\(error)") }
+            let tree: TopicTree
+            do { tree = try TopicTree(prefix: topicPrefix) } catch { throw CommandFailure.usage("\(error)") }
+            let bytes: [UInt8]
+            if base64 {
+                guard let data = Data(base64Encoded: payload) else { throw CommandFailure.usage("PAYLOAD is not valid base64") }
+                bytes = Array(data)
+            } else {
+                bytes = Array(payload.utf8)
+            }
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            var generator = SystemRandomNumberGenerator()
+            let message = DeviceMessage(
+                id: MessageID(millis: now, using: &generator), device: name, topic: tree.up(name), payload: bytes,
+                receivedAtMillis: now)
+            let event = IoTEvent(message: message)
+            print(format == .query ? event.formEncoded : Self.json(event.proxyEvent()))
+        }
+    }
+
+    static func query(_ parameters: [IoTEvent.Parameter]) -> String {
+        parameters.map { "\(FormEncoding.escape($0.name))=\(FormEncoding.escape($0.value))" }.joined(separator: "&")
+    }
+
+    static func json(_ value: some Encodable) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    }
+}

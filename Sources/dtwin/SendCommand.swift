@@ -1,0 +1,55 @@
+import ArgumentParser
+import DTwinBridge
+import DTwinConfig
+import DTwinContract
+import DTwinMQTT
+import Logging
+
+struct SendCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "send",
+        abstract: "Publish a command on <prefix>/DEV/down and wait for the broker to acknowledge it.",
+        discussion: """
+            Example: dtwin send uno1 LIG   (the original sketch lights its LED on LIG, turns it off on ACK)
+            Exits 0 once the broker has acknowledged the message (QoS 1), 2 for a bad device name,
+            1 when the broker cannot be reached or refuses the connection.
+            """
+    )
+
+    @OptionGroup var common: CommonOptions
+
+    @Argument(help: "The device name ([A-Za-z0-9_-], up to 64 characters).")
+    var device: String
+
+    @Argument(help: "The command text, e.g. LIG or ACK.")
+    var command: String
+
+    @Option(help: ArgumentHelp("How long to wait for the broker (connection and acknowledgement).", valueName: "DURATION"))
+    var timeout: DurationArgument = DurationArgument(argument: "5s")!
+
+    func run() async throws {
+        try await reportingFailures {
+            let name: DeviceName
+            do { name = try DeviceName(validating: device) } catch { throw CommandFailure.usage("\(error)") }
+            let configuration = try common.loadConfiguration()
+            let logger = bootstrapLogging(level: .critical)
+            let client: MQTTClient
+            do {
+                client = try MQTTClient(configuration: .tool(configuration, name: "send"), logger: logger)
+            } catch {
+                throw CommandFailure.runtime("\(error)")
+            }
+            client.start()
+            do {
+                try await client.waitUntilConnected(timeout: timeout.duration, failFast: true)
+                let topic = configuration.topicPrefix.down(name)
+                try await client.publish(topic: topic, payload: Array(command.utf8), qos: .atLeastOnce, timeout: timeout.duration)
+                await client.close()
+                print("sent \(command.debugDescription) to \(topic)")
+            } catch {
+                await client.close()
+                throw CommandFailure.runtime("\(error)")
+            }
+        }
+    }
+}

@@ -1,0 +1,192 @@
+import DTwinConfig
+import DTwinContract
+import Foundation
+import Testing
+
+@Suite struct ConfigurationLoaderTests {
+    func load(_ yaml: String?, _ environment: [String: String] = [:]) throws -> ConfigurationLoader.Loaded {
+        try ConfigurationLoader.load(yaml: yaml, source: "test.yaml", environment: environment)
+    }
+
+    func error(_ yaml: String?, _ environment: [String: String] = [:]) -> ConfigurationError? {
+        do {
+            _ = try load(yaml, environment)
+            return nil
+        } catch {
+            return error as? ConfigurationError
+        }
+    }
+
+    @Test func embeddedDefaultsAreTheDesignDefaults() throws {
+        let config = try load(nil).configuration
+        #expect(config.broker == BrokerURL(host: "127.0.0.1", port: 1883))
+        #expect(config.topicPrefix.prefix == "dtwin")
+        #expect(config.clientId == "dtwin-bridge")
+        #expect(config.upstream.mode == .local)
+        #expect(config.upstream.method == .GET)
+        #expect(config.upstream.timeout == .seconds(10))
+        #expect(config.store.kind == .sqlite)
+        #expect(config.store.path == "dtwin.sqlite")
+        #expect(config.store.table == "digitaltwin")
+        #expect(config.store.region == "us-west-2")
+        #expect(config.http.host == "127.0.0.1")
+        #expect(config.http.port == 8080)
+        #expect(config.twilio.apiBase == "https://api.twilio.com")
+        #expect(config.twilio.superSimBase == "https://supersim.twilio.com")
+        #expect(config.twilio.smsPerHour == 30)
+        #expect(config.spool.path == "dtwin-spool")
+        #expect(config.spool.maxBytes == 256_000_000)
+        #expect(config.maxPayload == 256 * 1024)
+    }
+
+    @Test func theDesignDocumentsExampleLoads() throws {
+        let design = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/DESIGN.md")
+        let text = try String(contentsOf: design, encoding: .utf8)
+        let start = try #require(text.range(of: "```yaml\n"))
+        let end = try #require(text.range(of: "```", range: start.upperBound..<text.endIndex))
+        let config = try load(String(text[start.upperBound..<end.lowerBound])).configuration
+        let a = try DeviceName(validating: "a")
+        #expect(config.devices[a]?.phones == ["+12065550100"])
+        #expect(config.devices[a]?.cellular == false)
+        #expect(config.alerts.count == 1)
+        #expect(config.alerts.first?.below == 100)
+        #expect(config.alerts.first?.cooldown == .seconds(600))
+        #expect(config.alerts.first?.text == "{device} light low: {value}")
+    }
+
+    @Test func readsEveryKindOfValue() throws {
+        let config = try load("""
+            broker: mqtts://bridge:pw@broker.example:8883
+            ca: /etc/dtwin/ca.pem
+            topicPrefix: lab/dtwin
+            upstream:
+              mode: apigw
+              url: https://abc.execute-api.us-west-2.amazonaws.com/prod/digitaltwin
+              method: post
+              timeout: 2.5s
+              concurrency: 8
+              retry: {initial: 50ms, max: 5s, maxAge: 1h}
+            maxPayload: 1KiB
+            shutdownTimeout: 3s
+            logLevel: debug
+            """).configuration
+        #expect(config.broker.tls && config.broker.password == "pw")
+        #expect(config.ca == "/etc/dtwin/ca.pem")
+        #expect(config.topicPrefix.prefix == "lab/dtwin")
+        #expect(config.upstream.mode == .apigw)
+        #expect(config.upstream.method == .POST)
+        #expect(config.upstream.timeout == .milliseconds(2500))
+        #expect(config.upstream.concurrency == 8)
+        #expect(config.upstream.retry.initial == .milliseconds(50))
+        #expect(config.upstream.retry.maxAge == .seconds(3600))
+        #expect(config.maxPayload == 1024)
+        #expect(config.shutdownTimeout == .seconds(3))
+        #expect(config.logLevel == .debug)
+    }
+
+    @Test func anEmptyFileIsTheDefaults() throws {
+        #expect(try load("").configuration == DTwinConfiguration())
+        #expect(try load("# nothing here\n").configuration == DTwinConfiguration())
+    }
+
+    @Test func unknownKeysAreErrorsThatNameTheKeyAndSuggest() throws {
+        let top = try #require(error("brokr: mqtt://x\n"))
+        #expect(top.key == "brokr")
+        #expect(top.description.contains("did you mean broker"))
+        #expect(top.description.contains("test.yaml line 1"))
+        let nested = try #require(error("upstream:\n  mode: local\n  tiemout: 5s\n"))
+        #expect(nested.key == "upstream.tiemout")
+        #expect(nested.description.contains("upstream.timeout"))
+        #expect(nested.description.contains("line 3"))
+    }
+
+    @Test(arguments: [
+        ("upstream:\n  mode: kafka\n", "upstream.mode", "one of local, apigw, lambda"),
+        ("upstream:\n  timeout: soon\n", "upstream.timeout", "duration"),
+        ("http:\n  port: 70000\n", "http.port", "0 to 65535"),
+        ("broker: http://x\n", "broker", "mqtt://"),
+        ("topicPrefix: a/#\n", "topicPrefix", "wildcard"),
+        ("maxPayload: lots\n", "maxPayload", "size"),
+        ("upstream: [1, 2]\n", "upstream", "mapping"),
+        ("upstream:\n  mode: [local]\n", "upstream.mode", "single value"),
+        ("upstream:\n  mode: apigw\n", "upstream.url", "required"),
+        ("upstream:\n  mode: lambda\n", "upstream.function", "required"),
+        ("upstream:\n  url: ftp://x\n", "upstream.url", "http"),
+        ("devices:\n  a/b:\n    reply: X\n", "devices.a/b", "invalid device name"),
+        ("devices:\n  a:\n    phones: [\"555\"]\n", "devices.a.phones", "E.164"),
+        ("devices:\n  a:\n    colour: red\n", "devices.a.colour", "unknown key"),
+        ("alerts:\n  - device: a\n    text: hi\n", "alerts[0]", "below or above"),
+        ("alerts:\n  - device: '#'\n    below: 1\n", "alerts[0].device", "device name"),
+        ("ca: /x.pem\n", "ca", "mqtts"),
+        ("{{{", "config", "YAML"),
+    ])
+    func badValuesAreErrorsThatNameTheKey(_ yaml: String, _ key: String, _ words: String) throws {
+        let problem = try #require(error(yaml), "\(yaml) was accepted")
+        #expect(problem.key == key)
+        #expect(problem.description.contains(words), "\(problem.description)")
+    }
+
+    @Test func environmentOverridesTheFile() throws {
+        let loaded = try load(
+            "upstream:\n  mode: local\n",
+            [
+                "DTWIN_UPSTREAM_MODE": "apigw", "DTWIN_UPSTREAM_URL": "http://127.0.0.1:9/x",
+                "DTWIN_BROKER": "mqtt://10.0.0.9:1884", "DTWIN_HTTP_PUBLICURL": "https://gw.example/",
+                "DTWIN_UPSTREAM_RETRY_MAXAGE": "90s", "DTWIN_TOPICPREFIX": "t",
+            ])
+        let config = loaded.configuration
+        #expect(config.upstream.mode == .apigw)
+        #expect(config.upstream.url == "http://127.0.0.1:9/x")
+        #expect(config.broker.port == 1884)
+        #expect(config.http.publicURL == "https://gw.example/")
+        #expect(config.upstream.retry.maxAge == .seconds(90))
+        #expect(config.topicPrefix.prefix == "t")
+        #expect(loaded.warnings.isEmpty)
+    }
+
+    @Test func aBadEnvironmentValueNamesTheVariable() throws {
+        let problem = try #require(error(nil, ["DTWIN_HTTP_PORT": "eighty"]))
+        #expect(problem.key == "http.port")
+        #expect(problem.description.contains("DTWIN_HTTP_PORT"))
+    }
+
+    @Test func devicesAndAlertsFromTheEnvironment() throws {
+        let config = try load(
+            nil,
+            [
+                "DTWIN_DEVICES": #"{"uno1": {"phones": ["+12065550100"], "reply": "LIG"}}"#,
+                "DTWIN_ALERTS": #"[{"device": "*", "above": 900, "text": "bright"}]"#,
+            ]
+        ).configuration
+        #expect(config.devices[try DeviceName(validating: "uno1")]?.reply == "LIG")
+        #expect(config.alerts.first?.above == 900)
+    }
+
+    @Test func unknownDTwinVariablesAreWarnedAbout() throws {
+        let loaded = try load(nil, ["DTWIN_UPSTREAM_URLL": "x", "DTWIN_API_TOKEN": "t", "DTWIN_CONFIG": "", "HOME": "/root"])
+        #expect(loaded.warnings.count == 1)
+        #expect(loaded.warnings.first?.contains("DTWIN_UPSTREAM_URLL") == true)
+        #expect(loaded.warnings.first?.contains("did you mean DTWIN_UPSTREAM_URL?") == true)
+    }
+
+    @Test func secretsInTheBrokerURLNeverAppearInErrors() throws {
+        let problem = try #require(error("broker: mqtt://user:hunter2@host:port\n"))
+        #expect(!problem.description.contains("hunter2"))
+    }
+
+    @Test func aMissingExplicitFileIsAnError() throws {
+        #expect(throws: ConfigurationError.self) {
+            try ConfigurationLoader.load(path: "/nonexistent/dtwin.yaml", environment: [:])
+        }
+    }
+
+    @Test func aFileIsReadFromItsPath() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-\(UUID().uuidString).yaml")
+        try "clientId: from-file\n".write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let loaded = try ConfigurationLoader.load(path: nil, environment: ["DTWIN_CONFIG": file.path])
+        #expect(loaded.configuration.clientId == "from-file")
+        #expect(loaded.file == file.path)
+    }
+}

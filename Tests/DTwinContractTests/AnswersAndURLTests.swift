@@ -1,0 +1,117 @@
+import DTwinContract
+import Foundation
+import Testing
+
+@Suite struct UpstreamAnswerTests {
+    func classify(_ status: Int, _ body: String) -> DeliveryOutcome {
+        UpstreamAnswer.classify(status: status, body: Array(body.utf8))
+    }
+
+    @Test func aReplyInA2xxAnswer() {
+        #expect(classify(200, #"{"reply": "LIG"}"#) == .delivered(reply: "LIG", note: nil))
+        #expect(classify(201, #"{"reply": "ACK", "other": 1}"#) == .delivered(reply: "ACK", note: nil))
+    }
+
+    @Test func answersWithoutAReply() {
+        #expect(classify(200, "") == .delivered(reply: nil, note: nil))
+        #expect(classify(204, "  \n") == .delivered(reply: nil, note: nil))
+        #expect(classify(200, #"{"ok": true}"#) == .delivered(reply: nil, note: nil))
+        #expect(classify(200, #"{"reply": ""}"#) == .delivered(reply: nil, note: nil))
+    }
+
+    @Test func unusableAnswersAreDeliveredWithANote() {
+        guard case .delivered(nil, let note?) = classify(200, "<html>OK</html>") else {
+            Issue.record("non-JSON answer not noted")
+            return
+        }
+        #expect(note.contains("not JSON"))
+        guard case .delivered(nil, let note2?) = classify(200, #"{"reply": 5}"#) else {
+            Issue.record("non-string reply not noted")
+            return
+        }
+        #expect(note2.contains("not a string"))
+    }
+
+    @Test(arguments: [408, 429, 500, 502, 503, 504])
+    func retryable(_ status: Int) {
+        guard case .retry(let reason) = classify(status, "busy") else {
+            Issue.record("\(status) should be retried")
+            return
+        }
+        #expect(reason.contains("\(status)"))
+        #expect(reason.contains("busy"))
+    }
+
+    @Test(arguments: [400, 401, 403, 404, 413, 301, 302])
+    func permanent(_ status: Int) {
+        guard case .reject(let reason) = classify(status, #"{"message": "Forbidden"}"#) else {
+            Issue.record("\(status) should be a dead letter")
+            return
+        }
+        #expect(reason.contains("\(status)"))
+    }
+
+    @Test func longBodiesAreQuotedShort() {
+        guard case .reject(let reason) = classify(400, String(repeating: "z", count: 5000)) else { return }
+        #expect(reason.count < 300)
+    }
+
+    @Test func lambdaResultShapes() {
+        func lambda(_ json: String) -> DeliveryOutcome { UpstreamAnswer.classifyLambdaResult(Array(json.utf8)) }
+        #expect(lambda(#"{"statusCode": 200, "body": "{\"reply\": \"LIG\"}"}"#) == .delivered(reply: "LIG", note: nil))
+        #expect(lambda(#"{"payload": {"reply": "ACK"}}"#) == .delivered(reply: "ACK", note: nil))
+        #expect(lambda(#"{"payload": "{\"reply\": \"ACK\"}"}"#) == .delivered(reply: "ACK", note: nil))
+        #expect(lambda(#"{"reply": "X"}"#) == .delivered(reply: "X", note: nil))
+        #expect(lambda("null") == .delivered(reply: nil, note: nil))
+        guard case .retry = lambda(#"{"statusCode": 502, "body": "bad gateway"}"#) else {
+            Issue.record("a proxy 502 should retry")
+            return
+        }
+        guard case .reject = lambda(#"{"statusCode": 404}"#) else {
+            Issue.record("a proxy 404 should be a dead letter")
+            return
+        }
+    }
+}
+
+@Suite struct DeadLetterTests {
+    @Test func jsonCarriesEverythingNeededToRepublish() throws {
+        let letter = DeadLetter(topic: "dtwin/a.b/up", payload: [0, 1, 255], reason: "invalid device name", messageId: "X")
+        let json = try #require(JSONSerialization.jsonObject(with: Data(letter.jsonBytes())) as? [String: Any])
+        #expect(json["topic"] as? String == "dtwin/a.b/up")
+        #expect(json["reason"] as? String == "invalid device name")
+        #expect(Data(base64Encoded: try #require(json["payload"] as? String)) == Data([0, 1, 255]))
+        #expect(try JSONDecoder().decode(DeadLetter.self, from: Data(letter.jsonBytes())).payloadBytes == [0, 1, 255])
+    }
+}
+
+@Suite struct BrokerURLTests {
+    @Test func parsesTheForms() throws {
+        #expect(try BrokerURL(parsing: "mqtt://127.0.0.1:1883") == BrokerURL(host: "127.0.0.1", port: 1883))
+        #expect(try BrokerURL(parsing: "mqtt://broker") == BrokerURL(host: "broker", port: 1883))
+        #expect(try BrokerURL(parsing: "mqtts://broker") == BrokerURL(tls: true, host: "broker", port: 8883))
+        let full = try BrokerURL(parsing: "mqtts://bridge:p%40ss%3Aword@host.example:8884/")
+        #expect(full.username == "bridge")
+        #expect(full.password == "p@ss:word")
+        #expect(full.port == 8884)
+        #expect(full.tls)
+        #expect(try BrokerURL(parsing: "mqtt://[::1]:1884").host == "::1")
+    }
+
+    @Test(arguments: ["http://host", "mqtt://", "mqtt://host:0", "mqtt://host:99999", "mqtt://host:x", "mqtt://host/path", "mqtt://:pw@host", "mqtt://u:%zz@host"])
+    func rejects(_ text: String) {
+        #expect(throws: InvalidBrokerURL.self) { try BrokerURL(parsing: text) }
+    }
+
+    @Test func neverShowsThePassword() throws {
+        let url = try BrokerURL(parsing: "mqtt://user:s3cret@host:1883")
+        #expect(!url.description.contains("s3cret"))
+        #expect(url.description == "mqtt://user:***@host:1883")
+        do {
+            _ = try BrokerURL(parsing: "mqtt://user:s3cret@host:notaport")
+            Issue.record("accepted a bad port")
+        } catch {
+            #expect(!error.description.contains("s3cret"))
+        }
+    }
+}

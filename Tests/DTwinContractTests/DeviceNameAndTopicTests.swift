@@ -1,0 +1,106 @@
+import DTwinContract
+import Testing
+
+@Suite struct DeviceNameTests {
+    @Test(arguments: ["a", "uno1", "UNO_1", "sim-7000", String(repeating: "x", count: 64), "0", "-", "_"])
+    func acceptsValidNames(_ name: String) throws {
+        #expect(try DeviceName(validating: name).rawValue == name)
+    }
+
+    @Test(arguments: [
+        ("", "is empty"), (String(repeating: "x", count: 65), "longer than 64"), ("a+b", "'+'"), ("#", "'#'"),
+        ("a/b", "'/'"), ("a b", "' '"), ("café", "non-ASCII"), ("a.b", "'.'"), ("bridge", "reserved"),
+        ("a\u{0}b", "'\u{0}'"),
+    ])
+    func rejectsInvalidNamesWithAReason(_ name: String, _ reason: String) {
+        #expect(throws: InvalidDeviceName.self) { try DeviceName(validating: name) }
+        do {
+            _ = try DeviceName(validating: name)
+        } catch {
+            #expect(error.reason.contains(reason), "\(error.reason)")
+            #expect(error.description.hasPrefix("invalid device name"))
+        }
+        #expect(DeviceName(name) == nil)
+    }
+
+    @Test func descriptionOfAHugeNameIsCutShort() {
+        let huge = String(repeating: "y", count: 10_000)
+        do {
+            _ = try DeviceName(validating: huge)
+            Issue.record("a 10,000-character name was accepted")
+        } catch {
+            #expect(error.description.count < 200)
+        }
+    }
+}
+
+@Suite struct TopicTreeTests {
+    let tree = try! TopicTree()
+
+    @Test func buildsTheDesignTopics() throws {
+        let device = try DeviceName(validating: "uno1")
+        #expect(tree.up(device) == "dtwin/uno1/up")
+        #expect(tree.down(device) == "dtwin/uno1/down")
+        #expect(tree.status(device) == "dtwin/uno1/status")
+        #expect(tree.sms(device) == "dtwin/uno1/sms")
+        #expect(tree.bridgeStatus == "dtwin/bridge/status")
+        #expect(tree.deadLetter == "dtwin/bridge/deadletter")
+        #expect(tree.bridgeSubscriptions == ["dtwin/+/up", "dtwin/+/status"])
+    }
+
+    @Test func parsesDeviceTopics() throws {
+        for kind in ["up", "down", "status", "sms"] {
+            guard case .device(let topic) = tree.parse("dtwin/uno1/\(kind)") else {
+                Issue.record("dtwin/uno1/\(kind) not parsed as a device topic")
+                continue
+            }
+            #expect(topic.device.rawValue == "uno1")
+            #expect(topic.kind.rawValue == kind)
+        }
+    }
+
+    @Test func parsesTheBridgesOwnTopics() {
+        #expect(tree.parse("dtwin/bridge/status") == .bridgeStatus)
+        #expect(tree.parse("dtwin/bridge/deadletter") == .deadLetter)
+        guard case .invalidDevice(let error, .up) = tree.parse("dtwin/bridge/up") else {
+            Issue.record("dtwin/bridge/up must be rejected: bridge is reserved")
+            return
+        }
+        #expect(error.reason.contains("reserved"))
+    }
+
+    @Test(arguments: ["other/uno1/up", "dtwin/uno1", "dtwin/uno1/up/extra", "dtwin/uno1/sideways", "dtwin", "dtwinx/a/up", "dtwin//up"])
+    func rejectsTopicsOutsideTheTree(_ topic: String) {
+        switch tree.parse(topic) {
+        case .outsideTree: break
+        case .invalidDevice where topic == "dtwin//up": break  // an empty device level
+        default: Issue.record("\(topic) should be outside the tree, got \(tree.parse(topic))")
+        }
+    }
+
+    @Test func reportsInvalidDeviceNamesInTopics() {
+        guard case .invalidDevice(let error, .up) = tree.parse("dtwin/bad.name/up") else {
+            Issue.record("dtwin/bad.name/up should be an invalid device")
+            return
+        }
+        #expect(error.name == "bad.name")
+    }
+
+    @Test func supportsMultiLevelPrefixes() throws {
+        let lab = try TopicTree(prefix: "lab/dtwin")
+        guard case .device(let topic) = lab.parse("lab/dtwin/a/up") else {
+            Issue.record("multi-level prefix not parsed")
+            return
+        }
+        #expect(topic.device.rawValue == "a")
+        guard case .outsideTree = lab.parse("dtwin/a/up") else {
+            Issue.record("another prefix accepted")
+            return
+        }
+    }
+
+    @Test(arguments: ["", "a/+", "#", "/dtwin", "dtwin/", "a//b"])
+    func rejectsBadPrefixes(_ prefix: String) {
+        #expect(throws: InvalidTopicPrefix.self) { try TopicTree(prefix: prefix) }
+    }
+}

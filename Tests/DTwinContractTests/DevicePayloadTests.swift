@@ -1,0 +1,73 @@
+import DTwinContract
+import Testing
+
+@Suite struct DevicePayloadTests {
+    func decode(_ text: String) -> DevicePayload { DevicePayload.decode(Array(text.utf8)) }
+
+    @Test func legacyReading() {
+        let payload = decode("sim-uno1 data 512")
+        #expect(payload.kind == .reading)
+        #expect(payload.format == .legacyText)
+        #expect(payload.value == 512)
+        #expect(payload.namedDevice == "uno1")
+    }
+
+    @Test func legacyReadingToleratesATrailingNewline() {
+        #expect(decode("sim-uno1 data 17\r\n").value == 17)
+    }
+
+    @Test func legacyReadingWithANonIntegerIsRawWithANote() {
+        let payload = decode("sim-uno1 data lots")
+        #expect(payload.kind == .raw)
+        #expect(payload.note?.contains("not an integer") == true)
+    }
+
+    @Test(arguments: ["uno1:awake", "sim-uno1:awake"])
+    func awake(_ text: String) {
+        let payload = decode(text)
+        #expect(payload.kind == .awake)
+        #expect(payload.value == nil)
+    }
+
+    @Test func jsonReadingWithEveryField() {
+        let payload = decode(#"{"value": 3.25, "seq": 42, "ts": 1700000000123, "unit": "lux", "extra": [1]}"#)
+        #expect(payload.kind == .reading)
+        #expect(payload.format == .json)
+        #expect(payload.value == 3.25)
+        #expect(payload.seq == 42)
+        #expect(payload.timestampMillis == 1_700_000_000_123)
+        #expect(payload.unit == "lux")
+    }
+
+    @Test func jsonReadingWithOnlyAValue() {
+        let payload = decode(#"{"value": -7}"#)
+        #expect(payload.kind == .reading)
+        #expect(payload.value == -7)
+        #expect(payload.seq == nil)
+    }
+
+    @Test(arguments: [
+        (#"{"value": true}"#, "not a number"), (#"{"value": "12"}"#, "not a number"),
+        (#"{"value": null}"#, "not a number"), (#"{"temp": 3}"#, "without a \"value\""),
+        (#"{"value": 1, "seq": 1.5}"#, "seq"), (#"{"value": 1, "seq": "1"}"#, "seq"),
+        (#"{"value": 1, "ts": -5}"#, "ts"), (#"{"value": 1, "unit": 5}"#, "unit"),
+        (#"{"value": 1"#, "not a JSON object"), ("[1, 2]", ""),
+    ])
+    func malformedJSONIsForwardedRawWithAReason(_ text: String, _ reason: String) {
+        let payload = decode(text)
+        #expect(payload.kind == .raw)
+        if !reason.isEmpty { #expect(payload.note?.contains(reason) == true, "\(payload.note ?? "no note")") }
+    }
+
+    @Test func binaryIsRaw() {
+        let payload = DevicePayload.decode([0xFF, 0xFE, 0x00, 0x80])
+        #expect(payload.kind == .raw)
+        #expect(payload.format == .binary)
+    }
+
+    @Test func otherTextIsRaw() {
+        #expect(decode("hello").kind == .raw)
+        #expect(decode("").kind == .raw)
+        #expect(decode("sim-a/b data 5").kind == .raw)  // not a valid device name inside
+    }
+}

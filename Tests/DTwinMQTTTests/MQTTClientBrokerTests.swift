@@ -1,0 +1,175 @@
+import DTwinMQTT
+import DTwinTestSupport
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+/// The MQTT client against a real mosquitto started for each test.
+@Suite struct MQTTClientBrokerTests {
+    static var logger: Logger {
+        var logger = Logger(label: "mqtt-test")
+        logger.logLevel = .warning
+        return logger
+    }
+
+    func client(_ broker: MosquittoProcess, id: String, cleanSession: Bool = true, configure: (inout MQTTClientConfiguration) -> Void = { _ in })
+        throws -> MQTTClient
+    {
+        var configuration = MQTTClientConfiguration(port: broker.port, clientID: id, cleanSession: cleanSession)
+        configuration.reconnectDelay = (.milliseconds(50), .milliseconds(400))
+        configure(&configuration)
+        return try MQTTClient(configuration: configuration, logger: Self.logger)
+    }
+
+    @Test func publishesAndReceivesBinaryPayloadsIntact() async throws {
+        let broker = try MosquittoProcess()
+        defer { broker.stop() }
+        let collector = try await MessageCollector(port: broker.port, filters: ["t/#"])
+        let publisher = try client(broker, id: "pub")
+        publisher.start()
+        try await publisher.waitUntilConnected(timeout: .seconds(10))
+        let payloads: [[UInt8]] = [[], Array(0...255).map(UInt8.init), Array("text".utf8), [0, 0, 0]]
+        for (index, payload) in payloads.enumerated() {
+            try await publisher.publish(topic: "t/\(index)", payload: payload, qos: .atLeastOnce)
+        }
+        #expect(await collector.waitFor { $0.count == payloads.count })
+        let received = collector.messages.sorted { $0.topic < $1.topic }
+        #expect(received.map(\.payload) == payloads)
+        #expect(received.allSatisfy { $0.qos == .atLeastOnce && !$0.retain })
+        await publisher.close()
+        await collector.close()
+    }
+
+    @Test func aPublishReturnsOnlyOnceTheBrokerHasIt() async throws {
+        let broker = try MosquittoProcess()
+        defer { broker.stop() }
+        let publisher = try client(broker, id: "retainer")
+        publisher.start()
+        try await publisher.waitUntilConnected(timeout: .seconds(10))
+        for n in 0..<200 {
+            try await publisher.publish(topic: "r/\(n)", payload: Array("\(n)".utf8), retain: true)
+        }
+        await publisher.close()
+        // A new subscriber gets every retained message: each publish had been acknowledged.
+        let collector = try await MessageCollector(port: broker.port, filters: ["r/#"])
+        #expect(await collector.waitFor { $0.count == 200 })
+        #expect(collector.messages.allSatisfy { $0.retain })
+        await collector.close()
+    }
+
+    @Test func reconnectsResubscribesAndGetsWhatWasQueuedMeanwhile() async throws {
+        let broker = try MosquittoProcess()
+        defer { broker.stop() }
+        let subscriber = try client(broker, id: "persistent-sub", cleanSession: false)
+        subscriber.addSubscription("p/#")
+        subscriber.start()
+        try await subscriber.waitUntilConnected(timeout: .seconds(10))
+        let received = ReceivedPayloads(subscriber)
+        #expect(await waitUntil { received.count == 0 && subscriber.isConnected })
+
+        broker.stop()  // SIGTERM: mosquitto saves the persistent session
+        #expect(await waitUntil { !subscriber.isConnected })
+        try broker.start()
+        #expect(await waitUntil(timeout: .seconds(15)) { subscriber.isConnected })
+
+        let publisher = try client(broker, id: "pub2")
+        publisher.start()
+        try await publisher.waitUntilConnected(timeout: .seconds(10))
+        try await publisher.publish(topic: "p/after-restart", payload: Array("1".utf8))
+        #expect(await waitUntil { received.topics.contains("p/after-restart") })
+
+        // Offline for a while: the broker queues QoS 1 messages for the persistent session.
+        await subscriber.close()
+        for n in 0..<50 { try await publisher.publish(topic: "p/queued", payload: Array("\(n)".utf8)) }
+        let again = try client(broker, id: "persistent-sub", cleanSession: false)
+        again.addSubscription("p/#")
+        again.start()
+        let queued = ReceivedPayloads(again)
+        #expect(await waitUntil { queued.count == 50 })
+        #expect(queued.payloads == (0..<50).map { Array("\($0)".utf8) })
+        await again.close()
+        await publisher.close()
+    }
+
+    @Test func failsFastWhenNoBrokerListens() async throws {
+        let port = try freeLoopbackPort()
+        let lonely = try MQTTClient(
+            configuration: MQTTClientConfiguration(port: port, clientID: "lonely", cleanSession: true), logger: Self.logger)
+        lonely.start()
+        let started = ContinuousClock.now
+        do {
+            try await lonely.waitUntilConnected(timeout: .seconds(10), failFast: true)
+            Issue.record("connected to nothing")
+        } catch let error as MQTTError {
+            #expect(error.code == .unreachable)
+            #expect(error.message.contains("127.0.0.1:\(port)"))
+        }
+        #expect(ContinuousClock.now - started < .seconds(5))
+        await lonely.close()
+    }
+
+    @Test func waitsForABrokerThatStartsLater() async throws {
+        let broker = try MosquittoProcess()
+        broker.stop()
+        defer { broker.stop() }
+        let patient = try client(broker, id: "patient")
+        patient.start()
+        #expect(await waitUntil(timeout: .seconds(1)) { patient.lastError != nil })
+        try broker.start()
+        try await patient.waitUntilConnected(timeout: .seconds(15))
+        #expect(patient.isConnected)
+        await patient.close()
+    }
+
+    @Test func closeFinishesTheMessageSequenceAndFailsLaterPublishes() async throws {
+        let broker = try MosquittoProcess()
+        defer { broker.stop() }
+        let subject = try client(broker, id: "closer")
+        subject.start()
+        try await subject.waitUntilConnected(timeout: .seconds(10))
+        let drained = Task { for await _ in subject.messages {} }
+        await subject.close()
+        await drained.value  // would hang if the sequence never finished
+        await #expect(throws: MQTTError.self) {
+            try await subject.publish(topic: "x", payload: [1])
+        }
+    }
+
+    @Test func theLastWillIsPublishedWhenAClientVanishes() async throws {
+        let broker = try MosquittoProcess()
+        defer { broker.stop() }
+        let watcher = try await MessageCollector(port: broker.port, filters: ["w/status"])
+        // A separate process that connects with a will and is then killed: the broker must
+        // publish the will (mosquitto_sub is the simplest real client that can set one).
+        let process = try ChildProcess(executable: "/usr/bin/mosquitto_sub", arguments: ["-p", "\(broker.port)", "-i", "will-client", "-t", "nothing", "--will-topic", "w/status", "--will-payload", "offline", "--will-retain", "--will-qos", "1"])
+        // The will is registered at CONNECT: wait until the broker has logged that connection.
+        #expect(await waitUntil { broker.log.contains("as will-client") })
+        process.signal(SIGKILL)
+        #expect(await process.exited(within: .seconds(10)))
+        #expect(await watcher.waitFor { $0.contains { $0.payload == Array("offline".utf8) } })
+        await watcher.close()
+    }
+}
+
+/// Collects what a client receives, for tests that drive the client directly.
+final class ReceivedPayloads: Sendable {
+    private let storage = LockedArray()
+    private let task: Task<Void, Never>
+
+    init(_ client: MQTTClient) {
+        let storage = self.storage
+        let messages = client.messages
+        task = Task { for await message in messages { storage.append(message) } }
+    }
+
+    var count: Int { storage.values.count }
+    var topics: [String] { storage.values.map(\.topic) }
+    var payloads: [[UInt8]] { storage.values.map(\.payload) }
+}
+
+final class LockedArray: Sendable {
+    private let mutex = Mutex<[MQTTMessage]>([])
+    func append(_ message: MQTTMessage) { mutex.withLock { $0.append(message) } }
+    var values: [MQTTMessage] { mutex.withLock { $0 } }
+}
