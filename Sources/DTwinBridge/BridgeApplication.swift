@@ -20,6 +20,11 @@ public struct BridgeApplication: Sendable {
         try await serviceGroup.run()
     }
 
+    /// Starts the same graceful shutdown as SIGTERM (for tests and embedding).
+    public func shutdown() async {
+        await serviceGroup.triggerGracefulShutdown()
+    }
+
     /// Builds every part; fails (naming the key) for configurations this version cannot run.
     public init(configuration: DTwinConfiguration, logger: Logger, handleSignals: Bool = true) throws {
         var resources: [ServiceGroupConfiguration.ServiceConfiguration] = []

@@ -48,6 +48,12 @@ public final class BridgeService: Service, Sendable {
         self.logger = logger
     }
 
+    /// Whether the bridge is connected to the broker now (for readiness checks).
+    public var brokerConnected: Bool { mqtt.isConnected }
+
+    /// The latest broker connection failure, in words.
+    public var brokerError: String? { mqtt.lastError?.message }
+
     /// The last `online`/`offline` each device announced.
     public var deviceStatuses: [DeviceName: String] { deviceStatus.withLock { $0 } }
 

@@ -25,6 +25,12 @@ public struct DTwinConfiguration: Sendable, Equatable {
         public var max: Duration = .seconds(30)
         /// A message still undelivered this long after it arrived goes to the dead letter topic.
         public var maxAge: Duration = .seconds(24 * 3600)
+
+        public init(initial: Duration = .milliseconds(200), max: Duration = .seconds(30), maxAge: Duration = .seconds(24 * 3600)) {
+            self.initial = initial
+            self.max = max
+            self.maxAge = maxAge
+        }
     }
 
     public struct Upstream: Sendable, Equatable {

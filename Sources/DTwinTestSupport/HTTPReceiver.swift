@@ -11,6 +11,7 @@ public final class HTTPReceiver: Sendable {
         public var path: String
         /// Query parameters as Hummingbird decodes them (independently of dtwin's encoder).
         public var query: [String: String]
+        /// Header fields by lower-cased name.
         public var headers: [String: String]
         public var body: [UInt8]
         /// `ContinuousClock` time of arrival, for latency measurements.
@@ -48,7 +49,7 @@ public final class HTTPReceiver: Sendable {
     /// Starts the server. With `keepRequests: false` only the count is kept (benchmarks), and
     /// `onRequest` sees each request as it arrives.
     public static func start(
-        keepRequests: Bool = true, handler: @escaping Handler = { _ in Answer() },
+        port requestedPort: Int = 0, keepRequests: Bool = true, handler: @escaping Handler = { _ in Answer() },
         onRequest: (@Sendable (Request) -> Void)? = nil
     ) async throws -> HTTPReceiver {
         let storage = Storage()
@@ -80,7 +81,7 @@ public final class HTTPReceiver: Sendable {
         logger.logLevel = .warning
         let app = Application(
             router: router,
-            configuration: .init(address: .hostname("127.0.0.1", port: 0), backlog: 1024),
+            configuration: .init(address: .hostname("127.0.0.1", port: requestedPort), backlog: 1024),
             onServerRunning: { channel in
                 portContinuation.yield(channel.localAddress?.port ?? 0)
                 portContinuation.finish()

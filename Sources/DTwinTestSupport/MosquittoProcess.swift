@@ -11,14 +11,14 @@ public final class MosquittoProcess: @unchecked Sendable {
     public var url: String { "mqtt://127.0.0.1:\(port)" }
     public var logFile: URL { directory.appendingPathComponent("mosquitto.log") }
 
-    /// Starts a broker; `extraConfiguration` lines are appended to its mosquitto.conf.
-    public init(extraConfiguration: [String] = []) throws {
+    /// Starts a broker. `listenerOptions` follow its `listener` line (TLS files, …);
+    /// `anonymous: false` requires credentials (give a `password_file` in `extraConfiguration`).
+    public init(listenerOptions: [String] = [], anonymous: Bool = true, extraConfiguration: [String] = []) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-mosquitto-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         port = try freeLoopbackPort()
-        let configuration = [
-            "listener \(port) 127.0.0.1",
-            "allow_anonymous true",
+        let configuration = ["listener \(port) 127.0.0.1"] + listenerOptions + [
+            "allow_anonymous \(anonymous)",
             "persistence true",
             "persistence_location \(directory.path)/",
             "autosave_interval 1",

@@ -1,0 +1,139 @@
+import DTwinContract
+import DTwinMQTT
+import DTwinTestSupport
+import Foundation
+import Testing
+
+/// The `dtwin` executable itself: signals, exit codes, messages people read.
+@Suite struct CommandLineTests {
+    func bridgeEnvironment(_ broker: MosquittoProcess, _ directory: URL) -> [String: String] {
+        [
+            "DTWIN_BROKER": broker.url, "DTWIN_STORE_PATH": directory.appendingPathComponent("twin.sqlite").path,
+            "DTWIN_CLIENTID": "cli-bridge-\(UUID().uuidString.prefix(6))", "DTWIN_SHUTDOWNTIMEOUT": "5s",
+        ]
+    }
+
+    func temporaryDirectory() throws -> URL {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        return directory
+    }
+
+    @Test func sigtermPublishesOfflineFinishesWorkAndExitsZero() async throws {
+        let broker = try MosquittoProcess()
+        defer { broker.stop() }
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let log = directory.appendingPathComponent("bridge.log")
+        let environment = bridgeEnvironment(broker, directory)
+        let bridge = try ChildProcess(
+            executable: DTwinBinary.path, arguments: ["bridge"],
+            environment: DTwinBinary.cleanEnvironment.merging(environment) { $1 }, outputFile: log.path)
+        let watcher = try await MessageCollector(port: broker.port, filters: ["dtwin/bridge/status"])
+        #expect(await watcher.waitFor { $0.last?.payload == Array("online".utf8) })
+        for n in 0..<50 {
+            try await watcher.client.publish(topic: "dtwin/uno1/up", payload: Array("sim-uno1 data \(n)".utf8))
+        }
+        bridge.signal(SIGTERM)
+        #expect(await bridge.exited(within: .seconds(15)))
+        #expect(bridge.exitCode == 0)
+        #expect(await watcher.waitFor { $0.last?.payload == Array("offline".utf8) })
+        let output = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        #expect(output.contains("bridge stopped"))
+        #expect(!output.contains("Fatal error"))
+        // Everything published before the signal was stored.
+        let readings = try await DTwinBinary.run(["readings", "uno1", "--json", "--limit", "100"], environment: environment)
+        #expect(readings.code == 0)
+        #expect(readings.output.split(separator: "\n").count == 50, "\(readings.output)")
+        await watcher.close()
+    }
+
+    @Test func sigkillLeavesTheLastWillOffline() async throws {
+        let broker = try MosquittoProcess()
+        defer { broker.stop() }
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let bridge = try ChildProcess(
+            executable: DTwinBinary.path, arguments: ["bridge"],
+            environment: DTwinBinary.cleanEnvironment.merging(bridgeEnvironment(broker, directory)) { $1 })
+        let watcher = try await MessageCollector(port: broker.port, filters: ["dtwin/bridge/status"])
+        #expect(await watcher.waitFor { $0.last?.payload == Array("online".utf8) })
+        bridge.signal(SIGKILL)
+        #expect(await bridge.exited(within: .seconds(5)))
+        #expect(await watcher.waitFor(timeout: .seconds(10)) { $0.last?.payload == Array("offline".utf8) })
+        let retained = try await MessageCollector(port: broker.port, filters: ["dtwin/bridge/status"])
+        #expect(await retained.waitFor { $0.first?.retain == true && $0.first?.payload == Array("offline".utf8) })
+        await retained.close()
+        await watcher.close()
+    }
+
+    @Test func configurationErrorsNameTheKeyAndExitTwo() async throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let bad = try await DTwinBinary.run(["bridge"], environment: ["DTWIN_UPSTREAM_MODE": "kafka"])
+        #expect(bad.code == 2)
+        #expect(bad.output.contains("upstream.mode"))
+        #expect(bad.output.contains("DTWIN_UPSTREAM_MODE"))
+        #expect(!bad.output.contains("Fatal error"))
+        let file = directory.appendingPathComponent("dtwin.yaml")
+        try "upstream:\n  mode: apigw\n  urll: http://x\n".write(to: file, atomically: true, encoding: .utf8)
+        let unknown = try await DTwinBinary.run(["bridge", "--config", file.path])
+        #expect(unknown.code == 2)
+        #expect(unknown.output.contains("upstream.urll: unknown key; did you mean upstream.url?"))
+        let missing = try await DTwinBinary.run(["bridge", "--config", directory.appendingPathComponent("nope.yaml").path])
+        #expect(missing.code == 2)
+        #expect(missing.output.contains("does not exist"))
+    }
+
+    @Test func sendValidatesTheNameAndFailsFastWithoutABroker() async throws {
+        let badName = try await DTwinBinary.run(["send", "a/#", "LIG"])
+        #expect(badName.code == 2)
+        #expect(badName.output.contains("invalid device name"))
+        let port = try freeLoopbackPort()
+        let started = ContinuousClock.now
+        let noBroker = try await DTwinBinary.run(["send", "uno1", "LIG", "--broker", "mqtt://127.0.0.1:\(port)"])
+        #expect(noBroker.code == 1)
+        #expect(noBroker.output.contains("127.0.0.1:\(port)"))
+        #expect(noBroker.output.contains("refused"))
+        #expect(ContinuousClock.now - started < .seconds(10))
+        let badURL = try await DTwinBinary.run(["send", "uno1", "LIG", "--broker", "http://x:pw@host"])
+        #expect(badURL.code == 2)
+        #expect(!badURL.output.contains("pw@"))
+    }
+
+    @Test func sendPublishesTheCommandOnDown() async throws {
+        let broker = try MosquittoProcess()
+        defer { broker.stop() }
+        let device = try await MessageCollector(port: broker.port, filters: ["dtwin/uno1/down"])
+        let sent = try await DTwinBinary.run(["send", "uno1", "LIG", "--broker", broker.url])
+        #expect(sent.code == 0)
+        #expect(sent.output.contains("dtwin/uno1/down"))
+        #expect(await device.waitFor { $0.map(\.payload) == [Array("LIG".utf8)] })
+        await device.close()
+    }
+
+    @Test func eventPrintsTheProxyEventAndTheQuery() async throws {
+        let event = try await DTwinBinary.run(["event", "uno1", "sim-uno1 data 512"])
+        #expect(event.code == 0)
+        let json = try #require(JSONSerialization.jsonObject(with: Data(event.output.utf8)) as? [String: Any])
+        let query = try #require(json["queryStringParameters"] as? [String: String])
+        #expect(query["SimUniqueName"] == "uno1")
+        #expect(query["Payload"] == Data("sim-uno1 data 512".utf8).base64EncodedString())
+        #expect(query["Topic"] == "dtwin/uno1/up")
+        #expect(json["httpMethod"] as? String == "GET")
+        let form = try await DTwinBinary.run(["event", "uno1", "AAEC", "--base64", "--format", "query"])
+        let items = try #require(URLComponents(string: "http://x/?" + form.output.trimmingCharacters(in: .whitespacesAndNewlines))?.queryItems)
+        #expect(items.first { $0.name == "Payload" }?.value == "AAEC")
+        let test = try await DTwinBinary.run(["event", "--test"])
+        #expect(try JSONDecoder().decode(ConsoleTestEvent.self, from: Data(test.output.utf8)) == .seed)
+        let bad = try await DTwinBinary.run(["event", "bad name", "x"])
+        #expect(bad.code == 2)
+    }
+
+    @Test func helpTeachesTheVerbs() async throws {
+        let help = try await DTwinBinary.run(["--help"])
+        #expect(help.code == 0)
+        for verb in ["bridge", "send", "event", "readings"] { #expect(help.output.contains(verb)) }
+        #expect(help.output.contains("DTWIN_UPSTREAM_URL"))
+    }
+}
