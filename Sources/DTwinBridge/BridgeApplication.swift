@@ -74,6 +74,8 @@ public struct BridgeApplication: Sendable {
         var http = HTTPClient.Configuration()
         http.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = configuration.upstream.concurrency
         http.timeout.connect = .seconds(5)
+        // A redirect from API Gateway means a wrong URL: it is reported, never followed.
+        http.redirectConfiguration = .disallow
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: http)
     }
 }

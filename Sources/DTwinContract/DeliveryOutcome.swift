@@ -54,7 +54,13 @@ public enum UpstreamAnswer {
 
     /// Finds `{"reply": "..."}` in an answer body.
     public static func reply(inBody body: [UInt8]) -> (reply: String?, note: String?) {
-        if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) { return (nil, nil) }
+        guard let first = body.first(where: { !isJSONWhitespace($0) }) else { return (nil, nil) }
+        // Most answers carry no reply: only a body that mentions "reply" is worth parsing
+        // (this is on the hot path of every delivery). A body that does not even start like
+        // JSON is noted without parsing it.
+        guard contains(body, Self.replyKey) else {
+            return startsLikeJSON(first) ? (nil, nil) : (nil, "the answer is not JSON, so it carries no reply\(quote(body))")
+        }
         guard let json = JSONValue.parse(body) else {
             return (nil, "the answer is not JSON, so it carries no reply\(quote(body))")
         }
@@ -70,6 +76,31 @@ public enum UpstreamAnswer {
         guard let value = object["reply"], !value.isNull else { return (nil, nil) }
         guard let text = value.stringValue else { return (nil, "\"reply\" is not a string; nothing sent to the device") }
         return text.isEmpty ? (nil, nil) : (text, nil)
+    }
+
+    static let replyKey = Array(#""reply""#.utf8)
+
+    static func isJSONWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 }
+
+    /// `{`, `[`, `"`, a digit, `-`, or the first letter of true/false/null.
+    static func startsLikeJSON(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "{"), UInt8(ascii: "["), UInt8(ascii: "\""), UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+            UInt8(ascii: "t"), UInt8(ascii: "f"), UInt8(ascii: "n"):
+            return true
+        default:
+            return false
+        }
+    }
+
+    static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard needle.count <= haystack.count, let head = needle.first else { return needle.isEmpty }
+        var index = 0
+        while index <= haystack.count - needle.count {
+            if haystack[index] == head && haystack[index..<index + needle.count].elementsEqual(needle) { return true }
+            index += 1
+        }
+        return false
     }
 
     static func quote(_ body: [UInt8]) -> String {

@@ -51,9 +51,7 @@ public struct IoTEvent: Sendable, Equatable {
     }
 
     /// `Name=value&…`, percent-encoded for a URL query or a form body.
-    public var formEncoded: String {
-        parameters.map { "\(FormEncoding.escape($0.name))=\(FormEncoding.escape($0.value))" }.joined(separator: "&")
-    }
+    public var formEncoded: String { FormEncoding.encode(parameters) }
 
     /// The API Gateway REST (payload format 1.0) proxy event that API Gateway itself would build
     /// from a request carrying these parameters; this is what the `lambda` upstream sends.
@@ -110,18 +108,39 @@ public struct IoTEvent: Sendable, Equatable {
 /// `application/x-www-form-urlencoded` escaping: only unreserved characters stay as they are.
 public enum FormEncoding {
     public static func escape(_ text: String) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count * 3)
+        append(text, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `name=value&…` for a list of parameters, built in one buffer (once per delivery).
+    public static func encode(_ parameters: [IoTEvent.Parameter]) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(parameters.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count * 3 + 2 })
+        for (index, parameter) in parameters.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: "&")) }
+            append(parameter.name, to: &out)
+            out.append(UInt8(ascii: "="))
+            append(parameter.value, to: &out)
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static let hex = Array("0123456789ABCDEF".utf8)
+
+    private static func append(_ text: String, to out: inout [UInt8]) {
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
                 UInt8(ascii: "~"):
-                out.unicodeScalars.append(Unicode.Scalar(byte))
+                out.append(byte)
             default:
-                out += "%" + String(byte >> 4, radix: 16, uppercase: true) + String(byte & 15, radix: 16, uppercase: true)
+                out.append(UInt8(ascii: "%"))
+                out.append(hex[Int(byte >> 4)])
+                out.append(hex[Int(byte & 15)])
             }
         }
-        return out
     }
 }

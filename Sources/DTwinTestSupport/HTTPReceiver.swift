@@ -46,8 +46,8 @@ public final class HTTPReceiver: Sendable {
     public var requests: [Request] { storage.recorded.withLock { $0 } }
     public var requestCount: Int { storage.count.load(ordering: .relaxed) }
 
-    /// Starts the server. With `keepRequests: false` only the count is kept (benchmarks), and
-    /// `onRequest` sees each request as it arrives.
+    /// Starts the server. With `keepRequests: false` only the count is kept, and `onRequest`
+    /// sees each request as it arrives.
     public static func start(
         port requestedPort: Int = 0, keepRequests: Bool = true, handler: @escaping Handler = { _ in Answer() },
         onRequest: (@Sendable (Request) -> Void)? = nil
@@ -76,24 +76,7 @@ public final class HTTPReceiver: Sendable {
         }
         router.get("**", use: respond)
         router.post("**", use: respond)
-        let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
-        var logger = Logger(label: "http-receiver")
-        logger.logLevel = .warning
-        let app = Application(
-            router: router,
-            configuration: .init(address: .hostname("127.0.0.1", port: requestedPort), backlog: 1024),
-            onServerRunning: { channel in
-                portContinuation.yield(channel.localAddress?.port ?? 0)
-                portContinuation.finish()
-            },
-            logger: logger)
-        let task = Task { try await app.run() }
-        var iterator = portStream.makeAsyncIterator()
-        guard let port = await iterator.next(), port > 0 else {
-            task.cancel()
-            throw TestSupportError("the HTTP receiver did not start")
-        }
-        return HTTPReceiver(port: port, storage: storage, task: task)
+        return try await run(router: router, port: requestedPort, storage: storage)
     }
 
     private init(port: Int, storage: Storage, task: Task<Void, any Error>) {
@@ -105,6 +88,43 @@ public final class HTTPReceiver: Sendable {
     /// Waits (bounded) until at least `count` requests have arrived.
     public func waitForRequests(_ count: Int, timeout: Duration = .seconds(10)) async -> Bool {
         await waitUntil(timeout: timeout) { requestCount >= count }
+    }
+
+    /// A minimal sink for benchmarks: answers every request 200 `{}` and calls `onRequest`
+    /// with the raw query string; builds no per-request records, so it costs little CPU.
+    public static func startSink(onRequest: @escaping @Sendable (Substring) -> Void) async throws -> HTTPReceiver {
+        let storage = Storage()
+        let router = Router()
+        let answer = ByteBuffer(string: "{}")
+        let respond: @Sendable (Hummingbird.Request, BasicRequestContext) async throws -> Response = { request, _ in
+            onRequest(Substring(request.uri.query ?? ""))
+            storage.count.add(1, ordering: .relaxed)
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: answer))
+        }
+        router.get("**", use: respond)
+        router.post("**", use: respond)
+        return try await run(router: router, port: 0, storage: storage)
+    }
+
+    private static func run(router: Router<BasicRequestContext>, port: Int, storage: Storage) async throws -> HTTPReceiver {
+        let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
+        var logger = Logger(label: "http-receiver")
+        logger.logLevel = .critical
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: port), backlog: 1024),
+            onServerRunning: { channel in
+                portContinuation.yield(channel.localAddress?.port ?? 0)
+                portContinuation.finish()
+            },
+            logger: logger)
+        let task = Task { try await app.run() }
+        var iterator = portStream.makeAsyncIterator()
+        guard let bound = await iterator.next(), bound > 0 else {
+            task.cancel()
+            throw TestSupportError("the HTTP receiver did not start")
+        }
+        return HTTPReceiver(port: bound, storage: storage, task: task)
     }
 
     public func stop() async {

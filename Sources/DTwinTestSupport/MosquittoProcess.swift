@@ -9,6 +9,8 @@ public final class MosquittoProcess: @unchecked Sendable {
     private var process: ChildProcess?
 
     public var url: String { "mqtt://127.0.0.1:\(port)" }
+    /// The broker's process id while it runs (0 when stopped).
+    public var pid: pid_t { process?.pid ?? 0 }
     public var logFile: URL { directory.appendingPathComponent("mosquitto.log") }
 
     /// Starts a broker. `listenerOptions` follow its `listener` line (TLS files, …);

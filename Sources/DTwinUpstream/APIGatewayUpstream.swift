@@ -10,7 +10,7 @@ import NIOHTTP1
 /// carries the same parameters as a form body too, the way Twilio's own webhooks POST them.
 public struct APIGatewayUpstream: Upstream {
     public let name = "apigw"
-    /// Answers larger than this are not read for a reply.
+    /// Answers larger than this are refused (dead-lettered): API Gateway answers are small.
     static let maxAnswerBytes = 1 << 20
 
     let url: String
@@ -34,34 +34,29 @@ public struct APIGatewayUpstream: Upstream {
     }
 
     func send(parameters: [IoTEvent.Parameter], logger: Logger) async -> DeliveryOutcome {
-        let form = parameters.map { "\(FormEncoding.escape($0.name))=\(FormEncoding.escape($0.value))" }
-            .joined(separator: "&")
-        var request = HTTPClientRequest(url: url + (url.contains("?") ? "&" : "?") + form)
-        request.method = method
-        request.headers.add(name: "User-Agent", value: "dtwin")
-        request.headers.add(name: "Accept", value: "application/json")
-        if method == .POST {
-            request.headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded")
-            request.body = .bytes(ByteBuffer(string: form))
-        }
-        let status: Int
-        let body: [UInt8]
+        let form = FormEncoding.encode(parameters)
+        var headers = HTTPHeaders([("User-Agent", "dtwin"), ("Accept", "application/json")])
+        if method == .POST { headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded") }
+        let response: HTTPClient.Response
         do {
-            let response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.nanoseconds)))
-            status = Int(response.status.code)
-            do {
-                let buffer = try await response.body.collect(upTo: Self.maxAnswerBytes)
-                body = Array(buffer.readableBytesView)
-            } catch is NIOTooManyBytesError {
-                // A 2xx answer with a huge body still means "delivered": only the reply is lost.
-                return (200..<300).contains(status)
-                    ? .delivered(reply: nil, note: "the answer is over \(Self.maxAnswerBytes) bytes; not read for a reply")
-                    : UpstreamAnswer.classify(status: status, body: [])
-            }
+            let request = try HTTPClient.Request(
+                url: url + (url.contains("?") ? "&" : "?") + form, method: method, headers: headers,
+                body: method == .POST ? .string(form) : nil)
+            // The future-based API reads the whole answer on the connection's event loop and
+            // resumes this task once; the streaming API costs extra thread hops per request,
+            // and this is the hot path of every delivery.
+            let accumulator = ResponseAccumulator(request: request, maxBodySize: Self.maxAnswerBytes)
+            response = try await client.execute(
+                request: request, delegate: accumulator, deadline: .now() + .nanoseconds(timeout.nanoseconds)
+            ).futureResult.get()
+        } catch is ResponseAccumulator.ResponseTooBigError {
+            // Not a sane API Gateway answer; retrying would only fetch it again.
+            return .reject(reason: "the upstream's answer is over \(Self.maxAnswerBytes) bytes")
         } catch {
             return .retry(reason: "\(method) \(Self.redactedOrigin(url)) failed: \(Self.describe(error))")
         }
-        return UpstreamAnswer.classify(status: status, body: body)
+        let body = response.body.map { Array($0.readableBytesView) } ?? []
+        return UpstreamAnswer.classify(status: Int(response.status.code), body: body)
     }
 
     /// Scheme, host and port only: invoke URLs can carry keys in their query.

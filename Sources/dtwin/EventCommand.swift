@@ -40,7 +40,7 @@ struct EventCommand: AsyncParsableCommand {
         try await reportingFailures {
             if test {
                 let parameters = ConsoleTestEvent.seed.parameters
-                print(format == .query ? Self.query(parameters) : Self.json(ConsoleTestEvent.seed))
+                print(format == .query ? FormEncoding.encode(parameters) : Self.json(ConsoleTestEvent.seed))
                 return
             }
             guard let device, let payload else { throw CommandFailure.usage("give DEV and PAYLOAD (or --test)") }
@@ -63,10 +63,6 @@ struct EventCommand: AsyncParsableCommand {
             let event = IoTEvent(message: message)
             print(format == .query ? event.formEncoded : Self.json(event.proxyEvent()))
         }
-    }
-
-    static func query(_ parameters: [IoTEvent.Parameter]) -> String {
-        parameters.map { "\(FormEncoding.escape($0.name))=\(FormEncoding.escape($0.value))" }.joined(separator: "&")
     }
 
     static func json(_ value: some Encodable) -> String {

@@ -189,6 +189,26 @@ import Testing
         await gateway.stop()
     }
 
+    @Test func redirectsAndHugeAnswersAreDeadLetteredNotFollowed() async throws {
+        let huge = String(repeating: "x", count: 2 << 20)
+        let gateway = try await HTTPReceiver.start { request in
+            request.query["SimUniqueName"] == "moved"
+                ? .init(status: 301, body: "")
+                : .init(body: #"{"reply": "\#(huge)"}"#)
+        }
+        let bridge = try await BridgeHarness { $0.upstream.mode = .apigw; $0.upstream.url = gateway.url }
+        try await bridge.publish("dtwin/moved/up", "1")
+        try await bridge.publish("dtwin/chatty/up", "2")
+        #expect(await bridge.watcher.waitFor { $0.filter { $0.topic == "dtwin/bridge/deadletter" }.count == 2 })
+        let reasons = bridge.deadLetters.map(\.reason)
+        #expect(reasons.contains { $0.contains("301") && $0.contains("redirect") })
+        #expect(reasons.contains { $0.contains("over 1048576 bytes") })
+        #expect(gateway.requestCount == 2)  // neither was retried nor followed
+        #expect(bridge.payloads(on: "dtwin/chatty/down").isEmpty)
+        await bridge.stop()
+        await gateway.stop()
+    }
+
     @Test func aBrokerAbsentAtStartUpIsWaitedFor() async throws {
         let broker = try MosquittoProcess()
         broker.stop()

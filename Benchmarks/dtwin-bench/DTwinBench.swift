@@ -1,0 +1,225 @@
+import ArgumentParser
+import DTwinContract
+import DTwinMQTT
+import DTwinTestSupport
+import Foundation
+import Logging
+import Synchronization
+
+/// End-to-end benchmark of the bridge, against the raw broker, on loopback only.
+///
+/// 1. Raw broker: the same publisher into a plain subscriber (no bridge).
+/// 2. Bridge throughput: a burst from many simulated devices through mosquitto and the real
+///    `dtwin bridge` (release build, apigw mode) into a local HTTP receiver.
+/// 3. Latency at a fixed rate: device publish -> upstream arrival, p50/p99.
+/// Prints figures; asserts nothing (targets are judged by people, not by the test suite).
+@main
+struct DTwinBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dtwin-bench",
+        abstract: "Measure the bridge end to end on loopback: throughput, latency, peak RSS.")
+
+    @Option(help: "Messages in each burst.")
+    var messages = 50_000
+
+    @Option(help: "Simulated devices (topics dtwin/dev-N/up).")
+    var devices = 50
+
+    @Option(help: "Messages per second for the latency phase.")
+    var rate = 1000
+
+    @Option(help: "Seconds of the latency phase.")
+    var seconds = 10
+
+    @Option(help: "Publisher: messages queued per acknowledged chunk.")
+    var chunk = 500
+
+    @Option(help: "The bridge's upstream.concurrency (default: the bridge's own default).")
+    var concurrency: Int?
+
+    @Option(help: "The dtwin executable (default: the one beside this benchmark).")
+    var bridge: String?
+
+    func run() async throws {
+        var logger = Logger(label: "bench")
+        logger.logLevel = .error
+        // TCP_NODELAY on the broker's sockets, as in broker-config: without it, Nagle's algorithm
+        // holds small PUBACKs back and every acknowledged publish waits milliseconds.
+        let broker = try MosquittoProcess(extraConfiguration: ["set_tcp_nodelay true"])
+        defer { broker.stop() }
+        let executable = bridge ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("dtwin").path
+        print("dtwin-bench: \(messages) messages from \(devices) devices; latency at \(rate) msg/s for \(seconds) s")
+        print("broker: mosquitto on 127.0.0.1:\(broker.port); bridge: \(executable)")
+
+        // 1. Raw broker rate: publisher -> mosquitto -> plain subscriber.
+        let raw = try await rawBrokerRate(broker: broker, logger: logger)
+        print(String(format: "raw broker (QoS 1, same publisher -> plain subscriber): %.0f msg/s", raw))
+
+        // 2 and 3. Through the bridge.
+        let latencies = LatencyRecorder()
+        let receiver = try await HTTPReceiver.startSink { query in latencies.record(query: query) }
+        defer { Task { await receiver.stop() } }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let bridgeProcess = try ChildProcess(
+            executable: executable, arguments: ["bridge"],
+            environment: ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("DTWIN_") }.merging([
+                "DTWIN_BROKER": broker.url, "DTWIN_UPSTREAM_MODE": "apigw", "DTWIN_UPSTREAM_URL": receiver.url,
+                "DTWIN_STORE_PATH": directory.appendingPathComponent("unused.sqlite").path, "DTWIN_LOGLEVEL": "warning",
+                "DTWIN_CLIENTID": "bench-bridge",
+            ].merging(concurrency.map { ["DTWIN_UPSTREAM_CONCURRENCY": "\($0)"] } ?? [:]) { $1 }) { $1 },
+            outputFile: directory.appendingPathComponent("bridge.log").path)
+        defer { bridgeProcess.signal(SIGTERM); _ = bridgeProcess.waitForExit(timeout: 15) }
+        let publisher = try await connectedClient(broker: broker, id: "bench-devices", logger: logger)
+        let status = try await MessageCollector(port: broker.port, filters: ["dtwin/bridge/status"])
+        guard await status.waitFor(timeout: .seconds(30), { $0.last?.payload == Array("online".utf8) }) else {
+            throw TestSupportError("the bridge did not come online; see its log")
+        }
+        await status.close()
+
+        // Warm-up: connections, caches.
+        try await publishBurst(publisher, count: 2000, offset: 0)
+        _ = await waitUntil(timeout: .seconds(60)) { receiver.requestCount >= 2000 }
+
+        let before = receiver.requestCount
+        let cpuBefore = (bridge: cpuSeconds(pid: bridgeProcess.pid), broker: cpuSeconds(pid: broker.pid), bench: cpuSeconds(pid: getpid()))
+        let start = ContinuousClock.now
+        try await publishBurst(publisher, count: messages, offset: 2000)
+        let done = await waitUntil(timeout: .seconds(300), interval: .milliseconds(2)) { receiver.requestCount >= before + messages }
+        let elapsed = ContinuousClock.now - start
+        let throughput = Double(receiver.requestCount - before) / elapsed.seconds
+        print(String(format: "bridge burst (apigw, %d devices, QoS 1): %.0f msg/s (%d delivered in %.2f s)%@",
+            devices, throughput, receiver.requestCount - before, elapsed.seconds, done ? "" : " INCOMPLETE"))
+        print(String(format: "bridge / raw broker: %.0f%%", throughput / raw * 100))
+        let bridgeCPU = cpuSeconds(pid: bridgeProcess.pid) - cpuBefore.bridge
+        print(String(format: "CPU during the burst (2 cores = %.1f s available): bridge %.2f s (%.0f µs/msg), broker %.2f s, publisher+receiver %.2f s",
+            elapsed.seconds * 2, bridgeCPU, bridgeCPU / Double(messages) * 1e6, cpuSeconds(pid: broker.pid) - cpuBefore.broker,
+            cpuSeconds(pid: getpid()) - cpuBefore.bench))
+
+        // 3. Latency at a steady rate.
+        latencies.reset()
+        let latencyBase = receiver.requestCount
+        let total = rate * seconds
+        let interval = Duration.seconds(1) / rate
+        let phaseStart = ContinuousClock.now
+        for n in 0..<total {
+            let due = phaseStart + interval * n
+            if due > ContinuousClock.now { try await Task.sleep(until: due, clock: .continuous) }
+            try publisher.publishWithoutWaiting(
+                topic: "dtwin/dev-\(n % devices)/up", payload: Array(#"{"value": \#(n), "seq": \#(n), "t": \#(monotonicNanos())}"#.utf8),
+                qos: .atLeastOnce)
+        }
+        _ = await waitUntil(timeout: .seconds(60)) { receiver.requestCount >= latencyBase + total }
+        let sorted = latencies.sorted
+        func percentile(_ p: Double) -> Double {
+            sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+        }
+        print(String(format: "latency at %d msg/s (device publish -> upstream arrival, %d samples): p50 %.2f ms, p99 %.2f ms, max %.2f ms",
+            rate, sorted.count, percentile(0.5), percentile(0.99), sorted.last ?? .nan))
+        print("bridge peak RSS (VmHWM): \(peakRSS(pid: bridgeProcess.pid))")
+        await publisher.close()
+    }
+
+    func connectedClient(broker: MosquittoProcess, id: String, logger: Logger) async throws -> MQTTClient {
+        var configuration = MQTTClientConfiguration(port: broker.port, clientID: id, cleanSession: true)
+        configuration.maxInflight = 1000  // above the publish window: the window is the limit
+        let client = try MQTTClient(configuration: configuration, logger: logger)
+        client.start()
+        try await client.waitUntilConnected(timeout: .seconds(10))
+        return client
+    }
+
+    /// Publishes `count` QoS 1 readings round-robin over the devices in chunks: a chunk is
+    /// queued without waiting, and its last message is awaited (the broker acknowledges in
+    /// order). Queueing a whole burst at once would make the publisher the bottleneck:
+    /// libmosquitto 2.0 walks its whole outgoing list on every PUBACK.
+    func publishBurst(_ client: MQTTClient, count: Int, offset: Int) async throws {
+        var n = offset
+        while n < offset + count {
+            let end = min(n + chunk, offset + count)
+            while n < end - 1 {
+                try client.publishWithoutWaiting(topic: topic(n), payload: reading(n), qos: .atLeastOnce)
+                n += 1
+            }
+            try await client.publish(topic: topic(n), payload: reading(n), qos: .atLeastOnce, timeout: .seconds(60))
+            n += 1
+        }
+    }
+
+    func topic(_ n: Int) -> String { "dtwin/dev-\(n % devices)/up" }
+    func reading(_ n: Int) -> [UInt8] { Array("sim-dev-\(n % devices) data \(n)".utf8) }
+
+    func rawBrokerRate(broker: MosquittoProcess, logger: Logger) async throws -> Double {
+        let subscriber = try await connectedClient(broker: broker, id: "bench-raw-sub", logger: logger)
+        try await subscriber.subscribe(["dtwin/+/up"])
+        let count = Atomic<Int>(0)
+        let received = subscriber.messages
+        let counter = Task { for await _ in received { count.add(1, ordering: .relaxed) } }
+        let publisher = try await connectedClient(broker: broker, id: "bench-raw-pub", logger: logger)
+        let start = ContinuousClock.now
+        try await publishBurst(publisher, count: messages, offset: 0)
+        _ = await waitUntil(timeout: .seconds(120), interval: .milliseconds(2)) { count.load(ordering: .relaxed) >= messages }
+        let elapsed = ContinuousClock.now - start
+        let rate = Double(count.load(ordering: .relaxed)) / elapsed.seconds
+        await publisher.close()
+        await subscriber.close()
+        await counter.value
+        return rate
+    }
+
+    /// User + system CPU time of a process so far, from /proc/PID/stat.
+    func cpuSeconds(pid: pid_t) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return 0 }
+        // Fields after "(comm)": state is field 3; utime and stime are fields 14 and 15.
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    func peakRSS(pid: pid_t) -> String {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return "unknown" }
+        return status.split(separator: "\n").first { $0.hasPrefix("VmHWM") }.map {
+            $0.replacingOccurrences(of: "VmHWM:", with: "").trimmingCharacters(in: .whitespaces)
+        } ?? "unknown"
+    }
+}
+
+/// Latency samples: the payload carries the publish time (CLOCK_MONOTONIC, shared by every
+/// process on the machine), the receiver notes the arrival time.
+final class LatencyRecorder: Sendable {
+    private let samples = Mutex<[Double]>([])
+
+    /// Reads the publish time from the `Payload` parameter of an upstream request's query.
+    func record(query: Substring) {
+        let now = monotonicNanos()
+        guard let start = query.range(of: "Payload=") else { return }
+        let encoded = query[start.upperBound...].prefix { $0 != "&" }
+        guard let payload = encoded.removingPercentEncoding, let data = Data(base64Encoded: payload),
+            let text = String(data: data, encoding: .utf8), let range = text.range(of: #""t": "#)
+        else { return }
+        let digits = text[range.upperBound...].prefix { $0.isNumber }
+        guard let sent = UInt64(digits) else { return }
+        let milliseconds = Double(now &- sent) / 1_000_000
+        samples.withLock { $0.append(milliseconds) }
+    }
+
+    func reset() { samples.withLock { $0.removeAll() } }
+    var sorted: [Double] { samples.withLock { $0 }.sorted() }
+}
+
+func monotonicNanos() -> UInt64 {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+}
+
+extension Duration {
+    var seconds: Double {
+        let (whole, attoseconds) = components
+        return Double(whole) + Double(attoseconds) / 1e18
+    }
+}

@@ -1,0 +1,35 @@
+# Shared by scripts/run.sh and scripts/test.sh: installs what dtwin needs from Debian's packages.
+
+# The Debian packages dtwin builds and tests with.
+DTWIN_APT_PACKAGES=(mosquitto mosquitto-clients libmosquitto-dev pkg-config libsqlite3-dev openssl ca-certificates)
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Installs the packages that are missing (apt-get update only when something is).
+install_packages() {
+    local missing=()
+    for package in "${DTWIN_APT_PACKAGES[@]}"; do
+        dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || die "installing ${missing[*]} needs root (or sudo)"
+        sudo="sudo"
+    fi
+    say "installing ${missing[*]}"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # The package starts a system-wide broker on port 1883 where systemd runs; dtwin's scripts
+    # run their own, so stop it (harmless where there is no systemd).
+    if command -v systemctl >/dev/null && systemctl is-active --quiet mosquitto 2>/dev/null; then
+        $sudo systemctl stop mosquitto || true
+    fi
+}
+
+require_swift() {
+    command -v swift >/dev/null || [ -x /opt/swift/usr/bin/swift ] ||
+        die "Swift 6.1 or newer is needed (swift.org/install); it is not on PATH"
+    command -v swift >/dev/null || export PATH="/opt/swift/usr/bin:$PATH"
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs what the tests need, builds once, runs the whole suite (unit and integration tests
+# against a real mosquitto and real HTTP servers on 127.0.0.1).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+install_packages
+require_swift
+say "building (the first build takes a few minutes)"
+swift build --build-tests
+say "running the tests"
+swift test --skip-build
