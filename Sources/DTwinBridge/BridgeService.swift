@@ -97,8 +97,10 @@ public final class BridgeService: Service, Sendable {
             case .deviceStatus(let device, let status):
                 deviceStatus.withLock { $0[device] = status }
                 logger.info("device status", metadata: ["device": "\(device)", "status": "\(status)"])
+            case .ownTopic:
+                break
             case .ignore(let reason):
-                logger.debug("message ignored", metadata: ["topic": "\(message.topic.debugDescription)", "reason": "\(reason)"])
+                logger.warning("message ignored", metadata: ["topic": "\(message.topic.debugDescription)", "reason": "\(reason)"])
             }
         }
     }

@@ -10,7 +10,9 @@ enum IntakeDecision: Equatable {
     case deadLetter(DeadLetter)
     /// A device's retained `online`/`offline`.
     case deviceStatus(DeviceName, String)
-    /// Not ours to handle (our own topics echoed back, other prefixes); the reason is logged.
+    /// The bridge's own topics (its retained status matches `<prefix>/+/status`): nothing to do.
+    case ownTopic
+    /// Not a topic the bridge handles; the reason is logged.
     case ignore(String)
 }
 
@@ -48,7 +50,7 @@ enum MessageIntake {
             if kind == .up { return deadLetter("\(error)") }
             return .ignore("\(error)")
         case .bridgeStatus, .deadLetter:
-            return .ignore("the bridge's own topic")
+            return .ownTopic
         case .outsideTree(let reason):
             return .ignore(reason)
         }

@@ -67,6 +67,8 @@ extension MQTTClient {
                 let immediate = state.withLock { state -> Result<Void, MQTTError>? in
                     if let result = condition(state) { return result }
                     if state.stopping { return .failure(MQTTError(.closed, "the MQTT client is closed")) }
+                    // Deadlines are enforced by the network thread: without it a wait would never end.
+                    if !state.started { return .failure(MQTTError(.notConnected, "the MQTT client was not started")) }
                     let cause = state.lastError.map { " (last error: \($0.message))" } ?? ""
                     state.conditionWaiters[id] = ConditionWaiter(
                         condition: condition, continuation: continuation, deadline: .now + timeout,
@@ -79,7 +81,6 @@ extension MQTTClient {
             let waiter = state.withLock { $0.conditionWaiters.removeValue(forKey: id) }
             waiter?.continuation.resume(throwing: CancellationError())
         }
-        // A waiter registered with no network thread running would only ever time out there.
     }
 
     /// Calls `send` (which returns a libmosquitto message id) and waits for that id's PUBACK.

@@ -166,7 +166,12 @@ import Testing
         #expect(decide("dtwin/uno1/status", Array("online".utf8)) == .deviceStatus(try DeviceName(validating: "uno1"), "online"))
     }
 
-    @Test(arguments: ["dtwin/bridge/status", "dtwin/bridge/deadletter", "dtwin/a/down", "other/a/up", "dtwin/a/b/up"])
+    @Test(arguments: ["dtwin/bridge/status", "dtwin/bridge/deadletter"])
+    func theBridgesOwnTopicsNeedNothing(_ topic: String) {
+        #expect(decide(topic) == .ownTopic)
+    }
+
+    @Test(arguments: ["dtwin/a/down", "other/a/up", "dtwin/a/b/up", "dtwin/a.b/status"])
     func othersAreIgnored(_ topic: String) {
         guard case .ignore = decide(topic) else {
             Issue.record("\(topic) not ignored")

@@ -109,6 +109,14 @@ import Testing
         await lonely.close()
     }
 
+    @Test func waitingOnAClientThatWasNeverStartedFailsAtOnce() async throws {
+        let idle = try MQTTClient(
+            configuration: MQTTClientConfiguration(port: 1, clientID: "idle", cleanSession: true), logger: Self.logger)
+        await #expect(throws: MQTTError.self) { try await idle.waitUntilConnected(timeout: .seconds(60)) }
+        await #expect(throws: MQTTError.self) { try await idle.subscribe(["x"], timeout: .seconds(60)) }
+        await idle.close()
+    }
+
     @Test func waitsForABrokerThatStartsLater() async throws {
         let broker = try MosquittoProcess()
         broker.stop()
