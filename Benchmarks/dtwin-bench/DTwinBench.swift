@@ -55,6 +55,9 @@ struct DTwinBench: AsyncParsableCommand {
         // 1. Raw broker rate: publisher -> mosquitto -> plain subscriber.
         let raw = try await rawBrokerRate(broker: broker, logger: logger)
         print(String(format: "raw broker (QoS 1, same publisher -> plain subscriber): %.0f msg/s", raw))
+        if let reference = try await mosquittoPubRate(broker: broker, logger: logger) {
+            print(String(format: "raw broker with mosquitto_pub -l (for comparison only): %.0f msg/s", reference))
+        }
 
         // 2 and 3. Through the bridge.
         let latencies = LatencyRecorder()
@@ -178,6 +181,34 @@ struct DTwinBench: AsyncParsableCommand {
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    /// The rate `mosquitto_pub -l` (QoS 1) reaches into the same plain subscriber: the
+    /// publisher the reference figures in BUILD-NOTES.md were measured with.
+    func mosquittoPubRate(broker: MosquittoProcess, logger: Logger) async throws -> Double? {
+        let tool = "/usr/bin/mosquitto_pub"
+        guard FileManager.default.isExecutableFile(atPath: tool) else { return nil }
+        let lines = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-bench-lines-\(UUID().uuidString)")
+        // Fed from a file in one piece: mosquitto_pub -l stops early on very long inputs.
+        let count = min(messages, 30_000)
+        try (0..<count).map { "sim-dev-0 data \($0)" }.joined(separator: "\n").appending("\n")
+            .write(to: lines, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: lines) }
+        let subscriber = try await connectedClient(broker: broker, id: "bench-ref-sub", logger: logger)
+        try await subscriber.subscribe(["ref/+/up"])
+        let received = Atomic<Int>(0)
+        let stream = subscriber.messages
+        let counter = Task { for await _ in stream { received.add(1, ordering: .relaxed) } }
+        let start = ContinuousClock.now
+        let publisher = try ChildProcess(
+            executable: "/bin/sh", arguments: ["-c", "\(tool) -p \(broker.port) -q 1 -t ref/dev-0/up -l < \(lines.path)"])
+        _ = await waitUntil(timeout: .seconds(120), interval: .milliseconds(2)) { received.load(ordering: .relaxed) >= count }
+        let elapsed = ContinuousClock.now - start
+        _ = await publisher.exited(within: .seconds(10))
+        let rate = Double(received.load(ordering: .relaxed)) / elapsed.seconds
+        await subscriber.close()
+        await counter.value
+        return rate
     }
 
     func peakRSS(pid: pid_t) -> String {
