@@ -2,9 +2,10 @@ import Foundation
 
 /// Parsers for the scalar value types of the configuration. Each returns `nil` for text
 /// that is not a value of its type; the loader turns that into an error naming the key.
-enum ValueParsers {
+public enum ValueParsers {
     /// `250ms`, `10s`, `10m`, `1h`, `1d`, or a bare number of seconds; fractions allowed.
-    static func duration(_ text: String) -> Duration? {
+    /// (Command-line options that take a duration use it too.)
+    public static func duration(_ text: String) -> Duration? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
         for (suffix, scale) in units where trimmed.hasSuffix(suffix) {

@@ -68,6 +68,8 @@ public final class MosquittoProcess: @unchecked Sendable {
         guard let process, process.isRunning else { return }
         process.signal(SIGTERM)
         if !process.waitForExit(timeout: 10) {
+            // Worth knowing: a test that "passed" slowly waited here.
+            FileHandle.standardError.write(Data("mosquitto on port \(port) ignored SIGTERM for 10 s; killing it\n".utf8))
             process.signal(SIGKILL)
             _ = process.waitForExit(timeout: 5)
         }

@@ -82,19 +82,12 @@ extension DTwinConfiguration.LogLevel {
     var loggerLevel: Logger.Level { Logger.Level(rawValue: rawValue) ?? .info }
 }
 
-/// `1.5s`, `250ms`, `2m` for command-line options.
+/// A duration option (`1.5s`, `250ms`, `2m`), parsed like durations in the configuration.
 struct DurationArgument: ExpressibleByArgument {
     let duration: Duration
 
     init?(argument: String) {
-        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
-        for (suffix, scale) in units where argument.hasSuffix(suffix) {
-            if let value = Double(argument.dropLast(suffix.count)), value >= 0 {
-                duration = .milliseconds(Int64(value * scale * 1000))
-                return
-            }
-        }
-        guard let seconds = Double(argument), seconds >= 0 else { return nil }
-        duration = .milliseconds(Int64(seconds * 1000))
+        guard let duration = ValueParsers.duration(argument) else { return nil }
+        self.duration = duration
     }
 }
