@@ -58,12 +58,10 @@ public enum UpstreamAnswer {
         // Most answers carry no reply: only a body that mentions "reply" is worth parsing
         // (this is on the hot path of every delivery). A body that does not even start like
         // JSON is noted without parsing it.
-        guard contains(body, Self.replyKey) else {
-            return startsLikeJSON(first) ? (nil, nil) : (nil, "the answer is not JSON, so it carries no reply\(quote(body))")
+        guard body.contains(Self.replyKey) else {
+            return startsLikeJSON(first) ? (nil, nil) : (nil, notJSON(body))
         }
-        guard let json = JSONValue.parse(body) else {
-            return (nil, "the answer is not JSON, so it carries no reply\(quote(body))")
-        }
+        guard let json = JSONValue.parse(body) else { return (nil, notJSON(body)) }
         return reply(in: json)
     }
 
@@ -93,14 +91,8 @@ public enum UpstreamAnswer {
         }
     }
 
-    static func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
-        guard needle.count <= haystack.count, let head = needle.first else { return needle.isEmpty }
-        var index = 0
-        while index <= haystack.count - needle.count {
-            if haystack[index] == head && haystack[index..<index + needle.count].elementsEqual(needle) { return true }
-            index += 1
-        }
-        return false
+    static func notJSON(_ body: [UInt8]) -> String {
+        "the answer is not JSON, so it carries no reply\(quote(body))"
     }
 
     static func quote(_ body: [UInt8]) -> String {

@@ -14,8 +14,6 @@ public final class HTTPReceiver: Sendable {
         /// Header fields by lower-cased name.
         public var headers: [String: String]
         public var body: [UInt8]
-        /// `ContinuousClock` time of arrival, for latency measurements.
-        public var arrival: ContinuousClock.Instant
     }
 
     public struct Answer: Sendable {
@@ -46,16 +44,13 @@ public final class HTTPReceiver: Sendable {
     public var requests: [Request] { storage.recorded.withLock { $0 } }
     public var requestCount: Int { storage.count.load(ordering: .relaxed) }
 
-    /// Starts the server. With `keepRequests: false` only the count is kept, and `onRequest`
-    /// sees each request as it arrives.
+    /// Starts the server on `port` (0: any free port); it records every request.
     public static func start(
-        port requestedPort: Int = 0, keepRequests: Bool = true, handler: @escaping Handler = { _ in Answer() },
-        onRequest: (@Sendable (Request) -> Void)? = nil
+        port requestedPort: Int = 0, handler: @escaping Handler = { _ in Answer() }
     ) async throws -> HTTPReceiver {
         let storage = Storage()
         let router = Router()
         let respond: @Sendable (Hummingbird.Request, BasicRequestContext) async throws -> Response = { request, _ in
-            let arrival = ContinuousClock.now
             let body = try await request.body.collect(upTo: 16 << 20)
             var query: [String: String] = [:]
             for (key, value) in request.uri.queryParameters { query[String(key)] = String(value) }
@@ -63,10 +58,9 @@ public final class HTTPReceiver: Sendable {
             for field in request.headers { headers[field.name.canonicalName] = field.value }
             let recordedRequest = Request(
                 method: request.method.rawValue, path: request.uri.path, query: query, headers: headers,
-                body: Array(body.readableBytesView), arrival: arrival)
+                body: Array(body.readableBytesView))
             storage.count.add(1, ordering: .relaxed)
-            onRequest?(recordedRequest)
-            if keepRequests { storage.recorded.withLock { $0.append(recordedRequest) } }
+            storage.recorded.withLock { $0.append(recordedRequest) }
             let answer = await handler(recordedRequest)
             if let delay = answer.delay { try? await Task.sleep(for: delay) }
             return Response(
