@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         // libmosquitto, as Debian ships it (libmosquitto-dev).
@@ -75,6 +76,22 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Twilio: webhook signatures, TwiML, the SMS grammar and addressing rules, the SMS
+        // budget, and the REST client for Messages and Super SIM IP Commands.
+        .target(
+            name: "DTwinTwilio",
+            dependencies: [
+                "DTwinContract",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -136,6 +153,11 @@ let package = Package(
         .testTarget(
             name: "DTwinContractTests",
             dependencies: ["DTwinContract"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DTwinTwilioTests",
+            dependencies: ["DTwinTwilio", "DTwinContract", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,117 @@
+/// `application/x-www-form-urlencoded`, both ways: escaping keeps only unreserved characters
+/// as they are; decoding turns `+` into a space and `%XX` into bytes, and refuses what is not
+/// valid percent-encoding or not UTF-8.
+public enum FormEncoding {
+    public static func escape(_ text: String) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(text.utf8.count * 3)
+        append(text, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `name=value&…` for a list of parameters, built in one buffer (once per delivery).
+    public static func encode(_ parameters: [IoTEvent.Parameter]) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(parameters.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count * 3 + 2 })
+        for (index, parameter) in parameters.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: "&")) }
+            append(parameter.name, to: &out)
+            out.append(UInt8(ascii: "="))
+            append(parameter.value, to: &out)
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `name=value&…` for form parameters in the order given.
+    public static func encode(_ parameters: [FormParameter]) -> String {
+        encode(parameters.map { IoTEvent.Parameter(name: $0.name, value: $0.value) })
+    }
+
+    /// Decodes a form body or query string into its pairs, in order, repeated names kept.
+    /// Empty segments (`a=1&&b=2`) are skipped; a segment without `=` is a name with an empty value.
+    public static func decode(_ bytes: some Collection<UInt8>) throws(FormDecodingError) -> [FormParameter] {
+        var parameters: [FormParameter] = []
+        for segment in bytes.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
+            let equals = segment.firstIndex(of: UInt8(ascii: "="))
+            let name = try unescape(segment[segment.startIndex..<(equals ?? segment.endIndex)])
+            let value = try equals.map { equals throws(FormDecodingError) in
+                try unescape(segment[segment.index(after: equals)...])
+            } ?? ""
+            parameters.append(FormParameter(name: name, value: value))
+        }
+        return parameters
+    }
+
+    private static func unescape(_ bytes: some Collection<UInt8>) throws(FormDecodingError) -> String {
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var iterator = bytes.makeIterator()
+        while let byte = iterator.next() {
+            switch byte {
+            case UInt8(ascii: "+"):
+                out.append(UInt8(ascii: " "))
+            case UInt8(ascii: "%"):
+                guard let high = iterator.next().flatMap(hexValue), let low = iterator.next().flatMap(hexValue) else {
+                    throw FormDecodingError(reason: "a % is not followed by two hex digits")
+                }
+                out.append(high << 4 | low)
+            default:
+                out.append(byte)
+            }
+        }
+        guard let text = String(validating: out, as: UTF8.self) else {
+            throw FormDecodingError(reason: "a value is not valid UTF-8")
+        }
+        return text
+    }
+
+    private static func hexValue(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+
+    private static let hex = Array("0123456789ABCDEF".utf8)
+
+    private static func append(_ text: String, to out: inout [UInt8]) {
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
+                UInt8(ascii: "~"):
+                out.append(byte)
+            default:
+                out.append(UInt8(ascii: "%"))
+                out.append(hex[Int(byte >> 4)])
+                out.append(hex[Int(byte & 15)])
+            }
+        }
+    }
+}
+
+/// One `name=value` of a form body, decoded.
+public struct FormParameter: Sendable, Equatable {
+    public var name: String
+    public var value: String
+
+    public init(name: String, value: String) {
+        self.name = name
+        self.value = value
+    }
+}
+
+extension [FormParameter] {
+    /// The first value of `name`, as web frameworks' `form[name]` gives it.
+    public subscript(first name: String) -> String? {
+        first { $0.name == name }?.value
+    }
+}
+
+/// Why a form body could not be decoded.
+public struct FormDecodingError: Error, Equatable, CustomStringConvertible {
+    public let reason: String
+    public var description: String { "malformed form body: \(reason)" }
+}

@@ -1,0 +1,69 @@
+import DTwinContract
+
+/// What a person asked for in an SMS to the Twilio number (DESIGN.md §5).
+///
+/// ```
+/// @a LIG          command LIG for device a
+/// a: LIG          the same
+/// LIG             command for the device that last texted this number, or its only device
+/// STATUS a        the latest reading of a (STATUS alone: the default device)
+/// HELP            what this number may do
+/// ```
+/// Device names are validated like every other name, so `@a/# X` or `@+ X` never reach a topic.
+public enum SMSRequest: Sendable, Equatable {
+    case help
+    case status(DeviceName?)
+    /// A command; `nil` device means "the default device for this sender".
+    case command(String, to: DeviceName?)
+    /// The body names something that is not a device name.
+    case invalidDevice(InvalidDeviceName)
+    /// `@a` or `a:` with nothing after it.
+    case missingCommand(DeviceName)
+    case empty
+
+    /// Parses an SMS body. Pure and total: every body gives an answer.
+    public static func parse(_ body: String) -> SMSRequest {
+        let text = body.trimmingWhitespace()
+        guard !text.isEmpty else { return .empty }
+        let firstWord = text.prefix(while: { !$0.isWhitespace })
+        let rest = text.dropFirst(firstWord.count).trimmingWhitespace()
+
+        switch firstWord.uppercased() {
+        case "HELP" where rest.isEmpty:
+            return .help
+        case "STATUS":
+            guard !rest.isEmpty else { return .status(nil) }
+            return device(rest, then: { .status($0) })
+        default:
+            break
+        }
+        if firstWord.hasPrefix("@") {
+            return addressed(name: String(firstWord.dropFirst()), command: rest)
+        }
+        // `a: LIG` (or `a:LIG`): the text before the first colon, if it is one word.
+        if let colon = firstWord.firstIndex(of: ":") {
+            let name = String(firstWord[..<colon])
+            let command = (String(firstWord[firstWord.index(after: colon)...]) + " " + rest).trimmingWhitespace()
+            return addressed(name: name, command: command)
+        }
+        return .command(text, to: nil)
+    }
+
+    private static func addressed(name: String, command: String) -> SMSRequest {
+        device(name) { device in command.isEmpty ? .missingCommand(device) : .command(command, to: device) }
+    }
+
+    private static func device(_ text: String, then make: (DeviceName) -> SMSRequest) -> SMSRequest {
+        do {
+            return make(try DeviceName(validating: text))
+        } catch {
+            return .invalidDevice(error)
+        }
+    }
+}
+
+extension StringProtocol {
+    func trimmingWhitespace() -> String {
+        String(drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+    }
+}
