@@ -133,6 +133,7 @@ let package = Package(
             dependencies: [
                 "DTwinMQTT",
                 "DTwinContract",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -157,7 +158,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DTwinTwilioTests",
-            dependencies: ["DTwinTwilio", "DTwinContract", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["DTwinTwilio", "DTwinContract", "DTwinTestSupport", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
