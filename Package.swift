@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // libmosquitto, as Debian ships it (libmosquitto-dev).
@@ -103,9 +104,45 @@ let package = Package(
                 "DTwinContract",
                 "DTwinConfig",
                 "DTwinStore",
+                "DTwinTwilio",
+                "DTwinUpstream",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The HTTP server in the bridge process: Twilio webhooks, health, the API.
+        .target(
+            name: "DTwinHTTP",
+            dependencies: [
+                "DTwinBridge",
+                "DTwinContract",
+                "DTwinStore",
+                "DTwinTwilio",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The bridge daemon assembled: configuration and environment in, one ServiceGroup out.
+        .target(
+            name: "DTwinApp",
+            dependencies: [
+                "DTwinBridge",
+                "DTwinConfig",
+                "DTwinContract",
+                "DTwinHTTP",
+                "DTwinMQTT",
+                "DTwinStore",
+                "DTwinTwilio",
                 "DTwinUpstream",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -117,7 +154,10 @@ let package = Package(
         .executableTarget(
             name: "dtwin",
             dependencies: [
+                "DTwinApp",
                 "DTwinBridge",
+                "DTwinTwilio",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 "DTwinConfig",
                 "DTwinContract",
                 "DTwinMQTT",
@@ -179,7 +219,11 @@ let package = Package(
         .testTarget(
             name: "DTwinIntegrationTests",
             dependencies: [
+                "DTwinApp",
                 "DTwinBridge",
+                "DTwinHTTP",
+                "DTwinTwilio",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 "DTwinConfig",
                 "DTwinContract",
                 "DTwinMQTT",

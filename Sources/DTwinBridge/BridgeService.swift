@@ -1,5 +1,6 @@
 import DTwinContract
 import DTwinMQTT
+import DTwinTwilio
 import DTwinUpstream
 import Foundation
 import Logging
@@ -32,14 +33,21 @@ public final class BridgeService: Service, Sendable {
     let scheduler = DeliveryScheduler<Job>()
     let activeWorkers = Atomic<Int>(0)
     let lastIntakeMillis = Atomic<Int64>(0)
-    let deviceStatus = Mutex<[DeviceName: String]>([:])
+    public let registry: DeviceRegistry
+    public let dispatcher: CommandDispatcher
+    let smsRelay: SMSRelay?
+    let ipCommandMarks = IPCommandMarks()
 
     public init(
-        mqtt: MQTTClient, upstream: any Upstream, tree: TopicTree, maxPayload: Int, retryPolicy: RetryPolicy,
-        concurrency: Int, shutdownTimeout: Duration, logger: Logger
+        mqtt: MQTTClient, upstream: any Upstream, dispatcher: CommandDispatcher, registry: DeviceRegistry,
+        smsRelay: SMSRelay?, tree: TopicTree, maxPayload: Int, retryPolicy: RetryPolicy, concurrency: Int,
+        shutdownTimeout: Duration, logger: Logger
     ) {
         self.mqtt = mqtt
         self.upstream = upstream
+        self.dispatcher = dispatcher
+        self.registry = registry
+        self.smsRelay = smsRelay
         self.tree = tree
         self.maxPayload = maxPayload
         self.retryPolicy = retryPolicy
@@ -55,7 +63,20 @@ public final class BridgeService: Service, Sendable {
     public var brokerError: String? { mqtt.lastError?.message }
 
     /// The last `online`/`offline` each device announced.
-    public var deviceStatuses: [DeviceName: String] { deviceStatus.withLock { $0 } }
+    public var deviceStatuses: [DeviceName: String] { registry.statuses }
+
+    /// Publishes a Super SIM IP command's payload on the device's `up` topic, for every
+    /// subscriber to see; the bridge delivers it upstream with `Source` = `twilio-ipcommand`.
+    public func publishFromIPCommand(_ payload: [UInt8], device: DeviceName) async throws {
+        let topic = tree.up(device)
+        ipCommandMarks.mark(topic: topic, payload: payload, now: Self.nowMillis())
+        do {
+            try await mqtt.publish(topic: topic, payload: payload, qos: .atLeastOnce, timeout: .seconds(10))
+        } catch {
+            _ = ipCommandMarks.consume(topic: topic, payload: payload, now: Self.nowMillis())
+            throw error
+        }
+    }
 
     public func run() async throws {
         for filter in tree.bridgeSubscriptions { mqtt.addSubscription(filter, qos: .atLeastOnce) }
@@ -87,15 +108,25 @@ public final class BridgeService: Service, Sendable {
             lastIntakeMillis.store(now, ordering: .relaxed)
             let id = MessageID(millis: now, using: &generator)
             switch MessageIntake.decide(message, tree: tree, maxPayload: maxPayload, receivedAtMillis: now, id: id) {
-            case .deliver(let deviceMessage):
+            case .deliver(var deviceMessage):
                 counters.received.increment()
+                registry.noteMessage(deviceMessage.device, payload: deviceMessage.payload, atMillis: now)
+                if ipCommandMarks.consume(topic: deviceMessage.topic, payload: deviceMessage.payload, now: now) {
+                    deviceMessage.source = .twilioIPCommand
+                }
                 scheduler.enqueue(.deliver(deviceMessage), lane: deviceMessage.device.rawValue)
             case .deadLetter(let deadLetter):
                 counters.received.increment()
                 // Published (and logged, with the reason) by a worker: intake never waits on the broker.
                 scheduler.enqueue(.publishDeadLetter(deadLetter), lane: Self.deadLetterLane)
+            case .sms(let device, let text):
+                if let smsRelay {
+                    smsRelay.relay(text, about: device, origin: .device, logger: logger)
+                } else {
+                    logger.warning("SMS from a device ignored: Twilio is not set up in this process", metadata: ["device": "\(device)"])
+                }
             case .deviceStatus(let device, let status):
-                deviceStatus.withLock { $0[device] = status }
+                registry.noteStatus(device, status)
                 logger.info("device status", metadata: ["device": "\(device)", "status": "\(status)"])
             case .ownTopic:
                 break
@@ -173,13 +204,12 @@ public final class BridgeService: Service, Sendable {
     }
 
     func publishReply(_ reply: String, to device: DeviceName) async {
-        let topic = tree.down(device)
         do {
-            try await mqtt.publish(topic: topic, payload: Array(reply.utf8), qos: .atLeastOnce, timeout: .seconds(10))
+            let route = try await dispatcher.send(reply, to: device)
             counters.replies.increment()
-            logger.debug("reply published", metadata: ["topic": "\(topic)", "reply": "\(reply)"])
+            logger.debug("reply sent", metadata: ["device": "\(device)", "route": "\(route.rawValue)", "reply": "\(reply)"])
         } catch {
-            logger.error("reply not published", metadata: ["topic": "\(topic)", "reply": "\(reply)", "error": "\(error)"])
+            logger.error("reply not sent", metadata: ["device": "\(device)", "reply": "\(reply)", "error": "\(error)"])
         }
     }
 

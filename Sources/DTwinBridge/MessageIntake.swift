@@ -10,6 +10,8 @@ enum IntakeDecision: Equatable {
     case deadLetter(DeadLetter)
     /// A device's retained `online`/`offline`.
     case deviceStatus(DeviceName, String)
+    /// A device's text for its subscribers' phones.
+    case sms(DeviceName, String)
     /// The bridge's own topics (its retained status matches `<prefix>/+/status`): nothing to do.
     case ownTopic
     /// Not a topic the bridge handles; the reason is logged.
@@ -42,8 +44,13 @@ enum MessageIntake {
             case .status:
                 let text = String(decoding: message.payload.prefix(64), as: UTF8.self)
                 return .deviceStatus(topic.device, text)
-            case .down, .sms:
-                return .ignore("the bridge does not consume \(topic.kind.rawValue) topics here")
+            case .sms:
+                guard let text = String(validating: message.payload, as: UTF8.self), !text.isEmpty else {
+                    return .ignore("an SMS text must be non-empty UTF-8")
+                }
+                return .sms(topic.device, text)
+            case .down:
+                return .ignore("the bridge does not consume down topics")
             }
         case .invalidDevice(let error, let kind):
             // A device with a bad name still sent something: keep it where an operator can see it.

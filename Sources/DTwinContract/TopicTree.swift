@@ -36,8 +36,8 @@ public struct TopicTree: Sendable, Equatable {
     public var bridgeStatus: String { "\(prefix)/\(Self.bridgeLevel)/status" }
     public var deadLetter: String { "\(prefix)/\(Self.bridgeLevel)/deadletter" }
 
-    /// Subscription filters the bridge needs: every device's `up` and `status`.
-    public var bridgeSubscriptions: [String] { ["\(prefix)/+/up", "\(prefix)/+/status"] }
+    /// Subscription filters the bridge needs: every device's `up`, `status` and `sms`.
+    public var bridgeSubscriptions: [String] { ["\(prefix)/+/up", "\(prefix)/+/status", "\(prefix)/+/sms"] }
     /// Everything under the prefix, for inspection.
     public var everything: String { "\(prefix)/#" }
 

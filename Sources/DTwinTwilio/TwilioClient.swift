@@ -99,13 +99,6 @@ public struct TwilioClient: Sendable {
     }
 }
 
-extension String {
-    func trimmingTrailingSlashes() -> String {
-        var text = self
-        while text.hasSuffix("/") { text.removeLast() }
-        return text
-    }
-}
 
 extension Duration {
     var nanosecondCount: Int64 {

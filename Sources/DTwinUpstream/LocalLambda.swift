@@ -12,10 +12,13 @@ public struct LocalLambda: Upstream {
     let store: any TwinStore
     /// Per-device fixed replies (`devices.<dev>.reply`).
     let replies: [DeviceName: String]
+    /// Called once per newly stored item (not for duplicates): alert rules run here.
+    let onStored: @Sendable (TwinItem) -> Void
 
-    public init(store: any TwinStore, replies: [DeviceName: String]) {
+    public init(store: any TwinStore, replies: [DeviceName: String], onStored: @escaping @Sendable (TwinItem) -> Void = { _ in }) {
         self.store = store
         self.replies = replies
+        self.onStored = onStored
     }
 
     public func deliver(_ event: IoTEvent, logger: Logger) async -> DeliveryOutcome {
@@ -46,6 +49,7 @@ public struct LocalLambda: Upstream {
             logger.error("twin table write failed", metadata: ["messageId": "\(item.messageId)", "error": "\(error)"])
             return Self.answer(503, ["error": "the twin table is not available"])
         }
+        if inserted { onStored(item) }
         var body: [String: String] = ["messageId": item.messageId, "stored": inserted ? "new" : "duplicate"]
         if let device = DeviceName(item.device), let reply = replies[device], !reply.isEmpty {
             body["reply"] = reply

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DTwinApp
 import DTwinBridge
 import DTwinConfig
 import DTwinContract

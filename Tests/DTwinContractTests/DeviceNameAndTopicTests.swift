@@ -45,7 +45,7 @@ import Testing
         #expect(tree.sms(device) == "dtwin/uno1/sms")
         #expect(tree.bridgeStatus == "dtwin/bridge/status")
         #expect(tree.deadLetter == "dtwin/bridge/deadletter")
-        #expect(tree.bridgeSubscriptions == ["dtwin/+/up", "dtwin/+/status"])
+        #expect(tree.bridgeSubscriptions == ["dtwin/+/up", "dtwin/+/status", "dtwin/+/sms"])
     }
 
     @Test func parsesDeviceTopics() throws {

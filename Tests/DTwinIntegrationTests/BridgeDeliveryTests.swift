@@ -1,3 +1,4 @@
+import DTwinApp
 import DTwinBridge
 import DTwinConfig
 import DTwinContract
@@ -216,7 +217,8 @@ import Testing
         var configuration = BridgeHarness.testConfiguration(broker: broker, directory: FileManager.default.temporaryDirectory)
         configuration.upstream.mode = .apigw
         configuration.upstream.url = gateway.url
-        let application = try BridgeApplication(configuration: configuration, logger: BridgeHarness.logger, handleSignals: false)
+        let application = try BridgeApplication(
+            configuration: configuration, environment: [:], logger: BridgeHarness.logger, handleSignals: false)
         let running = Task { try await application.run() }
         // The bridge is up and retrying against nothing.
         #expect(await waitUntil { application.bridge.brokerError != nil })

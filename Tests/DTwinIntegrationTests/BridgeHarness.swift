@@ -1,3 +1,4 @@
+import DTwinApp
 import DTwinBridge
 import DTwinConfig
 import DTwinContract
@@ -24,6 +25,7 @@ final class BridgeHarness: Sendable {
         configuration.upstream.retry = .init(initial: .milliseconds(20), max: .milliseconds(200), maxAge: .seconds(3600))
         configuration.upstream.timeout = .seconds(2)
         configuration.shutdownTimeout = .seconds(5)
+        configuration.http.port = 0
         return configuration
     }
 
@@ -35,7 +37,7 @@ final class BridgeHarness: Sendable {
 
     /// Starts a broker (unless given one), then the bridge, and waits until it is `online`.
     init(
-        broker existing: MosquittoProcess? = nil, waitForOnline: Bool = true,
+        broker existing: MosquittoProcess? = nil, waitForOnline: Bool = true, environment: [String: String] = [:],
         configure: (inout DTwinConfiguration) -> Void = { _ in }
     ) async throws {
         broker = try existing ?? MosquittoProcess()
@@ -44,7 +46,8 @@ final class BridgeHarness: Sendable {
         var configuration = Self.testConfiguration(broker: broker, directory: directory)
         configure(&configuration)
         self.configuration = configuration
-        application = try BridgeApplication(configuration: configuration, logger: Self.logger, handleSignals: false)
+        application = try BridgeApplication(
+            configuration: configuration, environment: environment, logger: Self.logger, handleSignals: false)
         let application = self.application
         task = Task { try await application.run() }
         if waitForOnline {
@@ -115,8 +118,10 @@ enum DTwinBinary {
         return (child.exitCode, (try? String(contentsOf: output, encoding: .utf8)) ?? "")
     }
 
-    /// The test's environment without any DTWIN_ settings of the person running the tests.
+    /// The test's environment without any dtwin or Twilio settings of the person running the tests.
     static var cleanEnvironment: [String: String] {
-        ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("DTWIN_") }
+        ProcessInfo.processInfo.environment.filter {
+            !$0.key.hasPrefix("DTWIN_") && !$0.key.hasPrefix("TWILIO_") && !$0.key.hasPrefix("acct_")
+        }
     }
 }

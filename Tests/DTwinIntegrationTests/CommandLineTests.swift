@@ -10,6 +10,7 @@ import Testing
         [
             "DTWIN_BROKER": broker.url, "DTWIN_STORE_PATH": directory.appendingPathComponent("twin.sqlite").path,
             "DTWIN_CLIENTID": "cli-bridge-\(UUID().uuidString.prefix(6))", "DTWIN_SHUTDOWNTIMEOUT": "5s",
+            "DTWIN_HTTP_PORT": "0",
         ]
     }
 

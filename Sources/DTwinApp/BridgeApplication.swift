@@ -1,0 +1,176 @@
+import AsyncHTTPClient
+import DTwinBridge
+import DTwinConfig
+import DTwinContract
+import DTwinHTTP
+import DTwinMQTT
+import DTwinStore
+import DTwinTwilio
+import DTwinUpstream
+import Foundation
+import Logging
+import NIOCore
+import ServiceLifecycle
+import UnixSignals
+
+/// The bridge daemon, assembled from a configuration and the environment (secrets live only
+/// there): `dtwin bridge` runs it, tests run it in-process against their own broker and servers.
+///
+/// Services, in start order (they stop in reverse): shared resources (store, HTTP client), the
+/// SMS outbox, the bridge, the HTTP server. So on SIGTERM the server stops taking webhooks
+/// first, the bridge drains, the outbox sends what the drain produced, then resources close.
+public struct BridgeApplication: Sendable {
+    public let bridge: BridgeService
+    public let outbox: SMSOutbox
+    public let webhooks: TwilioWebhooks
+    /// Where the HTTP server listens once it runs.
+    public let httpAddress = HTTPServer.Address()
+    public let serviceGroup: ServiceGroup
+
+    /// Runs until SIGTERM/SIGINT (or cancellation), then shuts down gracefully.
+    public func run() async throws {
+        try await serviceGroup.run()
+    }
+
+    /// Starts the same graceful shutdown as SIGTERM (for tests and embedding).
+    public func shutdown() async {
+        await serviceGroup.triggerGracefulShutdown()
+    }
+
+    /// Builds every part; fails (naming the key or variable) for what this version cannot run.
+    public init(
+        configuration: DTwinConfiguration, environment: [String: String] = ProcessInfo.processInfo.environment,
+        logger: Logger, handleSignals: Bool = true
+    ) throws {
+        var resources: [ServiceGroupConfiguration.ServiceConfiguration] = []
+        let credentials = try Self.twilioCredentials(environment, logger: logger)
+        let book = try Self.addressBook(configuration)
+
+        // One HTTP client per process, for the upstream and Twilio alike.
+        var httpClient: HTTPClient?
+        if configuration.upstream.mode == .apigw || credentials != nil {
+            let client = Self.makeHTTPClient(configuration)
+            resources.append(.init(service: ResourceService(name: "http-client") { try? await client.shutdown() }))
+            httpClient = client
+        }
+        let twilio = credentials.map { credentials in
+            TwilioClient(
+                credentials: credentials, apiBase: configuration.twilio.apiBase, superSimBase: configuration.twilio.superSimBase,
+                client: httpClient!)
+        }
+        let publicURL = configuration.http.publicURL
+        outbox = SMSOutbox(
+            client: twilio,
+            settings: .init(
+                from: configuration.twilio.from,
+                statusCallback: publicURL.isEmpty ? nil : publicURL.trimmingTrailingSlashes() + "/twilio/status",
+                smsPerHour: configuration.twilio.smsPerHour),
+            logger: logger)
+        if twilio != nil && configuration.twilio.from.isEmpty {
+            logger.warning("twilio.from is empty: Twilio will refuse every SMS until it names your Twilio number")
+        }
+        let relay = SMSRelay(outbox: outbox, book: book)
+
+        var store: (any TwinStore)?
+        let upstream: any Upstream
+        switch configuration.upstream.mode {
+        case .local:
+            let opened = try Self.openStore(configuration)
+            store = opened
+            resources.append(.init(service: ResourceService(name: "store") { try? await opened.close() }))
+            let replies = configuration.devices.compactMapValues { $0.reply.isEmpty ? nil : $0.reply }
+            let alerts = AlertService(rules: configuration.alerts, relay: relay, logger: logger)
+            upstream = LocalLambda(store: opened, replies: replies, onStored: { alerts.stored($0) })
+        case .apigw:
+            upstream = APIGatewayUpstream(
+                url: configuration.upstream.url, post: configuration.upstream.method == .POST,
+                timeout: configuration.upstream.timeout, client: httpClient!)
+            if !configuration.alerts.isEmpty {
+                logger.warning("alerts apply in upstream.mode local only; with apigw the cloud side sends alerts")
+            }
+        case .lambda:
+            throw ConfigurationError(key: "upstream.mode", message: "lambda is not available in this version yet; use local or apigw")
+        }
+
+        let mqtt = try MQTTClient(configuration: .bridge(configuration), logger: logger)
+        let cellular = Set(configuration.devices.filter { $0.value.cellular }.keys)
+        let dispatcher = CommandDispatcher(mqtt: mqtt, tree: configuration.topicPrefix, cellular: cellular, twilio: twilio, logger: logger)
+        let retry = configuration.upstream.retry
+        bridge = BridgeService(
+            mqtt: mqtt, upstream: upstream, dispatcher: dispatcher, registry: DeviceRegistry(), smsRelay: relay,
+            tree: configuration.topicPrefix, maxPayload: configuration.maxPayload,
+            retryPolicy: RetryPolicy(initial: retry.initial, maximum: retry.max, maxAge: retry.maxAge),
+            concurrency: configuration.upstream.concurrency, shutdownTimeout: configuration.shutdownTimeout,
+            logger: logger)
+
+        webhooks = TwilioWebhooks(
+            validator: credentials.map { TwilioRequestValidator(authToken: $0.authToken) }, publicURL: publicURL, book: book,
+            outbox: outbox, bridge: bridge, store: store, logger: logger)
+        if publicURL.isEmpty {
+            logger.notice(
+                "http.publicURL is not set: webhook signatures are checked against the Host header, which is wrong behind a proxy")
+        }
+        let server = HTTPServer.build(
+            host: configuration.http.host, port: configuration.http.port, webhooks: webhooks, outbox: outbox,
+            access: APIAccess(token: environment["DTWIN_API_TOKEN"]), address: httpAddress, logger: logger)
+
+        var groupConfiguration = ServiceGroupConfiguration(
+            services: resources + [
+                .init(service: outbox),
+                .init(service: bridge, successTerminationBehavior: .gracefullyShutdownGroup),
+                .init(service: server),
+            ],
+            logger: logger)
+        if handleSignals { groupConfiguration.gracefulShutdownSignals = [.sigterm, .sigint] }
+        // A safety net above the bridge's own deadline: never hang on the way out.
+        groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownTimeout + .seconds(10)
+        serviceGroup = ServiceGroup(configuration: groupConfiguration)
+    }
+
+    /// Opens the configured twin table.
+    public static func openStore(_ configuration: DTwinConfiguration) throws -> any TwinStore {
+        switch configuration.store.kind {
+        case .sqlite:
+            return try SQLiteTwinStore(path: configuration.store.path, table: configuration.store.table)
+        case .dynamodb:
+            throw ConfigurationError(key: "store.kind", message: "dynamodb is not available in this version yet; use sqlite")
+        }
+    }
+
+    /// Twilio credentials from the environment; `nil` means dry-run. Half a pair is an error.
+    public static func twilioCredentials(_ environment: [String: String], logger: Logger) throws -> TwilioCredentials? {
+        switch TwilioCredentials.lookup(in: environment) {
+        case .found(let credentials):
+            return credentials
+        case .absent:
+            logger.notice("no Twilio credentials (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN): SMS dry run, webhooks refused")
+            return nil
+        case .incomplete(let missing):
+            throw ConfigurationError(key: missing, message: "is not set, but the other Twilio credential is")
+        }
+    }
+
+    /// `devices.<dev>.phones`, each checked to be an E.164 number.
+    public static func addressBook(_ configuration: DTwinConfiguration) throws -> SMSAddressBook {
+        var phonesByDevice: [DeviceName: Set<PhoneNumber>] = [:]
+        for (device, settings) in configuration.devices {
+            for text in settings.phones {
+                guard let phone = PhoneNumber(text) else {
+                    throw ConfigurationError(
+                        key: "devices.\(device).phones", message: "\(text.debugDescription) is not a phone number like +12065550100")
+                }
+                phonesByDevice[device, default: []].insert(phone)
+            }
+        }
+        return SMSAddressBook(phonesByDevice: phonesByDevice)
+    }
+
+    static func makeHTTPClient(_ configuration: DTwinConfiguration) -> HTTPClient {
+        var http = HTTPClient.Configuration()
+        http.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = configuration.upstream.concurrency
+        http.timeout.connect = .seconds(5)
+        // A redirect from API Gateway or Twilio means a wrong URL: it is reported, never followed.
+        http.redirectConfiguration = .disallow
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: http)
+    }
+}

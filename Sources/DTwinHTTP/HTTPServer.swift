@@ -1,0 +1,103 @@
+import DTwinTwilio
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+/// The bridge's HTTP server (DESIGN.md §5, §6): Twilio webhooks, `/healthz`, `/api`. A
+/// Hummingbird `Application`, run as a `Service` in the bridge's service group.
+public enum HTTPServer {
+    /// Twilio's webhooks are a few hundred bytes; anything near this is not Twilio.
+    public static let maxBodyBytes = 64 * 1024
+
+    /// Where the server listens once it runs (port 0 picks a free one).
+    public final class Address: Sendable {
+        private let bound = Mutex<Int?>(nil)
+        private let (stream, continuation) = AsyncStream<Int>.makeStream(bufferingPolicy: .bufferingNewest(1))
+
+        public init() {}
+
+        func set(_ port: Int) {
+            bound.withLock { $0 = port }
+            continuation.yield(port)
+            continuation.finish()
+        }
+
+        /// The bound port; waits (bounded) for the server to start.
+        public func port(timeout: Duration = .seconds(10)) async -> Int? {
+            if let port = bound.withLock({ $0 }) { return port }
+            return await withTaskGroup(of: Int?.self) { group in
+                group.addTask { for await port in self.stream { return port }; return nil }
+                group.addTask { try? await Task.sleep(for: timeout); return nil }
+                let first = await group.next() ?? nil
+                group.cancelAll()
+                return first ?? bound.withLock { $0 }
+            }
+        }
+    }
+
+    public static func build(
+        host: String, port: Int, webhooks: TwilioWebhooks, outbox: SMSOutbox?, access: APIAccess, address: Address,
+        logger: Logger
+    ) -> some Service {
+        let router = Router()
+        router.get("/healthz") { _, _ in "ok\n" }
+        router.post("/twilio/sms") { request, _ in try await respond(request) { await webhooks.sms($0) } }
+        router.post("/twilio/status") { request, _ in try await respond(request) { await webhooks.status($0) } }
+        router.post("/twilio/ipcommands") { request, _ in try await respond(request) { await webhooks.ipCommand($0) } }
+        router.get("/api/outbox") { request, _ in
+            try await respond(request) { request in
+                if let refusal = access.refusal(authorization: request.headers["authorization"]) { return refusal }
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+                let entries = outbox?.entries ?? []
+                let body = OutboxListing(dryRun: outbox?.isDryRun ?? true, entries: entries)
+                return .json(200, String(decoding: (try? encoder.encode(body)) ?? Data("{}".utf8), as: UTF8.self))
+            }
+        }
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: port), serverName: "dtwin"),
+            onServerRunning: { channel in
+                let bound = channel.localAddress?.port ?? port
+                address.set(bound)
+                logger.info("HTTP server listening", metadata: ["host": "\(host)", "port": "\(bound)"])
+            },
+            logger: logger)
+    }
+
+    struct OutboxListing: Encodable {
+        var dryRun: Bool
+        var entries: [OutboxEntry]
+    }
+
+    /// Reads the body (bounded), calls `handler` with plain values, writes its answer.
+    static func respond(
+        _ request: Request, _ handler: @Sendable (WebhookRequest) async -> WebhookAnswer
+    ) async throws -> Response {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodyBytes {
+            return response(.text(413, "the body is over \(maxBodyBytes) bytes"))
+        }
+        let body: ByteBuffer
+        do {
+            body = try await request.body.collect(upTo: maxBodyBytes)
+        } catch is NIOTooManyBytesError {
+            return response(.text(413, "the body is over \(maxBodyBytes) bytes"))
+        }
+        var headers: [String: String] = [:]
+        for field in request.headers { headers[field.name.canonicalName] = field.value }
+        let answer = await handler(WebhookRequest(target: request.uri.string, headers: headers, body: Array(body.readableBytesView)))
+        return response(answer)
+    }
+
+    static func response(_ answer: WebhookAnswer) -> Response {
+        var headers: HTTPFields = [.contentType: answer.contentType]
+        for (name, value) in answer.headers {
+            if let field = HTTPField.Name(name) { headers[field] = value }
+        }
+        return Response(status: .init(code: answer.status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: answer.body)))
+    }
+}

@@ -1,0 +1,211 @@
+import DTwinBridge
+import DTwinContract
+import DTwinStore
+import DTwinTwilio
+import Foundation
+import Logging
+
+/// The three Twilio webhooks (DESIGN.md §5): inbound SMS, SMS status callbacks, Super SIM IP
+/// commands. Every request must carry a valid `X-Twilio-Signature` for the URL Twilio called
+/// (`http.publicURL` + the request target); anything else is answered 403 and changes nothing.
+public final class TwilioWebhooks: Sendable {
+    public static let formContentType = "application/x-www-form-urlencoded"
+
+    /// `nil` without an auth token: then no webhook can be verified, so all are refused.
+    let validator: TwilioRequestValidator?
+    /// Scheme, host and any path prefix Twilio uses to reach this server; empty means "from
+    /// the request's Host header", which is only right without a proxy in between.
+    let publicURL: String
+    let book: SMSAddressBook
+    let outbox: SMSOutbox?
+    let bridge: BridgeService
+    let store: (any TwinStore)?
+    let logger: Logger
+    let seen = SeenMessageSids()
+    public let counters = WebhookCounters()
+
+    public init(
+        validator: TwilioRequestValidator?, publicURL: String, book: SMSAddressBook, outbox: SMSOutbox?,
+        bridge: BridgeService, store: (any TwinStore)?, logger: Logger
+    ) {
+        self.validator = validator
+        self.publicURL = publicURL.trimmingTrailingSlashes()
+        self.book = book
+        self.outbox = outbox
+        self.bridge = bridge
+        self.store = store
+        self.logger = logger
+    }
+
+    // MARK: POST /twilio/sms
+
+    public func sms(_ request: WebhookRequest) async -> WebhookAnswer {
+        let form: [FormParameter]
+        switch verify(request, webhook: "sms") {
+        case .success(let parameters): form = parameters
+        case .failure(let refusal): return refusal.answer
+        }
+        counters.bump(\.smsReceived)
+        guard let sid = form[first: "MessageSid"], !sid.isEmpty else {
+            return .text(400, "MessageSid is missing")
+        }
+        guard seen.claim(sid) else {
+            counters.bump(\.duplicates)
+            logger.info("SMS webhook repeated; already handled", metadata: ["messageSid": "\(sid)"])
+            return Self.twiml(TwiML.empty)
+        }
+        let sender = form[first: "From"].flatMap(PhoneNumber.init)
+        let request = SMSRequest.parse(form[first: "Body"] ?? "")
+        let lastNotified = sender.flatMap { outbox?.lastNotified($0) }
+        let action = SMSAddressing.decide(request, from: sender, book: book, lastNotified: lastNotified)
+        let from = sender?.masked ?? "(none)"
+        switch action {
+        case .refuse(let text, let reason):
+            counters.bump(\.refused)
+            logger.notice("SMS refused", metadata: ["from": "\(from)", "messageSid": "\(sid)", "reason": "\(reason)"])
+            return Self.twiml(TwiML.message(text))
+        case .reply(let text):
+            return Self.twiml(TwiML.message(text))
+        case .status(let device):
+            return Self.twiml(TwiML.message(await statusText(device)))
+        case .command(let command, let device, let reply):
+            do {
+                let route = try await bridge.dispatcher.send(command, to: device)
+                counters.bump(\.commandsSent)
+                logger.info(
+                    "SMS command sent", metadata: ["from": "\(from)", "device": "\(device)", "route": "\(route.rawValue)", "messageSid": "\(sid)"])
+                return Self.twiml(TwiML.message(reply))
+            } catch {
+                // Not sent: forget the SID so a retry of this webhook may send it.
+                seen.release(sid)
+                logger.error("SMS command not sent", metadata: ["device": "\(device)", "messageSid": "\(sid)", "error": "\(error)"])
+                return Self.twiml(TwiML.message("Sorry, \(device) cannot be reached just now. Please try again later."))
+            }
+        }
+    }
+
+    /// `a: 734 at 2026-11-25T10:00:00.000Z (online)`.
+    func statusText(_ device: DeviceName) async -> String {
+        let entry = bridge.registry.entry(device)
+        var reading = entry?.lastReading.map { (value: $0.value, at: Timestamp.iso8601(millis: $0.atMillis)) }
+        if reading == nil, let store, let items = try? await store.items(device: device, since: nil, until: nil, limit: 20),
+            let item = items.first(where: { $0.kind == .reading }), let value = item.value
+        {
+            reading = (value, item.ts)
+        }
+        let status = entry?.status.map { " (\($0))" } ?? ""
+        guard let reading else { return "\(device): no reading yet\(status)." }
+        return "\(device): \(Self.format(reading.value)) at \(reading.at)\(status)"
+    }
+
+    static func format(_ value: Double) -> String {
+        value.rounded() == value && abs(value) < 1e15 ? String(Int64(value)) : String(value)
+    }
+
+    // MARK: POST /twilio/status
+
+    public func status(_ request: WebhookRequest) async -> WebhookAnswer {
+        let form: [FormParameter]
+        switch verify(request, webhook: "status") {
+        case .success(let parameters): form = parameters
+        case .failure(let refusal): return refusal.answer
+        }
+        guard let sid = form[first: "MessageSid"], let status = form[first: "MessageStatus"] ?? form[first: "SmsStatus"] else {
+            return .text(400, "MessageSid and MessageStatus are required")
+        }
+        counters.bump(\.statusCallbacks)
+        if let outbox {
+            outbox.recordStatus(sid: sid, status: status, errorCode: form[first: "ErrorCode"])
+        } else {
+            logger.info("SMS status", metadata: ["sid": "\(sid)", "status": "\(status)"])
+        }
+        return WebhookAnswer(status: 204, contentType: "text/plain", body: "")
+    }
+
+    // MARK: POST /twilio/ipcommands
+
+    public func ipCommand(_ request: WebhookRequest) async -> WebhookAnswer {
+        let form: [FormParameter]
+        switch verify(request, webhook: "ipcommands") {
+        case .success(let parameters): form = parameters
+        case .failure(let refusal): return refusal.answer
+        }
+        guard let name = form[first: "SimUniqueName"], !name.isEmpty else {
+            return .text(400, "SimUniqueName is missing: give the Super SIM a unique name that is its device name")
+        }
+        let device: DeviceName
+        do { device = try DeviceName(validating: name) } catch { return .text(400, "SimUniqueName: \(error)") }
+        let payloadText = form[first: "Payload"] ?? ""
+        // From a SIM the payload is always base64 (PayloadType binary); text is taken as it is.
+        let payload: [UInt8]
+        if form[first: "PayloadType"] == "text" {
+            payload = Array(payloadText.utf8)
+        } else {
+            guard let bytes = Data(base64Encoded: payloadText) else { return .text(400, "Payload is not base64") }
+            payload = Array(bytes)
+        }
+        if let sid = form[first: "Sid"], !seen.claim(sid) {
+            counters.bump(\.duplicates)
+            return .text(200, "already received")
+        }
+        do {
+            try await bridge.publishFromIPCommand(payload, device: device)
+        } catch {
+            if let sid = form[first: "Sid"] { seen.release(sid) }
+            logger.error("IP command not published", metadata: ["device": "\(device)", "error": "\(error)"])
+            return .text(503, "the broker is not reachable; the IP command was not accepted")
+        }
+        counters.bump(\.ipCommands)
+        logger.info("IP command received", metadata: ["device": "\(device)", "bytes": "\(payload.count)"])
+        return .text(200, "received")
+    }
+
+    // MARK: verification
+
+    struct Refusal: Error {
+        let answer: WebhookAnswer
+    }
+
+    /// Form body and signature checks shared by the webhooks.
+    func verify(_ request: WebhookRequest, webhook: String) -> Result<[FormParameter], Refusal> {
+        guard request.headers["content-type"]?.lowercased().hasPrefix(Self.formContentType) == true else {
+            return .failure(Refusal(answer: .text(415, "expected \(Self.formContentType), as Twilio sends")))
+        }
+        let form: [FormParameter]
+        do { form = try FormEncoding.decode(request.body) } catch { return .failure(Refusal(answer: .text(400, "\(error)"))) }
+        guard let validator else {
+            counters.bump(\.forged)
+            logger.error(
+                "Twilio webhook refused: TWILIO_AUTH_TOKEN is not set, so signatures cannot be checked",
+                metadata: ["webhook": "\(webhook)"])
+            return .failure(Refusal(answer: .text(403, "webhook signatures cannot be checked: the bridge has no Twilio auth token")))
+        }
+        let url = calledURL(request)
+        guard let signature = request.headers["x-twilio-signature"], !signature.isEmpty else {
+            counters.bump(\.forged)
+            logger.warning("Twilio webhook refused: no X-Twilio-Signature", metadata: ["webhook": "\(webhook)", "url": "\(url)"])
+            return .failure(Refusal(answer: .text(403, "missing X-Twilio-Signature")))
+        }
+        guard validator.isValid(url: url, parameters: form, signature: signature) else {
+            counters.bump(\.forged)
+            // The URL is logged because a wrong http.publicURL is the usual cause; the token never is.
+            logger.warning(
+                "Twilio webhook refused: bad X-Twilio-Signature (is http.publicURL the URL Twilio calls?)",
+                metadata: ["webhook": "\(webhook)", "url": "\(url)"])
+            return .failure(Refusal(answer: .text(403, "invalid X-Twilio-Signature")))
+        }
+        return .success(form)
+    }
+
+    /// The URL Twilio called: `http.publicURL` + the request target, or the Host header's.
+    func calledURL(_ request: WebhookRequest) -> String {
+        if !publicURL.isEmpty { return publicURL + request.target }
+        let scheme = request.headers["x-forwarded-proto"] ?? "http"
+        let host = request.headers["x-forwarded-host"] ?? request.headers["host"] ?? "localhost"
+        return "\(scheme)://\(host)\(request.target)"
+    }
+
+    static func twiml(_ body: String) -> WebhookAnswer {
+        WebhookAnswer(status: 200, contentType: TwiML.contentType, body: body)
+    }
+}

@@ -1,0 +1,37 @@
+/// An HTTP request as the webhook and API handlers see it, and their answer: plain values, so
+/// the handlers are tested without a server and the Hummingbird glue stays a few lines.
+public struct WebhookRequest: Sendable {
+    /// The request target as received: path and query, percent-encoding untouched.
+    public var target: String
+    /// Header fields by lower-cased name.
+    public var headers: [String: String]
+    public var body: [UInt8]
+
+    public init(target: String, headers: [String: String], body: [UInt8]) {
+        self.target = target
+        self.headers = headers
+        self.body = body
+    }
+}
+
+public struct WebhookAnswer: Sendable, Equatable {
+    public var status: Int
+    public var contentType: String
+    public var body: String
+    public var headers: [String: String] = [:]
+
+    public init(status: Int, contentType: String, body: String, headers: [String: String] = [:]) {
+        self.status = status
+        self.contentType = contentType
+        self.body = body
+        self.headers = headers
+    }
+
+    static func text(_ status: Int, _ body: String) -> WebhookAnswer {
+        WebhookAnswer(status: status, contentType: "text/plain; charset=utf-8", body: body + "\n")
+    }
+
+    static func json(_ status: Int, _ body: String) -> WebhookAnswer {
+        WebhookAnswer(status: status, contentType: "application/json", body: body)
+    }
+}
