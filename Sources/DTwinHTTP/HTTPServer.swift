@@ -58,7 +58,7 @@ public enum HTTPServer {
                 return .json(200, String(decoding: (try? encoder.encode(body)) ?? Data("{}".utf8), as: UTF8.self))
             }
         }
-        return Application(
+        let application = Application(
             router: router,
             configuration: .init(address: .hostname(host, port: port), serverName: "dtwin"),
             onServerRunning: { channel in
@@ -67,6 +67,23 @@ public enum HTTPServer {
                 logger.info("HTTP server listening", metadata: ["host": "\(host)", "port": "\(bound)"])
             },
             logger: logger)
+        return ListeningService(application: application, host: host, port: port)
+    }
+
+    /// Runs the server; a failure to listen says which address and which keys set it.
+    struct ListeningService<Server: Service>: Service {
+        let application: Server
+        let host: String
+        let port: Int
+
+        func run() async throws {
+            do {
+                try await application.run()
+            } catch let error as IOError {
+                throw HTTPServerError(
+                    message: "the HTTP server cannot listen on \(host):\(port) (http.host, http.port): \(String(cString: strerror(error.errnoCode)))")
+            }
+        }
     }
 
     struct OutboxListing: Encodable {
@@ -100,4 +117,10 @@ public enum HTTPServer {
         }
         return Response(status: .init(code: answer.status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: answer.body)))
     }
+}
+
+/// Why the HTTP server could not run.
+public struct HTTPServerError: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
 }

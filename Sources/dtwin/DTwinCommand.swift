@@ -14,6 +14,6 @@ struct DTwinCommand: AsyncParsableCommand {
             Exit codes: 0 success, 1 a runtime failure (broker, store, upstream), 2 bad
             configuration or arguments.
             """,
-        subcommands: [BridgeCommand.self, SendCommand.self, EventCommand.self, ReadingsCommand.self]
+        subcommands: [BridgeCommand.self, SendCommand.self, EventCommand.self, ReadingsCommand.self, SMSCommand.self]
     )
 }
