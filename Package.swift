@@ -193,7 +193,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DTwinContractTests",
-            dependencies: ["DTwinContract"],
+            dependencies: ["DTwinContract", "DTwinTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

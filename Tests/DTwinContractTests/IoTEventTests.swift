@@ -1,3 +1,4 @@
+import DTwinTestSupport
 import DTwinContract
 import Foundation
 import Testing
