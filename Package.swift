@@ -208,7 +208,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DTwinBridgeTests",
-            dependencies: ["DTwinBridge", "DTwinContract", "DTwinMQTT"],
+            dependencies: ["DTwinBridge", "DTwinConfig", "DTwinContract", "DTwinMQTT"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

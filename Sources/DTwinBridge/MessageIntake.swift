@@ -45,6 +45,8 @@ enum MessageIntake {
                 let text = String(decoding: message.payload.prefix(64), as: UTF8.self)
                 return .deviceStatus(topic.device, text)
             case .sms:
+                // A retained text would go out again on every reconnect: SMS cost money.
+                guard !message.retain else { return .ignore("a retained SMS text is not sent (publish it without retain)") }
                 guard let text = String(validating: message.payload, as: UTF8.self), !text.isEmpty else {
                     return .ignore("an SMS text must be non-empty UTF-8")
                 }

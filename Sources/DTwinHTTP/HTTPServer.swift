@@ -16,26 +16,19 @@ public enum HTTPServer {
     /// Where the server listens once it runs (port 0 picks a free one).
     public final class Address: Sendable {
         private let bound = Mutex<Int?>(nil)
-        private let (stream, continuation) = AsyncStream<Int>.makeStream(bufferingPolicy: .bufferingNewest(1))
 
         public init() {}
 
-        func set(_ port: Int) {
-            bound.withLock { $0 = port }
-            continuation.yield(port)
-            continuation.finish()
-        }
+        func set(_ port: Int) { bound.withLock { $0 = port } }
 
-        /// The bound port; waits (bounded) for the server to start.
+        /// The bound port; waits (up to `timeout`) for the server to start.
         public func port(timeout: Duration = .seconds(10)) async -> Int? {
-            if let port = bound.withLock({ $0 }) { return port }
-            return await withTaskGroup(of: Int?.self) { group in
-                group.addTask { for await port in self.stream { return port }; return nil }
-                group.addTask { try? await Task.sleep(for: timeout); return nil }
-                let first = await group.next() ?? nil
-                group.cancelAll()
-                return first ?? bound.withLock { $0 }
+            let deadline = ContinuousClock.now + timeout
+            while ContinuousClock.now < deadline {
+                if let port = bound.withLock({ $0 }) { return port }
+                try? await Task.sleep(for: .milliseconds(10))
             }
+            return bound.withLock { $0 }
         }
     }
 

@@ -130,6 +130,10 @@ public final class TwilioWebhooks: Sendable {
         case .success(let parameters): form = parameters
         case .failure(let refusal): return refusal.answer
         }
+        if let direction = form[first: "Direction"], direction != "from_sim" {
+            logger.info("IP command webhook ignored", metadata: ["direction": "\(direction)"])
+            return .text(200, "ignored: only from_sim IP commands are published")
+        }
         guard let name = form[first: "SimUniqueName"], !name.isEmpty else {
             return .text(400, "SimUniqueName is missing: give the Super SIM a unique name that is its device name")
         }

@@ -162,6 +162,22 @@ import Testing
         #expect(letter.topic == "dtwin/bad name/up")
     }
 
+    @Test func smsTextIsRelayedUnlessRetainedOrNotText() throws {
+        let uno1 = try DeviceName(validating: "uno1")
+        #expect(decide("dtwin/uno1/sms", Array("door open".utf8)) == .sms(uno1, "door open"))
+        let retained = MessageIntake.decide(
+            MQTTMessage(topic: "dtwin/uno1/sms", payload: Array("again".utf8), retain: true), tree: tree, maxPayload: 100,
+            receivedAtMillis: 5, id: id)
+        guard case .ignore = retained else {
+            Issue.record("a retained SMS text must not be sent")
+            return
+        }
+        guard case .ignore = decide("dtwin/uno1/sms", [0xFF, 0xFE]), case .ignore = decide("dtwin/uno1/sms", []) else {
+            Issue.record("binary or empty SMS text must not be sent")
+            return
+        }
+    }
+
     @Test func statusIsRecorded() throws {
         #expect(decide("dtwin/uno1/status", Array("online".utf8)) == .deviceStatus(try DeviceName(validating: "uno1"), "online"))
     }

@@ -249,6 +249,12 @@ import Testing
             // A SIM without a unique name cannot be placed in the tree.
             let unnamed = try await harness.post("/twilio/ipcommands", [("Sid", "HG0002"), ("Payload", payload)])
             #expect(unnamed.status == 400 && unnamed.body.contains("SimUniqueName"))
+            // Twilio's callback about a command sent *to* the SIM is not a device message.
+            let toSim = try await harness.post(
+                "/twilio/ipcommands", [("Sid", "HG0003"), ("SimUniqueName", "uno"), ("Direction", "to_sim"), ("Payload", "LIG")])
+            #expect(toSim.status == 200 && toSim.body.contains("ignored"))
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(harness.bridge.payloads(on: "dtwin/uno/up") == ["sim-uno data 321"])
         }
     }
 
