@@ -3,8 +3,9 @@ import Foundation
 /// A real `mosquitto` broker for tests and benchmarks: its own temporary folder, a free
 /// loopback port, persistence on (so restarts keep sessions), stopped explicitly.
 public final class MosquittoProcess: @unchecked Sendable {
-    // @unchecked: `process` is replaced only by start()/stop()/kill(), which tests call from one task.
-    public let port: Int
+    // @unchecked: `process` is replaced only by start()/stop()/kill(), which tests call from one task;
+    // `port` changes only inside init.
+    public private(set) var port: Int
     public let directory: URL
     private var process: ChildProcess?
 
@@ -18,7 +19,22 @@ public final class MosquittoProcess: @unchecked Sendable {
     public init(listenerOptions: [String] = [], anonymous: Bool = true, extraConfiguration: [String] = []) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-mosquitto-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        port = try freeLoopbackPort()
+        port = 0
+        // The free port can be taken by another test's server before mosquitto binds it: then
+        // the broker starts again on another one.
+        for attempt in 1...5 {
+            port = try freeLoopbackPort()
+            try writeConfiguration(listenerOptions: listenerOptions, anonymous: anonymous, extraConfiguration: extraConfiguration)
+            do {
+                try start()
+                return
+            } catch where attempt < 5 && log.contains("Address already in use") {
+                try? FileManager.default.removeItem(at: logFile)
+            }
+        }
+    }
+
+    private func writeConfiguration(listenerOptions: [String], anonymous: Bool, extraConfiguration: [String]) throws {
         let configuration = ["listener \(port) 127.0.0.1"] + listenerOptions + [
             "allow_anonymous \(anonymous)",
             "persistence true",
@@ -36,7 +52,6 @@ public final class MosquittoProcess: @unchecked Sendable {
         ] + extraConfiguration
         try configuration.joined(separator: "\n").appending("\n")
             .write(to: directory.appendingPathComponent("mosquitto.conf"), atomically: true, encoding: .utf8)
-        try start()
     }
 
     deinit {
