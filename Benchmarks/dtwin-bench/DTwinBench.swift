@@ -71,7 +71,7 @@ struct DTwinBench: AsyncParsableCommand {
             environment: ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("DTWIN_") }.merging([
                 "DTWIN_BROKER": broker.url, "DTWIN_UPSTREAM_MODE": "apigw", "DTWIN_UPSTREAM_URL": receiver.url,
                 "DTWIN_STORE_PATH": directory.appendingPathComponent("unused.sqlite").path, "DTWIN_LOGLEVEL": "warning",
-                "DTWIN_CLIENTID": "bench-bridge",
+                "DTWIN_CLIENTID": "bench-bridge", "DTWIN_HTTP_PORT": "0",
             ].merging(concurrency.map { ["DTWIN_UPSTREAM_CONCURRENCY": "\($0)"] } ?? [:]) { $1 }) { $1 },
             outputFile: directory.appendingPathComponent("bridge.log").path)
         defer { bridgeProcess.signal(SIGTERM); _ = bridgeProcess.waitForExit(timeout: 15) }
