@@ -20,7 +20,7 @@ public final class AlertService: Sendable {
 
     public func stored(_ item: TwinItem) {
         guard item.kind == .reading, let value = item.value, let device = DeviceName(item.device) else { return }
-        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let now = Timestamp.nowMillis()
         let texts = state.withLock { $0.evaluate(device: device, value: value, now: now) }
         for text in texts {
             logger.info("alert", metadata: ["device": "\(device)", "value": "\(value)"])

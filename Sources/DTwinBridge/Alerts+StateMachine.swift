@@ -26,8 +26,7 @@ struct AlertState: Sendable {
             let fires = rule.below.map { value < $0 } ?? false || rule.above.map { value > $0 } ?? false
             guard fires else { continue }
             let key = Key(rule: index, device: device)
-            let cooldown = Int64(rule.cooldown.components.seconds * 1000 + rule.cooldown.components.attoseconds / 1_000_000_000_000_000)
-            if let last = lastFired[key], now - last < cooldown { continue }
+            if let last = lastFired[key], now - last < rule.cooldown.nanoseconds / 1_000_000 { continue }
             lastFired[key] = now
             texts.append(Self.render(rule.text, device: device, value: value))
         }
@@ -36,7 +35,6 @@ struct AlertState: Sendable {
 
     /// `{device}` and `{value}` (integers without a decimal point).
     static func render(_ template: String, device: DeviceName, value: Double) -> String {
-        let shown = value.rounded() == value && abs(value) < 1e15 ? String(Int64(value)) : String(value)
-        return template.replacingOccurrences(of: "{device}", with: device.rawValue).replacingOccurrences(of: "{value}", with: shown)
+        template.replacingOccurrences(of: "{device}", with: device.rawValue).replacingOccurrences(of: "{value}", with: value.readingText)
     }
 }

@@ -69,11 +69,11 @@ public final class BridgeService: Service, Sendable {
     /// subscriber to see; the bridge delivers it upstream with `Source` = `twilio-ipcommand`.
     public func publishFromIPCommand(_ payload: [UInt8], device: DeviceName) async throws {
         let topic = tree.up(device)
-        ipCommandMarks.mark(topic: topic, payload: payload, now: Self.nowMillis())
+        ipCommandMarks.mark(topic: topic, payload: payload, now: Timestamp.nowMillis())
         do {
             try await mqtt.publish(topic: topic, payload: payload, qos: .atLeastOnce, timeout: .seconds(10))
         } catch {
-            _ = ipCommandMarks.consume(topic: topic, payload: payload, now: Self.nowMillis())
+            _ = ipCommandMarks.consume(topic: topic, payload: payload, now: Timestamp.nowMillis())
             throw error
         }
     }
@@ -104,7 +104,7 @@ public final class BridgeService: Service, Sendable {
     func intake() async {
         var generator = SplitMix64()
         for await message in mqtt.messages {
-            let now = Self.nowMillis()
+            let now = Timestamp.nowMillis()
             lastIntakeMillis.store(now, ordering: .relaxed)
             let id = MessageID(millis: now, using: &generator)
             switch MessageIntake.decide(message, tree: tree, maxPayload: maxPayload, receivedAtMillis: now, id: id) {
@@ -176,7 +176,7 @@ public final class BridgeService: Service, Sendable {
                 return
             case .retry(let reason):
                 counters.retries.increment()
-                let age = Duration.milliseconds(Self.nowMillis() - message.receivedAtMillis)
+                let age = Duration.milliseconds(Timestamp.nowMillis() - message.receivedAtMillis)
                 switch retryPolicy.decide(afterAttempt: attempt, age: age, jitter: Double.random(in: 0..<1)) {
                 case .giveUp:
                     let why = "gave up after \(attempt) attempts over \(age): \(reason)"
@@ -244,7 +244,7 @@ public final class BridgeService: Service, Sendable {
         // 1. Let queued and in-flight deliveries finish while replies can still be published.
         //    "Quiet" means idle and no new message for 100 ms.
         while ContinuousClock.now < deadline {
-            let quiet = Self.nowMillis() - lastIntakeMillis.load(ordering: .relaxed) >= 100
+            let quiet = Timestamp.nowMillis() - lastIntakeMillis.load(ordering: .relaxed) >= 100
             if scheduler.isIdle && quiet { break }
             try? await Task.sleep(for: .milliseconds(10))
         }
@@ -288,7 +288,6 @@ public final class BridgeService: Service, Sendable {
         }
     }
 
-    static func nowMillis() -> Int64 { Int64((Date().timeIntervalSince1970 * 1000).rounded(.down)) }
 }
 
 extension BridgeCounters.Snapshot {

@@ -95,11 +95,7 @@ public final class TwilioWebhooks: Sendable {
         }
         let status = entry?.status.map { " (\($0))" } ?? ""
         guard let reading else { return "\(device): no reading yet\(status)." }
-        return "\(device): \(Self.format(reading.value)) at \(reading.at)\(status)"
-    }
-
-    static func format(_ value: Double) -> String {
-        value.rounded() == value && abs(value) < 1e15 ? String(Int64(value)) : String(value)
+        return "\(device): \(reading.value.readingText) at \(reading.at)\(status)"
     }
 
     // MARK: POST /twilio/status

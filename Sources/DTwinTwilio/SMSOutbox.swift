@@ -49,7 +49,7 @@ public final class SMSOutbox: Service, Sendable {
 
     public init(
         client: TwilioClient?, settings: Settings, logger: Logger,
-        nowMillis: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+        nowMillis: @escaping @Sendable () -> Int64 = { Timestamp.nowMillis() }
     ) {
         self.client = client
         self.settings = settings

@@ -72,7 +72,7 @@ public struct TwilioClient: Sendable {
         let status: Int
         let body: [UInt8]
         do {
-            let response = try await client.execute(request, timeout: .nanoseconds(timeout.nanosecondCount))
+            let response = try await client.execute(request, timeout: .nanoseconds(timeout.nanoseconds))
             status = Int(response.status.code)
             body = Array(try await response.body.collect(upTo: Self.maxAnswerBytes).readableBytesView)
         } catch {
@@ -99,10 +99,3 @@ public struct TwilioClient: Sendable {
     }
 }
 
-
-extension Duration {
-    var nanosecondCount: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-    }
-}

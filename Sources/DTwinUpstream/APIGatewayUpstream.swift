@@ -79,10 +79,3 @@ public struct APIGatewayUpstream: Upstream {
         return "\(error)"
     }
 }
-
-extension Duration {
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-    }
-}

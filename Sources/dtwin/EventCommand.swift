@@ -55,7 +55,7 @@ struct EventCommand: AsyncParsableCommand {
             } else {
                 bytes = Array(payload.utf8)
             }
-            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            let now = Timestamp.nowMillis()
             var generator = SystemRandomNumberGenerator()
             let message = DeviceMessage(
                 id: MessageID(millis: now, using: &generator), device: name, topic: tree.up(name), payload: bytes,

@@ -79,7 +79,7 @@ struct ReadingsCommand: AsyncParsableCommand {
         guard !items.isEmpty else { return "(no items)" }
         let rows = items.map { item -> [String] in
             [
-                item.ts, item.kind.rawValue, item.value.map { $0.formatted() } ?? "", item.seq.map(String.init) ?? "",
+                item.ts, item.kind.rawValue, item.value.map(\.readingText) ?? "", item.seq.map(String.init) ?? "",
                 item.payloadEncoding == nil ? String(item.payload.prefix(40)).debugDescription : "(binary)",
                 item.messageId,
             ]
@@ -89,12 +89,5 @@ struct ReadingsCommand: AsyncParsableCommand {
         return ([header] + rows).map { row in
             row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
         }.joined(separator: "\n")
-    }
-}
-
-extension Double {
-    /// 512 rather than 512.0; other values as Swift prints them.
-    fileprivate func formatted() -> String {
-        rounded() == self && abs(self) < 1e15 ? String(Int64(self)) : String(self)
     }
 }
