@@ -1,16 +1,13 @@
 import DTwinContract
 import Synchronization
 
-/// What the bridge has seen of each device: last message, last status. Answers `STATUS <dev>`
-/// by SMS and (later) `GET /api/devices` without a store query.
-///
-/// The hot path only stores bytes and a time; payloads are decoded when someone asks.
+/// What the bridge has seen of each device: when it last spoke, its last reading, its last
+/// status. Answers `STATUS <dev>` by SMS and (later) `GET /api/devices` without a store query.
 public final class DeviceRegistry: Sendable {
     public struct Entry: Sendable, Equatable {
         public var device: DeviceName
         public var lastSeenMillis: Int64?
-        public var lastPayload: [UInt8]?
-        /// The last reading, decoded: kept apart because a later `awake` must not hide it.
+        /// The last reading: a later `awake` or raw message does not replace it.
         public var lastReading: Reading?
         public var status: String?
     }
@@ -25,10 +22,16 @@ public final class DeviceRegistry: Sendable {
 
     public init() {}
 
+    /// Called for every device message. The payload is decoded here, outside the lock, so that
+    /// a reading is kept even when other messages follow it before anyone asks.
     func noteMessage(_ device: DeviceName, payload: [UInt8], atMillis: Int64) {
+        let decoded = DevicePayload.decode(payload)
+        let reading = decoded.kind == .reading ? decoded.value.map {
+            Reading(value: $0, unit: decoded.unit, atMillis: decoded.timestampMillis ?? atMillis)
+        } : nil
         entries.withLock { entries in
             entries[device, default: Entry(device: device)].lastSeenMillis = atMillis
-            entries[device]!.lastPayload = payload
+            if let reading { entries[device]!.lastReading = reading }
         }
     }
 
@@ -36,21 +39,7 @@ public final class DeviceRegistry: Sendable {
         entries.withLock { $0[device, default: Entry(device: device)].status = status }
     }
 
-    /// The device's entry, with its last payload decoded into ``Entry/lastReading`` when it was a reading.
-    public func entry(_ device: DeviceName) -> Entry? {
-        entries.withLock { entries in
-            guard var entry = entries[device] else { return nil }
-            if let payload = entry.lastPayload, let seen = entry.lastSeenMillis {
-                let decoded = DevicePayload.decode(payload)
-                if decoded.kind == .reading, let value = decoded.value {
-                    entry.lastReading = Reading(value: value, unit: decoded.unit, atMillis: decoded.timestampMillis ?? seen)
-                }
-                entry.lastPayload = nil
-                entries[device] = entry
-            }
-            return entry
-        }
-    }
+    public func entry(_ device: DeviceName) -> Entry? { entries.withLock { $0[device] } }
 
     public var devices: [DeviceName] { entries.withLock { $0.keys.sorted() } }
 
