@@ -9,8 +9,8 @@ public enum FormEncoding {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// `name=value&…` for a list of parameters, built in one buffer (once per delivery).
-    public static func encode(_ parameters: [IoTEvent.Parameter]) -> String {
+    /// `name=value&…` for parameters in the order given, built in one buffer (once per delivery).
+    public static func encode(_ parameters: [FormParameter]) -> String {
         var out: [UInt8] = []
         out.reserveCapacity(parameters.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count * 3 + 2 })
         for (index, parameter) in parameters.enumerated() {
@@ -20,11 +20,6 @@ public enum FormEncoding {
             append(parameter.value, to: &out)
         }
         return String(decoding: out, as: UTF8.self)
-    }
-
-    /// `name=value&…` for form parameters in the order given.
-    public static func encode(_ parameters: [FormParameter]) -> String {
-        encode(parameters.map { IoTEvent.Parameter(name: $0.name, value: $0.value) })
     }
 
     /// Decodes a form body or query string into its pairs, in order, repeated names kept.

@@ -17,15 +17,8 @@ public struct IoTEvent: Sendable, Equatable {
         public static let source = "Source"
     }
 
-    public struct Parameter: Sendable, Equatable {
-        public let name: String
-        public let value: String
-
-        public init(name: String, value: String) {
-            self.name = name
-            self.value = value
-        }
-    }
+    /// One query-string parameter: a form parameter, encoded by ``FormEncoding``.
+    public typealias Parameter = FormParameter
 
     /// The parameters in their fixed order (the query string is built from this).
     public let parameters: [Parameter]
