@@ -33,3 +33,14 @@ require_swift() {
         die "Swift 6.1 or newer is needed (swift.org/install); it is not on PATH"
     command -v swift >/dev/null || export PATH="/opt/swift/usr/bin:$PATH"
 }
+
+# The deployment build: release, with the Swift runtime and Foundation linked into the
+# executables (--static-swift-stdlib: the gateway needs no Swift toolchain, and the bridge maps
+# fewer library pages), in a scratch folder of its own so it never invalidates the test build.
+# Sets DTWIN_RELEASE_BIN to the folder holding `dtwin` and `dtwin-bench`.
+build_release() {
+    local flags=(-c release --static-swift-stdlib --scratch-path .build/deploy)
+    say "building dtwin (release; the first build takes several minutes)"
+    swift build "${flags[@]}" "$@"
+    DTWIN_RELEASE_BIN="$(swift build "${flags[@]}" --show-bin-path)"
+}

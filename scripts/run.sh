@@ -14,9 +14,8 @@ once=false
 
 install_packages
 require_swift
-say "building dtwin (release; the first build takes several minutes)"
-swift build -c release --product dtwin
-dtwin="$(swift build -c release --show-bin-path)/dtwin"
+build_release --product dtwin
+dtwin="$DTWIN_RELEASE_BIN/dtwin"
 
 mkdir -p .run/mosquitto
 # mosquitto started as root drops to the `mosquitto` user, which must own its folder.

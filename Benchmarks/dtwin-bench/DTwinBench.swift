@@ -61,7 +61,7 @@ struct DTwinBench: AsyncParsableCommand {
 
         // 2 and 3. Through the bridge.
         let latencies = LatencyRecorder()
-        let receiver = try await HTTPReceiver.startSink { query in latencies.record(query: query) }
+        let receiver = try await HTTPSink.start { query in latencies.record(query: query) }
         defer { Task { await receiver.stop() } }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

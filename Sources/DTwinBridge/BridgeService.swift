@@ -89,7 +89,11 @@ public final class BridgeService: Service, Sendable {
             ])
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.intake() }
-            for _ in 0..<concurrency { group.addTask { await self.worker() } }
+            let executors = upstream.workerExecutors
+            for index in 0..<concurrency {
+                let executor = executors.isEmpty ? nil : executors[index % executors.count]
+                group.addTask(executorPreference: executor) { await self.worker() }
+            }
             group.addTask { await self.reportStats() }
             // Runs until SIGTERM/SIGINT (or cancellation), then shuts down in order.
             try? await gracefulShutdown()

@@ -58,7 +58,7 @@ public enum UpstreamAnswer {
         // Most answers carry no reply: only a body that mentions "reply" is worth parsing
         // (this is on the hot path of every delivery). A body that does not even start like
         // JSON is noted without parsing it.
-        guard body.contains(Self.replyKey) else {
+        guard containsReplyKey(body) else {
             return startsLikeJSON(first) ? (nil, nil) : (nil, notJSON(body))
         }
         guard let json = JSONValue.parse(body) else { return (nil, notJSON(body)) }
@@ -77,6 +77,19 @@ public enum UpstreamAnswer {
     }
 
     static let replyKey = Array(#""reply""#.utf8)
+
+    /// A plain byte search: the standard library's `contains(_:)` for collections is generic
+    /// and showed up in the benchmark's profile.
+    static func containsReplyKey(_ body: [UInt8]) -> Bool {
+        let key = replyKey
+        guard body.count >= key.count else { return false }
+        return body.withUnsafeBufferPointer { bytes in
+            for start in 0...(bytes.count - key.count) where bytes[start] == key[0] {
+                if key.indices.allSatisfy({ bytes[start + $0] == key[$0] }) { return true }
+            }
+            return false
+        }
+    }
 
     static func isJSONWhitespace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 }
 

@@ -1,5 +1,3 @@
-import Foundation
-
 /// What the bridge makes of the bytes a device published on `<prefix>/<dev>/up` (DESIGN.md §2).
 ///
 /// Decoding never fails: anything that is not a reading or an awake event is ``Kind/raw`` and
@@ -50,7 +48,7 @@ public struct DevicePayload: Sendable, Equatable {
         guard let text = String(validating: bytes, as: UTF8.self) else {
             return DevicePayload(kind: .raw, format: .binary)
         }
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = text.trimmingWhitespace()
         if trimmed.hasPrefix("{") { return decodeJSON(trimmed) }
         if let legacy = decodeLegacy(trimmed) { return legacy }
         return DevicePayload(kind: .raw, format: .text)
@@ -59,7 +57,7 @@ public struct DevicePayload: Sendable, Equatable {
     // MARK: legacy text from the original sketch
 
     /// `sim-<dev> data <int>` (a reading) and `<dev>:awake` (a boot event).
-    static func decodeLegacy(_ text: String) -> DevicePayload? {
+    static func decodeLegacy(_ text: Substring) -> DevicePayload? {
         if text.hasSuffix(":awake") {
             let name = String(text.dropLast(":awake".count))
             guard DeviceName(name) != nil || isLegacySimName(name) else { return nil }
@@ -86,7 +84,7 @@ public struct DevicePayload: Sendable, Equatable {
 
     /// `{"value": <number>, "seq": <int>?, "ts": <unix ms>?, "unit": <string>?}`; other keys are kept
     /// in the forwarded bytes and ignored here.
-    static func decodeJSON(_ text: String) -> DevicePayload {
+    static func decodeJSON(_ text: Substring) -> DevicePayload {
         guard let json = JSONValue.parse(text.utf8), case .object(let object) = json else {
             return DevicePayload(kind: .raw, format: .text, note: "starts with { but is not a JSON object")
         }

@@ -6,3 +6,16 @@ extension String {
         return text
     }
 }
+
+extension StringProtocol {
+    /// Without leading and trailing Unicode white space (the scalars Foundation's
+    /// `.whitespacesAndNewlines` holds). Pure Swift: Foundation's `trimmingCharacters` goes
+    /// through `NSString`, and this runs for every device message.
+    public func trimmingWhitespace() -> SubSequence {
+        let scalars = unicodeScalars
+        guard let first = scalars.firstIndex(where: { !$0.properties.isWhitespace }),
+            let last = scalars.lastIndex(where: { !$0.properties.isWhitespace })
+        else { return self[endIndex...] }
+        return self[first...last]
+    }
+}

@@ -84,22 +84,6 @@ public final class HTTPReceiver: Sendable {
         await waitUntil(timeout: timeout) { requestCount >= count }
     }
 
-    /// A minimal sink for benchmarks: answers every request 200 `{}` and calls `onRequest`
-    /// with the raw query string; builds no per-request records, so it costs little CPU.
-    public static func startSink(onRequest: @escaping @Sendable (Substring) -> Void) async throws -> HTTPReceiver {
-        let storage = Storage()
-        let router = Router()
-        let answer = ByteBuffer(string: "{}")
-        let respond: @Sendable (Hummingbird.Request, BasicRequestContext) async throws -> Response = { request, _ in
-            onRequest(Substring(request.uri.query ?? ""))
-            storage.count.add(1, ordering: .relaxed)
-            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: answer))
-        }
-        router.get("**", use: respond)
-        router.post("**", use: respond)
-        return try await run(router: router, port: 0, storage: storage)
-    }
-
     private static func run(router: Router<BasicRequestContext>, port: Int, storage: Storage) async throws -> HTTPReceiver {
         let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
         var logger = Logger(label: "http-receiver")

@@ -23,10 +23,10 @@ public enum SMSRequest: Sendable, Equatable {
 
     /// Parses an SMS body. Pure and total: every body gives an answer.
     public static func parse(_ body: String) -> SMSRequest {
-        let text = body.trimmingWhitespace()
+        let text = String(body.trimmingWhitespace())
         guard !text.isEmpty else { return .empty }
         let firstWord = text.prefix(while: { !$0.isWhitespace })
-        let rest = text.dropFirst(firstWord.count).trimmingWhitespace()
+        let rest = String(text.dropFirst(firstWord.count).trimmingWhitespace())
 
         switch firstWord.uppercased() {
         case "HELP" where rest.isEmpty:
@@ -43,7 +43,7 @@ public enum SMSRequest: Sendable, Equatable {
         // `a: LIG` (or `a:LIG`): the text before the first colon, if it is one word.
         if let colon = firstWord.firstIndex(of: ":") {
             let name = String(firstWord[..<colon])
-            let command = (String(firstWord[firstWord.index(after: colon)...]) + " " + rest).trimmingWhitespace()
+            let command = String((firstWord[firstWord.index(after: colon)...] + " " + rest).trimmingWhitespace())
             return addressed(name: name, command: command)
         }
         return .command(text, to: nil)
@@ -59,11 +59,5 @@ public enum SMSRequest: Sendable, Equatable {
         } catch {
             return .invalidDevice(error)
         }
-    }
-}
-
-extension StringProtocol {
-    func trimmingWhitespace() -> String {
-        String(drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
     }
 }

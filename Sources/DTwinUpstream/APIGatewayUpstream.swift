@@ -14,16 +14,27 @@ public struct APIGatewayUpstream: Upstream {
     static let maxAnswerBytes = 1 << 20
 
     let url: String
+    /// `url` and the separator its query continues with, worked out once.
+    let urlBeforeQuery: String
     let method: HTTPMethod
+    let headers: HTTPHeaders
     let timeout: Duration
     let client: HTTPClient
+    let executors: [EventLoopTaskExecutor]
 
     public init(url: String, post: Bool, timeout: Duration, client: HTTPClient) {
         self.url = url
+        self.urlBeforeQuery = url + (url.contains("?") ? "&" : "?")
         self.method = post ? .POST : .GET
+        var headers = HTTPHeaders([("User-Agent", "dtwin"), ("Accept", "application/json")])
+        if post { headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded") }
+        self.headers = headers
         self.timeout = timeout
         self.client = client
+        self.executors = EventLoopTaskExecutor.forEachLoop(of: client.eventLoopGroup)
     }
+
+    public var workerExecutors: [any TaskExecutor] { executors }
 
     public func deliver(_ event: IoTEvent, logger: Logger) async -> DeliveryOutcome {
         await send(parameters: event.parameters, logger: logger)
@@ -35,19 +46,20 @@ public struct APIGatewayUpstream: Upstream {
 
     func send(parameters: [IoTEvent.Parameter], logger: Logger) async -> DeliveryOutcome {
         let form = FormEncoding.encode(parameters)
-        var headers = HTTPHeaders([("User-Agent", "dtwin"), ("Accept", "application/json")])
-        if method == .POST { headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded") }
         let response: HTTPClient.Response
         do {
             let request = try HTTPClient.Request(
-                url: url + (url.contains("?") ? "&" : "?") + form, method: method, headers: headers,
+                url: urlBeforeQuery + form, method: method, headers: headers,
                 body: method == .POST ? .string(form) : nil)
             // The future-based API reads the whole answer on the connection's event loop and
             // resumes this task once; the streaming API costs extra thread hops per request,
             // and this is the hot path of every delivery.
             let accumulator = ResponseAccumulator(request: request, maxBodySize: Self.maxAnswerBytes)
+            // A worker running on one of the client's event loops keeps the whole exchange there.
+            let loop = executors.first { $0.eventLoop.inEventLoop }?.eventLoop
             response = try await client.execute(
-                request: request, delegate: accumulator, deadline: .now() + .nanoseconds(timeout.nanoseconds)
+                request: request, delegate: accumulator, eventLoop: loop.map { .delegate(on: $0) } ?? .indifferent,
+                deadline: .now() + .nanoseconds(timeout.nanoseconds)
             ).futureResult.get()
         } catch is ResponseAccumulator.ResponseTooBigError {
             // Not a sane API Gateway answer; retrying would only fetch it again.

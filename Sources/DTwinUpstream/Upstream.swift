@@ -14,4 +14,12 @@ public protocol Upstream: Sendable {
 
     /// Delivers the Lambda console's test event (`POST /api/test-event`, `dtwin event --test`).
     func deliverTestEvent(_ event: ConsoleTestEvent, logger: Logger) async -> DeliveryOutcome
+
+    /// Where the bridge's delivery workers should run: the upstream's own I/O threads, so a
+    /// delivery does not hop between threads (see ``EventLoopTaskExecutor``). Empty: anywhere.
+    var workerExecutors: [any TaskExecutor] { get }
+}
+
+extension Upstream {
+    public var workerExecutors: [any TaskExecutor] { [] }
 }

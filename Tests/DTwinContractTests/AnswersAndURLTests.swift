@@ -19,6 +19,18 @@ import Testing
         #expect(classify(200, #"{"reply": ""}"#) == .delivered(reply: nil, note: nil))
     }
 
+    @Test func theReplyKeyIsFoundAnywhereInTheBody() {
+        #expect(classify(200, #"{"a":1,"reply":"X"}"#) == .delivered(reply: "X", note: nil))
+        #expect(classify(200, #""reply""#) == .delivered(reply: nil, note: nil))  // the key alone, a JSON string
+        #expect(classify(200, #"{"replyTo": "Y"}"#) == .delivered(reply: nil, note: nil))
+        #expect(classify(200, #"{"rep": "Y"}"#) == .delivered(reply: nil, note: nil))
+        guard case .delivered(nil, let note?) = classify(200, #"""reply": "LIG"}"#) else {
+            Issue.record("a broken answer that mentions \"reply\" was not noted")
+            return
+        }
+        #expect(note.contains("not JSON"))
+    }
+
     @Test func unusableAnswersAreDeliveredWithANote() {
         guard case .delivered(nil, let note?) = classify(200, "<html>OK</html>") else {
             Issue.record("non-JSON answer not noted")

@@ -59,6 +59,22 @@ import Testing
         if !reason.isEmpty { #expect(payload.note?.contains(reason) == true, "\(payload.note ?? "no note")") }
     }
 
+    @Test func unicodeWhiteSpaceAroundAPayloadIsIgnored() {
+        // Tab, no-break space, line separator, ideographic space: what Foundation's
+        // .whitespacesAndNewlines holds, and what a serial console may add.
+        #expect(decode("\t\u{00A0}sim-uno1 data 5\u{2028}\u{3000}\n").value == 5)
+        #expect(decode(" \u{0085}{\"value\": 2}\r\n").value == 2)
+        #expect(decode(" \u{00A0} ").kind == .raw)
+    }
+
+    @Test func trimmingWhitespaceKeepsInnerSpaceAndNonSpaceScalars() {
+        #expect(" a b ".trimmingWhitespace() == "a b")
+        #expect("\u{200B}x\u{200B}".trimmingWhitespace() == "\u{200B}x\u{200B}")  // zero-width space is not white space
+        #expect("   ".trimmingWhitespace() == "")
+        #expect("".trimmingWhitespace() == "")
+        #expect("é\n".trimmingWhitespace() == "é")
+    }
+
     @Test func binaryIsRaw() {
         let payload = DevicePayload.decode([0xFF, 0xFE, 0x00, 0x80])
         #expect(payload.kind == .raw)
