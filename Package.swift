@@ -67,6 +67,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The durable spool: device messages on disk before the broker is acknowledged.
+        .target(
+            name: "DTwinSpool",
+            dependencies: [
+                "DTwinContract",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // Where IoT events go: API Gateway over HTTP, or the in-process "local Lambda".
         .target(
             name: "DTwinUpstream",
@@ -103,6 +112,7 @@ let package = Package(
                 "DTwinMQTT",
                 "DTwinContract",
                 "DTwinConfig",
+                "DTwinSpool",
                 "DTwinStore",
                 "DTwinTwilio",
                 "DTwinUpstream",
@@ -139,6 +149,7 @@ let package = Package(
                 "DTwinContract",
                 "DTwinHTTP",
                 "DTwinMQTT",
+                "DTwinSpool",
                 "DTwinStore",
                 "DTwinTwilio",
                 "DTwinUpstream",
@@ -205,6 +216,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "DTwinSpoolTests",
+            dependencies: ["DTwinSpool", "DTwinContract"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "DTwinConfigTests",
             dependencies: ["DTwinConfig", "DTwinContract"],
             swiftSettings: swiftSettings
@@ -230,6 +246,7 @@ let package = Package(
                 "DTwinConfig",
                 "DTwinContract",
                 "DTwinMQTT",
+                "DTwinSpool",
                 "DTwinStore",
                 "DTwinTestSupport",
                 "DTwinUpstream",

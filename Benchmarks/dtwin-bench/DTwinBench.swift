@@ -37,6 +37,9 @@ struct DTwinBench: AsyncParsableCommand {
     @Option(help: "The bridge's upstream.concurrency (default: the bridge's own default).")
     var concurrency: Int?
 
+    @Flag(inversion: .prefixedNo, help: "Run the bridge with its durable spool (the default) or without it.")
+    var spool = true
+
     @Option(help: "The dtwin executable (default: the one beside this benchmark).")
     var bridge: String?
 
@@ -50,7 +53,7 @@ struct DTwinBench: AsyncParsableCommand {
         let executable = bridge ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
             .appendingPathComponent("dtwin").path
         print("dtwin-bench: \(messages) messages from \(devices) devices; latency at \(rate) msg/s for \(seconds) s")
-        print("broker: mosquitto on 127.0.0.1:\(broker.port); bridge: \(executable)")
+        print("broker: mosquitto on 127.0.0.1:\(broker.port); bridge: \(executable), spool \(spool ? "on" : "off")")
 
         // 1. Raw broker rate: publisher -> mosquitto -> plain subscriber.
         let raw = try await rawBrokerRate(broker: broker, logger: logger)
@@ -71,6 +74,7 @@ struct DTwinBench: AsyncParsableCommand {
             environment: ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("DTWIN_") }.merging([
                 "DTWIN_BROKER": broker.url, "DTWIN_UPSTREAM_MODE": "apigw", "DTWIN_UPSTREAM_URL": receiver.url,
                 "DTWIN_STORE_PATH": directory.appendingPathComponent("unused.sqlite").path, "DTWIN_LOGLEVEL": "warning",
+                "DTWIN_SPOOL_PATH": directory.appendingPathComponent("spool").path, "DTWIN_SPOOL_ENABLED": "\(spool)",
                 "DTWIN_CLIENTID": "bench-bridge", "DTWIN_HTTP_PORT": "0",
             ].merging(concurrency.map { ["DTWIN_UPSTREAM_CONCURRENCY": "\($0)"] } ?? [:]) { $1 }) { $1 },
             outputFile: directory.appendingPathComponent("bridge.log").path)

@@ -4,6 +4,7 @@ import DTwinConfig
 import DTwinContract
 import DTwinHTTP
 import DTwinMQTT
+import DTwinSpool
 import DTwinStore
 import DTwinTwilio
 import DTwinUpstream
@@ -92,12 +93,13 @@ public struct BridgeApplication: Sendable {
             throw ConfigurationError(key: "upstream.mode", message: "lambda is not available in this version yet; use local or apigw")
         }
 
+        let spool = try Self.openSpool(configuration, logger: logger)
         let mqtt = try MQTTClient(configuration: .bridge(configuration), logger: logger)
         let cellular = Set(configuration.devices.filter { $0.value.cellular }.keys)
         let dispatcher = CommandDispatcher(mqtt: mqtt, tree: configuration.topicPrefix, cellular: cellular, twilio: twilio, logger: logger)
         let retry = configuration.upstream.retry
         bridge = BridgeService(
-            mqtt: mqtt, upstream: upstream, dispatcher: dispatcher, registry: DeviceRegistry(), smsRelay: relay,
+            mqtt: mqtt, upstream: upstream, spool: spool, dispatcher: dispatcher, registry: DeviceRegistry(), smsRelay: relay,
             tree: configuration.topicPrefix, maxPayload: configuration.maxPayload,
             retryPolicy: RetryPolicy(initial: retry.initial, maximum: retry.max, maxAge: retry.maxAge),
             concurrency: configuration.upstream.concurrency, shutdownTimeout: configuration.shutdownTimeout,
@@ -147,6 +149,21 @@ public struct BridgeApplication: Sendable {
             return nil
         case .incomplete(let missing):
             throw ConfigurationError(key: missing, message: "is not set, but the other Twilio credential is")
+        }
+    }
+
+    /// The spool in `spool.path` (a folder), or `nil` with `spool.enabled: false`.
+    public static func openSpool(_ configuration: DTwinConfiguration, logger: Logger) throws -> Spool? {
+        let settings = configuration.spool
+        guard settings.enabled else {
+            logger.warning("spool.enabled is false: messages wait in memory only, and a crash loses the undelivered ones")
+            return nil
+        }
+        let path = settings.path.trimmingTrailingSlashes() + "/spool.sqlite"
+        do throws(SpoolError) {
+            return try Spool(path: path, maxBytes: settings.maxBytes, durability: settings.sync == .full ? .full : .normal)
+        } catch {
+            throw ConfigurationError(key: "spool.path", message: "\(error)")
         }
     }
 

@@ -1,5 +1,6 @@
 import DTwinContract
 import DTwinMQTT
+import DTwinSpool
 import DTwinTwilio
 import DTwinUpstream
 import Foundation
@@ -10,11 +11,14 @@ import Synchronization
 /// The bridge (DESIGN.md §1): device messages from MQTT become IoT events for the upstream;
 /// replies go back down; what cannot be delivered goes to the dead letter topic.
 ///
-/// Messages wait in per-device lanes (``DeliveryLanes``): one delivery at a time per device,
-/// in order, and up to `upstream.concurrency` devices at once.
+/// Messages arrive on the MQTT client's network thread (``accept(_:)``), are written to the
+/// ``Spool`` there (before the broker gets its PUBACK), and wait in per-device lanes
+/// (``DeliveryLanes``): one delivery at a time per device, in order, and up to
+/// `upstream.concurrency` devices at once.
 public final class BridgeService: Service, Sendable {
     enum Job: Sendable {
-        case deliver(DeviceMessage)
+        /// `spooled`: the message's sequence number in the spool (`nil`: in memory only).
+        case deliver(DeviceMessage, spooled: Int64?)
         case publishDeadLetter(DeadLetter)
     }
 
@@ -33,17 +37,22 @@ public final class BridgeService: Service, Sendable {
     let scheduler = DeliveryScheduler<Job>()
     let activeWorkers = Atomic<Int>(0)
     let lastIntakeMillis = Atomic<Int64>(0)
+    let stopping = Atomic<Bool>(false)
+    let spoolFailing = Atomic<Bool>(false)
+    let idGenerator = Mutex(SplitMix64())
+    let spool: Spool?
     public let registry: DeviceRegistry
     public let dispatcher: CommandDispatcher
     let smsRelay: SMSRelay?
     let ipCommandMarks = IPCommandMarks()
 
     public init(
-        mqtt: MQTTClient, upstream: any Upstream, dispatcher: CommandDispatcher, registry: DeviceRegistry,
+        mqtt: MQTTClient, upstream: any Upstream, spool: Spool?, dispatcher: CommandDispatcher, registry: DeviceRegistry,
         smsRelay: SMSRelay?, tree: TopicTree, maxPayload: Int, retryPolicy: RetryPolicy, concurrency: Int,
         shutdownTimeout: Duration, logger: Logger
     ) {
         self.mqtt = mqtt
+        self.spool = spool
         self.upstream = upstream
         self.dispatcher = dispatcher
         self.registry = registry
@@ -62,6 +71,13 @@ public final class BridgeService: Service, Sendable {
     /// The latest broker connection failure, in words.
     public var brokerError: String? { mqtt.lastError?.message }
 
+    /// `true` while the spool refuses messages (full, or the disk fails): the bridge then holds
+    /// back the broker's acknowledgement and reads nothing more until it can write again.
+    public var spoolRefusing: Bool { spoolFailing.load(ordering: .relaxed) }
+
+    /// Messages in the spool, delivered-but-not-yet-removed ones included (`nil`: no spool).
+    public var spoolDepth: Int? { spool?.count }
+
     /// The last `online`/`offline` each device announced.
     public var deviceStatuses: [DeviceName: String] { registry.statuses }
 
@@ -79,6 +95,8 @@ public final class BridgeService: Service, Sendable {
     }
 
     public func run() async throws {
+        if let spool { try resume(from: spool) }
+        mqtt.handleMessages { [self] message in accept(message) }
         for filter in tree.bridgeSubscriptions { mqtt.addSubscription(filter, qos: .atLeastOnce) }
         mqtt.start()
         logger.info(
@@ -88,7 +106,7 @@ public final class BridgeService: Service, Sendable {
                 "topics": "\(tree.bridgeSubscriptions.joined(separator: " "))",
             ])
         await withTaskGroup(of: Void.self) { group in
-            group.addTask { await self.intake() }
+            if let spool { group.addTask { await self.commitRemovals(from: spool) } }
             let executors = upstream.workerExecutors
             for index in 0..<concurrency {
                 let executor = executors.isEmpty ? nil : executors[index % executors.count]
@@ -105,37 +123,95 @@ public final class BridgeService: Service, Sendable {
 
     // MARK: intake
 
-    func intake() async {
-        var generator = SplitMix64()
-        for await message in mqtt.messages {
-            let now = Timestamp.nowMillis()
-            lastIntakeMillis.store(now, ordering: .relaxed)
-            let id = MessageID(millis: now, using: &generator)
-            switch MessageIntake.decide(message, tree: tree, maxPayload: maxPayload, receivedAtMillis: now, id: id) {
-            case .deliver(var deviceMessage):
-                counters.received.increment()
-                registry.noteMessage(deviceMessage.device, payload: deviceMessage.payload, atMillis: now)
-                if ipCommandMarks.consume(topic: deviceMessage.topic, payload: deviceMessage.payload, now: now) {
-                    deviceMessage.source = .twilioIPCommand
+    /// Takes one message from the broker. Runs on the MQTT client's network thread, before
+    /// libmosquitto writes the PUBACK: a device message is on disk when this returns.
+    func accept(_ message: MQTTMessage) {
+        let now = Timestamp.nowMillis()
+        lastIntakeMillis.store(now, ordering: .relaxed)
+        let id = idGenerator.withLock { MessageID(millis: now, using: &$0) }
+        switch MessageIntake.decide(message, tree: tree, maxPayload: maxPayload, receivedAtMillis: now, id: id) {
+        case .deliver(var deviceMessage):
+            counters.received.increment()
+            registry.noteMessage(deviceMessage.device, payload: deviceMessage.payload, atMillis: now)
+            if ipCommandMarks.consume(topic: deviceMessage.topic, payload: deviceMessage.payload, now: now) {
+                deviceMessage.source = .twilioIPCommand
+            }
+            let seq = spool.flatMap { persist(deviceMessage, in: $0) }
+            // Once shutting down, a spooled message waits on disk for the next start.
+            if seq != nil && stopping.load(ordering: .relaxed) { return }
+            scheduler.enqueue(.deliver(deviceMessage, spooled: seq), lane: deviceMessage.device.rawValue)
+        case .deadLetter(let deadLetter):
+            counters.received.increment()
+            // Published (and logged, with the reason) by a worker: intake never waits on the broker.
+            scheduler.enqueue(.publishDeadLetter(deadLetter), lane: Self.deadLetterLane)
+        case .sms(let device, let text):
+            if let smsRelay {
+                smsRelay.relay(text, about: device, origin: .device, logger: logger)
+            } else {
+                logger.warning("SMS from a device ignored: Twilio is not set up in this process", metadata: ["device": "\(device)"])
+            }
+        case .deviceStatus(let device, let status):
+            registry.noteStatus(device, status)
+            logger.info("device status", metadata: ["device": "\(device)", "status": "\(status)"])
+        case .ownTopic:
+            break
+        case .ignore(let reason):
+            logger.warning("message ignored", metadata: ["topic": "\(message.topic.debugDescription)", "reason": "\(reason)"])
+        }
+    }
+
+    /// Writes a device message to the spool, blocking the network thread (and so the broker's
+    /// PUBACK, and all further reading) until it is on disk. While the spool refuses (full,
+    /// disk full, unwritable) it says so loudly and tries again: backpressure, never a drop.
+    /// Returns `nil` only when the bridge is shutting down and the spool still refuses; the
+    /// message is then delivered from memory if time allows, else logged in full.
+    func persist(_ message: DeviceMessage, in spool: Spool) -> Int64? {
+        var failures = 0
+        while true {
+            do throws(SpoolError) {
+                let seq = try spool.append(message)
+                if failures > 0 {
+                    spoolFailing.store(false, ordering: .relaxed)
+                    logger.notice("the spool takes messages again", metadata: ["heldFor": "\(failures * 50)ms"])
                 }
-                scheduler.enqueue(.deliver(deviceMessage), lane: deviceMessage.device.rawValue)
-            case .deadLetter(let deadLetter):
-                counters.received.increment()
-                // Published (and logged, with the reason) by a worker: intake never waits on the broker.
-                scheduler.enqueue(.publishDeadLetter(deadLetter), lane: Self.deadLetterLane)
-            case .sms(let device, let text):
-                if let smsRelay {
-                    smsRelay.relay(text, about: device, origin: .device, logger: logger)
-                } else {
-                    logger.warning("SMS from a device ignored: Twilio is not set up in this process", metadata: ["device": "\(device)"])
+                return seq
+            } catch {
+                if failures == 0 { spoolFailing.store(true, ordering: .relaxed) }
+                // The first failure and then every 10 s: loud, but not a flood.
+                if failures % 200 == 0 {
+                    logger.error(
+                        "the spool refuses a message; holding it (and the broker's acknowledgement) until it can be written",
+                        metadata: ["error": "\(error)", "device": "\(message.device)", "spoolMessages": "\(spool.count)"])
                 }
-            case .deviceStatus(let device, let status):
-                registry.noteStatus(device, status)
-                logger.info("device status", metadata: ["device": "\(device)", "status": "\(status)"])
-            case .ownTopic:
-                break
-            case .ignore(let reason):
-                logger.warning("message ignored", metadata: ["topic": "\(message.topic.debugDescription)", "reason": "\(reason)"])
+                failures += 1
+                if stopping.load(ordering: .relaxed) { return nil }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+        }
+    }
+
+    /// Queues everything a previous run left in the spool, oldest first, before anything new.
+    func resume(from spool: Spool) throws {
+        let entries = try spool.entries()
+        for entry in entries {
+            scheduler.enqueue(.deliver(entry.message, spooled: entry.seq), lane: entry.message.device.rawValue)
+        }
+        if !entries.isEmpty {
+            logger.notice("delivering messages left in the spool by the previous run", metadata: ["messages": "\(entries.count)"])
+        }
+    }
+
+    /// Deletes delivered messages from the spool in batches, every 20 ms.
+    func commitRemovals(from spool: Spool) async {
+        var failures = 0
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: .milliseconds(20)) } catch { return }
+            do throws(SpoolError) {
+                try await spool.commitRemovals()
+                failures = 0
+            } catch {
+                if failures % 500 == 0 { logger.error("cannot remove delivered messages from the spool", metadata: ["error": "\(error)"]) }
+                failures += 1
             }
         }
     }
@@ -147,22 +223,28 @@ public final class BridgeService: Service, Sendable {
         defer { activeWorkers.subtract(1, ordering: .relaxed) }
         while let (lane, job) = await scheduler.next() {
             switch job {
-            case .deliver(let message): await deliver(message)
-            case .publishDeadLetter(let deadLetter): await publishDeadLetter(deadLetter)
+            case .deliver(let message, let seq): await deliver(message, spooled: seq)
+            case .publishDeadLetter(let deadLetter): _ = await publishDeadLetter(deadLetter)
             }
             scheduler.complete(lane: lane)
         }
     }
 
-    /// Delivers one message, retrying per ``RetryPolicy`` until it is delivered, rejected or too old.
-    func deliver(_ message: DeviceMessage) async {
+    /// Delivers one message, retrying per ``RetryPolicy`` until it is delivered, rejected or too
+    /// old; then it leaves the spool. A message the bridge stops working on (shutdown) stays.
+    func deliver(_ message: DeviceMessage, spooled seq: Int64?) async {
+        if await attemptDelivery(message), let seq { spool?.remove(seq, message: message) }
+    }
+
+    /// `true` once the message is delivered or dead-lettered; `false` if it is left undone.
+    func attemptDelivery(_ message: DeviceMessage) async -> Bool {
         let event = IoTEvent(message: message)
         var attempt = 0
         while true {
             attempt += 1
             if Task.isCancelled {
-                abandon(message, reason: "shutdown timeout reached before delivery")
-                return
+                leave(message, reason: "shutdown timeout reached before delivery")
+                return false
             }
             switch await upstream.deliver(event, logger: logger) {
             case .delivered(let reply, let note):
@@ -174,18 +256,16 @@ public final class BridgeService: Service, Sendable {
                     logger.info("delivered after retries", metadata: ["messageId": "\(message.id)", "attempts": "\(attempt)"])
                 }
                 if let reply { await publishReply(reply, to: message.device) }
-                return
+                return true
             case .reject(let reason):
-                await publishDeadLetter(DeadLetter(message: message, reason: reason, attempts: attempt))
-                return
+                return await deadLetter(message, reason: reason, attempts: attempt)
             case .retry(let reason):
                 counters.retries.increment()
                 let age = Duration.milliseconds(Timestamp.nowMillis() - message.receivedAtMillis)
                 switch retryPolicy.decide(afterAttempt: attempt, age: age, jitter: Double.random(in: 0..<1)) {
                 case .giveUp:
                     let why = "gave up after \(attempt) attempts over \(age): \(reason)"
-                    await publishDeadLetter(DeadLetter(message: message, reason: why, attempts: attempt))
-                    return
+                    return await deadLetter(message, reason: why, attempts: attempt)
                 case .retry(let pause):
                     // The first failure and every tenth after it: an outage must not flood the log.
                     if attempt % 10 == 1 {
@@ -196,15 +276,24 @@ public final class BridgeService: Service, Sendable {
                                 "reason": "\(reason)", "retryIn": "\(pause)",
                             ])
                     }
-                    do {
-                        try await Task.sleep(for: pause)
-                    } catch {
-                        abandon(message, reason: "shutdown timeout reached while waiting to retry: \(reason)")
-                        return
+                    guard await pauseBeforeRetry(pause) else {
+                        leave(message, reason: "shutting down while waiting to retry: \(reason)")
+                        return false
                     }
                 }
             }
         }
+    }
+
+    /// Waits before a retry. `false` when the task is cancelled, or when the bridge is
+    /// stopping and the message is safe in the spool (it need not hold up the shutdown).
+    func pauseBeforeRetry(_ pause: Duration) async -> Bool {
+        let end = ContinuousClock.now + pause
+        while ContinuousClock.now < end {
+            if spool != nil && stopping.load(ordering: .relaxed) { return false }
+            do { try await Task.sleep(for: min(.milliseconds(100), end - .now)) } catch { return false }
+        }
+        return true
     }
 
     func publishReply(_ reply: String, to device: DeviceName) async {
@@ -217,17 +306,37 @@ public final class BridgeService: Service, Sendable {
         }
     }
 
-    func publishDeadLetter(_ deadLetter: DeadLetter) async {
+    /// Dead-letters a message; `false` when the dead letter could not be published, so a
+    /// spooled message stays in the spool (and is tried again at the next start).
+    func deadLetter(_ message: DeviceMessage, reason: String, attempts: Int) async -> Bool {
+        let published = await publishDeadLetter(DeadLetter(message: message, reason: reason, attempts: attempts))
+        return published || spool == nil
+    }
+
+    @discardableResult
+    func publishDeadLetter(_ deadLetter: DeadLetter) async -> Bool {
         counters.deadLettered.increment()
         let json = deadLetter.jsonBytes()
         logger.warning(
             "dead letter", metadata: ["topic": "\(deadLetter.topic.debugDescription)", "reason": "\(deadLetter.reason)"])
         do {
             try await mqtt.publish(topic: tree.deadLetter, payload: json, qos: .atLeastOnce, timeout: .seconds(10))
+            return true
         } catch {
-            // The log line is then the only copy: it carries the whole dead letter.
+            // The log line carries the whole dead letter: without a spool it is the only copy.
             logger.error(
                 "dead letter not published", metadata: ["error": "\(error)", "deadLetter": "\(String(decoding: json, as: UTF8.self))"])
+            return false
+        }
+    }
+
+    /// A message the bridge stops working on: a spooled one waits on disk for the next start;
+    /// one in memory only is abandoned (and logged in full).
+    func leave(_ message: DeviceMessage, reason: String) {
+        if spool != nil {
+            logger.info("message stays in the spool for the next start", metadata: ["messageId": "\(message.id)", "reason": "\(reason)"])
+        } else {
+            abandon(message, reason: reason)
         }
     }
 
@@ -240,17 +349,28 @@ public final class BridgeService: Service, Sendable {
 
     // MARK: shutdown
 
-    /// Drain, announce `offline`, disconnect, finish what arrived meanwhile; all within
-    /// `shutdownTimeout`, after which remaining work is abandoned (and logged in full).
+    /// Stops within `shutdownTimeout`: finishes in-flight deliveries, announces `offline`,
+    /// disconnects. With a spool, queued messages simply stay on disk for the next start;
+    /// without one, they are delivered while time allows and logged in full after that.
     func shutDown() async {
         let deadline = ContinuousClock.now + shutdownTimeout
         logger.info("bridge shutting down", metadata: ["queued": "\(scheduler.queuedCount)", "inFlight": "\(scheduler.inFlightCount)"])
-        // 1. Let queued and in-flight deliveries finish while replies can still be published.
-        //    "Quiet" means idle and no new message for 100 ms.
-        while ContinuousClock.now < deadline {
-            let quiet = Timestamp.nowMillis() - lastIntakeMillis.load(ordering: .relaxed) >= 100
-            if scheduler.isIdle && quiet { break }
-            try? await Task.sleep(for: .milliseconds(10))
+        stopping.store(true, ordering: .relaxed)
+        var kept = 0
+        if spool != nil {
+            // 1. Workers take nothing new; in-flight deliveries finish while replies can still
+            //    be published. What arrives from now on is written to the spool only.
+            scheduler.finish()
+            kept += scheduler.removeAllQueued().count
+            await waitForWorkers(until: deadline)
+        } else {
+            // 1. Memory is the only copy: deliver what is queued, until idle and no new message
+            //    for 100 ms.
+            while ContinuousClock.now < deadline {
+                let quiet = Timestamp.nowMillis() - lastIntakeMillis.load(ordering: .relaxed) >= 100
+                if scheduler.isIdle && quiet { break }
+                try? await Task.sleep(for: .milliseconds(10))
+            }
         }
         // 2. Announce offline (the broker only sends the will for an unclean disconnect).
         if mqtt.isConnected, let will = mqtt.configuration.will {
@@ -260,20 +380,32 @@ public final class BridgeService: Service, Sendable {
                 logger.warning("could not publish offline status", metadata: ["error": "\(error)"])
             }
         }
-        // 3. Disconnect: the intake loop ends after the last received message.
+        // 3. Disconnect: no message is accepted after this returns.
         await mqtt.close()
         scheduler.finish()
         // 4. Whatever arrived in between is still delivered upstream, until the deadline.
-        while activeWorkers.load(ordering: .relaxed) > 0 && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(10))
-        }
+        await waitForWorkers(until: deadline)
         for job in scheduler.removeAllQueued() {
             switch job {
-            case .deliver(let message): abandon(message, reason: "shutdown timeout reached before delivery")
+            case .deliver(_, spooled: .some): kept += 1
+            case .deliver(let message, spooled: nil): abandon(message, reason: "shutdown timeout reached before delivery")
             case .publishDeadLetter(let deadLetter):
                 counters.lost.increment()
                 logger.error("dead letter not published", metadata: ["deadLetter": "\(String(decoding: deadLetter.jsonBytes(), as: UTF8.self))"])
             }
+        }
+        if let spool {
+            do throws(SpoolError) { try await spool.commitRemovals() } catch {
+                logger.warning("delivered messages stay in the spool and will be delivered again", metadata: ["error": "\(error)"])
+            }
+            spool.close()
+            logger.info("spool closed", metadata: ["messages": "\(spool.count)", "queuedAtShutdown": "\(kept)"])
+        }
+    }
+
+    private func waitForWorkers(until deadline: ContinuousClock.Instant) async {
+        while activeWorkers.load(ordering: .relaxed) > 0 && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
         }
     }
 

@@ -66,7 +66,13 @@ extension ConfigurationKey {
         url("twilio.apiBase", \.twilio.apiBase),
         url("twilio.superSimBase", \.twilio.superSimBase),
         integer("twilio.smsPerHour", \.twilio.smsPerHour, in: 0...100_000),
+        key("spool.enabled") { config, text in
+            guard let enabled = ValueParsers.bool(text) else { return "must be true or false" }
+            config.spool.enabled = enabled
+            return nil
+        },
         nonEmpty("spool.path", \.spool.path),
+        choice("spool.sync", \.spool.sync),
         key("spool.maxBytes") { config, text in
             guard let bytes = ValueParsers.byteSize(text), bytes >= 1_000_000 else {
                 return "must be a size of at least 1MB, like 256MB"

@@ -88,9 +88,20 @@ public struct DTwinConfiguration: Sendable, Equatable {
         public init() {}
     }
 
+    public enum SpoolSync: String, Sendable, Equatable, CaseIterable {
+        /// A commit survives a crash or SIGKILL of the bridge (SQLite `synchronous=NORMAL`).
+        case normal
+        /// A commit survives a power cut too: one fsync per message (`synchronous=FULL`).
+        case full
+    }
+
     public struct Spool: Sendable, Equatable {
+        /// `false`: messages wait in memory only, and a crash loses the ones not yet delivered.
+        public var enabled: Bool = true
+        /// The folder holding the spool's SQLite file (`spool.sqlite`).
         public var path: String = "dtwin-spool"
         public var maxBytes: Int = 256_000_000
+        public var sync: SpoolSync = .normal
     }
 
     public var broker = BrokerURL(host: "127.0.0.1", port: 1883)

@@ -165,7 +165,11 @@ extension MQTTClient {
     }
 
     func handleMessage(_ message: MQTTMessage) {
-        continuation.yield(message)
+        if let handler = state.withLock({ $0.messageHandler }) {
+            handler(message)
+        } else {
+            continuation.yield(message)
+        }
     }
 
     func handlePublishAcknowledged(_ mid: Int32) {

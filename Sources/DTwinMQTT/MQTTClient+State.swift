@@ -31,6 +31,8 @@ extension MQTTClient {
         var conditionWaiters: [Int: ConditionWaiter] = [:]
         var nextWaiterID = 0
         var threadFinished = false
+        /// Replaces ``MQTTClient/messages`` when set (``MQTTClient/handleMessages(with:)``).
+        var messageHandler: MessageHandler?
         var threadExitWaiters: [CheckedContinuation<Void, Never>] = []
 
         /// Takes out the waiters whose condition now holds or failed.

@@ -11,9 +11,10 @@ import Synchronization
 ///   re-subscribes to the filters added so far and publishes the birth message.
 /// - Received messages are the ``messages`` sequence (one consumer).
 ///
-/// Delivery semantics, stated plainly: libmosquitto acknowledges an incoming QoS 1 message
-/// (PUBACK) *before* it hands it to us, so a message in ``messages`` that the process has not
-/// yet made durable is lost if the process dies. Callers that promise more must persist first.
+/// Delivery semantics, stated plainly: libmosquitto queues the PUBACK of an incoming QoS 1
+/// message *before* it hands the message to us, and writes it as soon as the callback returns,
+/// so a message in ``messages`` that the process has not yet made durable is lost if the
+/// process dies. Callers that promise more persist inside ``handleMessages(with:)``.
 public final class MQTTClient: Sendable {
     public let configuration: MQTTClientConfiguration
     /// Everything received, in order. Finishes after ``close()``, once every message received
@@ -45,6 +46,23 @@ public final class MQTTClient: Sendable {
     deinit {
         // The network thread holds a strong reference until it ends, so by now it has.
         mosquitto_destroy(handle.pointer)
+    }
+
+    /// Runs on the network thread for each received message, before libmosquitto writes its
+    /// acknowledgement.
+    public typealias MessageHandler = @Sendable (MQTTMessage) -> Void
+
+    /// Hands every received message to `handler` on the network thread, instead of to
+    /// ``messages``. Call it before ``start()``.
+    ///
+    /// Why: in threaded mode libmosquitto only *queues* a QoS 1 PUBACK while it handles an
+    /// incoming PUBLISH; its loop writes the PUBACK after the message callback returns. A
+    /// handler that returns only once the message is on disk therefore turns "acknowledged to
+    /// the broker" into "durable here" (a process killed inside the handler never acknowledged
+    /// the message, and the broker sends it again). The handler may block: this thread is the
+    /// client's own, not Swift's cooperative pool. While it blocks, nothing else is read.
+    public func handleMessages(with handler: @escaping MessageHandler) {
+        state.withLock { $0.messageHandler = handler }
     }
 
     /// Starts the network thread: connect, and keep connected until ``close()``.

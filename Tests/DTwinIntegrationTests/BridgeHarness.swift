@@ -22,6 +22,7 @@ final class BridgeHarness: Sendable {
         configuration.broker = BrokerURL(host: "127.0.0.1", port: broker.port)
         configuration.clientId = "bridge-\(UUID().uuidString.prefix(8))"
         configuration.store.path = directory.appendingPathComponent("twin.sqlite").path
+        configuration.spool.path = directory.appendingPathComponent("spool").path
         configuration.upstream.retry = .init(initial: .milliseconds(20), max: .milliseconds(200), maxAge: .seconds(3600))
         configuration.upstream.timeout = .seconds(2)
         configuration.shutdownTimeout = .seconds(5)

@@ -9,6 +9,7 @@ import Testing
     func bridgeEnvironment(_ broker: MosquittoProcess, _ directory: URL) -> [String: String] {
         [
             "DTWIN_BROKER": broker.url, "DTWIN_STORE_PATH": directory.appendingPathComponent("twin.sqlite").path,
+            "DTWIN_SPOOL_PATH": directory.appendingPathComponent("spool").path,
             "DTWIN_CLIENTID": "cli-bridge-\(UUID().uuidString.prefix(6))", "DTWIN_SHUTDOWNTIMEOUT": "5s",
             "DTWIN_HTTP_PORT": "0",
         ]

@@ -63,6 +63,7 @@ import Testing
         environment: [
             "DTWIN_BROKER": broker.url, "DTWIN_HTTP_PORT": "\(occupant.port)",
             "DTWIN_STORE_PATH": directory.appendingPathComponent("twin.sqlite").path, "DTWIN_CLIENTID": "port-test",
+            "DTWIN_SPOOL_PATH": directory.appendingPathComponent("spool").path,
         ])
     #expect(result.code == 1)
     #expect(result.output.contains("cannot listen on 127.0.0.1:\(occupant.port) (http.host, http.port): Address already in use"))

@@ -1,0 +1,221 @@
+import DTwinContract
+import Foundation
+import GRDB
+import Synchronization
+
+/// The bridge's durable spool: every device message is on disk before the broker is told it
+/// arrived, and leaves the spool only once the upstream has answered 2xx or it has been
+/// dead-lettered.
+///
+/// An SQLite file in WAL mode (GRDB). ``append(_:)`` is synchronous on purpose: it runs on the
+/// MQTT client's own network thread, where libmosquitto sends the PUBACK only after the message
+/// callback returns; blocking there is what makes "acknowledged" mean "on disk". Removals are
+/// many and need no hurry (a message delivered twice after a crash carries the same
+/// `MessageId`), so ``remove(_:)`` only notes the entry and ``commitRemovals()`` deletes the
+/// notes in one transaction.
+public final class Spool: Sendable {
+    public struct Entry: Sendable, Equatable {
+        /// Order of arrival; the spool's key.
+        public var seq: Int64
+        public var message: DeviceMessage
+    }
+
+    /// How hard SQLite works to keep a commit across a power cut (`spool.sync`).
+    public enum Durability: String, Sendable, CaseIterable {
+        /// Every commit survives a crash or SIGKILL of the bridge; after a power cut the
+        /// commits since the last WAL checkpoint may be gone (SQLite `synchronous=NORMAL`).
+        case normal
+        /// Every commit is fsynced before the broker is acknowledged (`synchronous=FULL`):
+        /// survives a power cut too, at one disk flush per message.
+        case full
+    }
+
+    struct State {
+        var bytes = 0
+        var count = 0
+        var pendingRemovals: [Int64] = []
+        var removalBytes = 0
+        var closed = false
+    }
+
+    public let path: String
+    public let maxBytes: Int
+    private let pool: DatabasePool
+    private let state = Mutex(State())
+
+    /// Bytes a message takes in the spool's accounting: its payload, topic and id, plus the
+    /// row's fixed overhead.
+    public static func size(of message: DeviceMessage) -> Int {
+        message.payload.count + message.topic.utf8.count + message.id.rawValue.utf8.count + 64
+    }
+
+    /// Opens (creating if needed) the spool at `path`.
+    public init(path: String, maxBytes: Int, durability: Durability = .normal) throws(SpoolError) {
+        self.path = path
+        self.maxBytes = maxBytes
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        if !folder.isEmpty { try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(5)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try pool.write { db in
+                try db.execute(sql: """
+                    CREATE TABLE IF NOT EXISTS inbound (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        messageId TEXT NOT NULL,
+                        device TEXT NOT NULL,
+                        topic TEXT NOT NULL,
+                        payload BLOB NOT NULL,
+                        receivedAt INTEGER NOT NULL,
+                        source TEXT NOT NULL
+                    )
+                    """)
+                let row = try Row.fetchOne(
+                    db, sql: "SELECT COUNT(*), COALESCE(SUM(length(payload) + length(topic) + length(messageId) + 64), 0) FROM inbound")
+                state.withLock { state in
+                    state.count = row?[0] ?? 0
+                    state.bytes = row?[1] ?? 0
+                }
+            }
+        } catch {
+            throw SpoolError("cannot open the spool at \(path.debugDescription): \(SpoolError.describe(error))")
+        }
+    }
+
+    // MARK: the network thread's side
+
+    /// Writes `message` to disk and returns its sequence number. Blocks the calling thread;
+    /// throws ``SpoolError`` when the message cannot be written (spool full, disk full,
+    /// unwritable file). Never call it on Swift's cooperative pool.
+    public func append(_ message: DeviceMessage) throws(SpoolError) -> Int64 {
+        let size = Self.size(of: message)
+        try state.withLock { state throws(SpoolError) in
+            if state.closed { throw SpoolError("the spool is closed") }
+            // Space still held by delivered messages whose removal is not committed yet counts
+            // as free: it will be, within one commit.
+            if state.bytes - state.removalBytes + size > maxBytes && state.count > 0 {
+                throw SpoolError(
+                    "the spool is full: \(state.bytes) of \(maxBytes) bytes (spool.maxBytes) in \(state.count) messages",
+                    full: true)
+            }
+        }
+        let seq: Int64
+        do {
+            seq = try pool.write { db in
+                let statement = try db.cachedStatement(
+                    sql: "INSERT INTO inbound (messageId, device, topic, payload, receivedAt, source) VALUES (?, ?, ?, ?, ?, ?)")
+                try statement.execute(arguments: [
+                    message.id.rawValue, message.device.rawValue, message.topic, Data(message.payload),
+                    message.receivedAtMillis, message.source.rawValue,
+                ])
+                return db.lastInsertedRowID
+            }
+        } catch {
+            throw SpoolError("cannot write to the spool at \(path.debugDescription): \(SpoolError.describe(error))")
+        }
+        state.withLock { state in
+            state.bytes += size
+            state.count += 1
+        }
+        return seq
+    }
+
+    // MARK: the delivery side
+
+    /// Every message in the spool, oldest first: what a restarted bridge delivers before anything new.
+    public func entries() throws(SpoolError) -> [Entry] {
+        do {
+            return try pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT seq, messageId, device, topic, payload, receivedAt, source FROM inbound ORDER BY seq")
+                    .compactMap { row -> Entry? in
+                        // A name that no longer validates cannot be delivered under it; such
+                        // rows stay in the file for an operator rather than vanish.
+                        guard let device = DeviceName(row[2] as String) else { return nil }
+                        let payload: Data = row[4]
+                        return Entry(
+                            seq: row[0],
+                            message: DeviceMessage(
+                                id: MessageID(rawValue: row[1]), device: device, topic: row[3], payload: Array(payload),
+                                receivedAtMillis: row[5], source: DeviceMessage.Source(rawValue: row[6]) ?? .mqtt))
+                    }
+            }
+        } catch {
+            throw SpoolError("cannot read the spool at \(path.debugDescription): \(SpoolError.describe(error))")
+        }
+    }
+
+    /// Notes that the message `seq` (of `size` bytes, see ``size(of:)``) was delivered or
+    /// dead-lettered; it leaves the file at the next ``commitRemovals()``.
+    public func remove(_ seq: Int64, message: DeviceMessage) {
+        let size = Self.size(of: message)
+        state.withLock { state in
+            state.pendingRemovals.append(seq)
+            state.removalBytes += size
+        }
+    }
+
+    /// Deletes every noted removal in one transaction. Returns how many were deleted.
+    @discardableResult
+    public func commitRemovals() async throws(SpoolError) -> Int {
+        let (seqs, bytes) = state.withLock { state in
+            defer {
+                state.pendingRemovals.removeAll(keepingCapacity: true)
+                state.removalBytes = 0
+            }
+            return (state.pendingRemovals, state.removalBytes)
+        }
+        guard !seqs.isEmpty else { return 0 }
+        do {
+            try await pool.write { db in
+                let statement = try db.cachedStatement(sql: "DELETE FROM inbound WHERE seq = ?")
+                for seq in seqs { try statement.execute(arguments: [seq]) }
+            }
+        } catch {
+            // Put them back: they are retried at the next commit.
+            state.withLock { state in
+                state.pendingRemovals.append(contentsOf: seqs)
+                state.removalBytes += bytes
+            }
+            throw SpoolError("cannot remove delivered messages from the spool: \(SpoolError.describe(error))")
+        }
+        state.withLock { state in
+            state.bytes -= bytes
+            state.count -= seqs.count
+        }
+        return seqs.count
+    }
+
+    /// Messages in the spool (delivered ones whose removal is not yet committed included).
+    public var count: Int { state.withLock { $0.count } }
+
+    /// Bytes in the spool, in the accounting ``maxBytes`` is measured in.
+    public var bytes: Int { state.withLock { $0.bytes } }
+
+    /// Refuses further appends (shutdown).
+    public func close() {
+        state.withLock { $0.closed = true }
+    }
+}
+
+/// A spool failure, in words that name the file and the setting involved.
+public struct SpoolError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    /// The spool is at `spool.maxBytes` (as opposed to an I/O failure).
+    public var isFull: Bool
+
+    init(_ description: String, full: Bool = false) {
+        self.description = description
+        self.isFull = full
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? DatabaseError {
+            return error.message.map { "\($0) (SQLite \(error.resultCode))" } ?? "SQLite \(error.resultCode)"
+        }
+        return "\(error)"
+    }
+}

@@ -1,0 +1,93 @@
+import DTwinContract
+import DTwinSpool
+import Foundation
+import Testing
+
+/// The spool against a real SQLite file.
+@Suite struct SpoolTests {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-spool-\(UUID().uuidString)")
+    var path: String { folder.appendingPathComponent("spool.sqlite").path }
+
+    func message(_ n: Int, device: String = "uno1", payload: [UInt8]? = nil) -> DeviceMessage {
+        DeviceMessage(
+            id: MessageID(rawValue: "id-\(n)"), device: DeviceName(device)!, topic: "dtwin/\(device)/up",
+            payload: payload ?? Array("sim-\(device) data \(n)".utf8), receivedAtMillis: 1_700_000_000_000 + Int64(n),
+            source: n % 2 == 0 ? .mqtt : .twilioIPCommand)
+    }
+
+    @Test func messagesComeBackInOrderWithEveryFieldAfterReopening() throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let binary: [UInt8] = [0x00, 0xFF, 0xC3, 0x28] + (0...255).map(UInt8.init)
+        let sent = (0..<20).map { message($0, device: $0 % 3 == 0 ? "esp-3" : "uno1", payload: $0 == 7 ? binary : nil) }
+        do {
+            let spool = try Spool(path: path, maxBytes: 1_000_000)
+            let seqs = try sent.map { try spool.append($0) }
+            #expect(seqs == seqs.sorted())
+            #expect(Set(seqs).count == sent.count)
+            #expect(spool.count == 20)
+        }
+        // A new process: what the last one wrote is all there, oldest first.
+        let reopened = try Spool(path: path, maxBytes: 1_000_000)
+        #expect(try reopened.entries().map(\.message) == sent)
+        #expect(reopened.count == 20)
+        #expect(reopened.bytes == sent.map { Spool.size(of: $0) }.reduce(0, +))
+    }
+
+    @Test func removalsLeaveAtTheNextCommitAndNotBefore() async throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let spool = try Spool(path: path, maxBytes: 1_000_000)
+        let entries = try (0..<10).map { n in (try spool.append(message(n)), message(n)) }
+        for (seq, message) in entries where Int(message.id.rawValue.dropFirst(3))! % 2 == 0 {
+            spool.remove(seq, message: message)
+        }
+        // Not yet committed: a crash now delivers them again (same MessageId), loses nothing.
+        #expect(try Spool(path: path, maxBytes: 1_000_000).entries().count == 10)
+        #expect(try await spool.commitRemovals() == 5)
+        #expect(try await spool.commitRemovals() == 0)
+        let left = try Spool(path: path, maxBytes: 1_000_000).entries()
+        #expect(left.map(\.message.id.rawValue) == ["id-1", "id-3", "id-5", "id-7", "id-9"])
+        #expect(spool.count == 5)
+    }
+
+    @Test func aFullSpoolRefusesWithAClearErrorUntilSpaceIsFreed() async throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let big = [UInt8](repeating: 0x41, count: 400_000)
+        let spool = try Spool(path: path, maxBytes: 1_000_000)
+        let first = try spool.append(message(1, payload: big))
+        _ = try spool.append(message(2, payload: big))
+        do {
+            _ = try spool.append(message(3, payload: big))
+            Issue.record("a third 400 kB message fit in a 1 MB spool")
+        } catch {
+            #expect(error.isFull)
+            #expect(error.description.contains("spool.maxBytes"))
+        }
+        // A delivered message's space counts as free as soon as it is noted.
+        spool.remove(first, message: message(1, payload: big))
+        _ = try spool.append(message(3, payload: big))
+        try await spool.commitRemovals()
+        #expect(try spool.entries().map(\.message.id.rawValue) == ["id-2", "id-3"])
+    }
+
+    @Test func anUnwritableLocationIsAClearErrorNamingThePath() throws {
+        let blocker = folder.appendingPathComponent("a-file")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try Data("x".utf8).write(to: blocker)
+        // The spool's folder is a regular file: no SQLite database can be created under it.
+        do {
+            _ = try Spool(path: blocker.appendingPathComponent("spool.sqlite").path, maxBytes: 1_000_000)
+            Issue.record("a spool opened under a regular file")
+        } catch {
+            #expect(error.description.contains("a-file/spool.sqlite"))
+            #expect(!error.isFull)
+        }
+    }
+
+    @Test func aClosedSpoolRefusesNewMessages() throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let spool = try Spool(path: path, maxBytes: 1_000_000)
+        spool.close()
+        #expect(throws: SpoolError.self) { try spool.append(message(1)) }
+    }
+}
