@@ -22,6 +22,41 @@ import Testing
         return try MQTTClient(configuration: configuration, logger: Self.logger)
     }
 
+    /// The fact the bridge's spool rests on: with ``MQTTClient/handleMessages(with:)``, the
+    /// PUBACK for a QoS 1 message leaves only after the handler returns. Read off the broker's
+    /// own debug log ("Received PUBACK from <client>").
+    @Test func theAcknowledgementWaitsForTheMessageHandler() async throws {
+        let broker = try MosquittoProcess(extraConfiguration: ["log_type debug"])
+        defer { broker.stop() }
+        let subscriber = try client(broker, id: "slow-sub", cleanSession: false)
+        let handled = Atomic<Int>(0)
+        let release = Atomic<Bool>(false)
+        subscriber.handleMessages { _ in
+            // Blocks the network thread, as a spool write does, until the test lets go.
+            let deadline = Date().addingTimeInterval(10)
+            while !release.load(ordering: .relaxed) && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
+            handled.add(1, ordering: .relaxed)
+        }
+        subscriber.addSubscription("t/slow", qos: .atLeastOnce)
+        subscriber.start()
+        try await subscriber.waitUntilConnected(timeout: .seconds(10))
+        try await Task.sleep(for: .milliseconds(200))  // the SUBSCRIBE is granted
+        let publisher = try client(broker, id: "pub-slow")
+        publisher.start()
+        try await publisher.waitUntilConnected(timeout: .seconds(10))
+        try await publisher.publish(topic: "t/slow", payload: Array("x".utf8), qos: .atLeastOnce)
+        // The broker sent it; the handler holds it; no PUBACK may have come back.
+        #expect(await waitUntil(timeout: .seconds(5)) { broker.log.contains("Sending PUBLISH to slow-sub") })
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(!broker.log.contains("Received PUBACK from slow-sub"))
+        #expect(handled.load(ordering: .relaxed) == 0)
+        release.store(true, ordering: .relaxed)
+        #expect(await waitUntil(timeout: .seconds(5)) { broker.log.contains("Received PUBACK from slow-sub") })
+        #expect(handled.load(ordering: .relaxed) == 1)
+        await publisher.close()
+        await subscriber.close()
+    }
+
     @Test func publishesAndReceivesBinaryPayloadsIntact() async throws {
         let broker = try MosquittoProcess()
         defer { broker.stop() }

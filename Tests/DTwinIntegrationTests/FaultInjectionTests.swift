@@ -1,0 +1,199 @@
+import DTwinContract
+import DTwinMQTT
+import DTwinTestSupport
+import Foundation
+import Logging
+import Synchronization
+import Testing
+
+/// Faults against the real `dtwin bridge` process, a real mosquitto (persistence on) and a real
+/// HTTP upstream: each test publishes numbered readings, injects its fault mid-stream, and
+/// checks that every reading the broker acknowledged reaches the upstream. Duplicates are
+/// allowed (at-least-once; they carry the same `MessageId` when they come from the spool);
+/// losses are not.
+@Suite(.serialized) struct FaultInjectionTests {
+    /// One test's broker, upstream, bridge environment and publisher.
+    final class Rig: Sendable {
+        let broker: MosquittoProcess
+        let gateway: HTTPReceiver
+        let directory: URL
+        let publisher: MQTTClient
+        let environment: [String: String]
+        /// Reading numbers the upstream received, with repeats.
+        let delivered = Deliveries()
+        let devices = ["uno1", "uno2", "esp-3", "esp-4"]
+
+        init(answer: @escaping @Sendable () -> HTTPReceiver.Answer = { .init() }) async throws {
+            broker = try MosquittoProcess()
+            directory = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-fault-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            let delivered = self.delivered
+            gateway = try await HTTPReceiver.start { request in
+                if let number = Rig.readingNumber(request) { delivered.add(number) }
+                return answer()
+            }
+            environment = [
+                "DTWIN_BROKER": broker.url, "DTWIN_UPSTREAM_MODE": "apigw", "DTWIN_UPSTREAM_URL": gateway.url,
+                "DTWIN_STORE_PATH": directory.appendingPathComponent("twin.sqlite").path,
+                "DTWIN_SPOOL_PATH": directory.appendingPathComponent("spool").path,
+                // Fixed: the broker keeps this session's messages while the bridge is down.
+                "DTWIN_CLIENTID": "fault-bridge", "DTWIN_SHUTDOWNTIMEOUT": "5s", "DTWIN_HTTP_PORT": "0",
+                "DTWIN_UPSTREAM_RETRY_INITIAL": "20ms", "DTWIN_UPSTREAM_RETRY_MAX": "200ms", "DTWIN_LOGLEVEL": "info",
+            ]
+            var configuration = MQTTClientConfiguration(port: broker.port, clientID: "fault-devices", cleanSession: true)
+            configuration.reconnectDelay = (.milliseconds(20), .milliseconds(200))
+            publisher = try MQTTClient(configuration: configuration, logger: Logger(label: "devices"))
+            publisher.start()
+            try await publisher.waitUntilConnected(timeout: .seconds(10))
+        }
+
+        /// The `n` in a `sim-<dev> data <n>` payload the upstream received.
+        static func readingNumber(_ request: HTTPReceiver.Request) -> Int? {
+            guard let payload = request.query["Payload"], let data = Data(base64Encoded: payload),
+                let text = String(data: data, encoding: .utf8), let last = text.split(separator: " ").last
+            else { return nil }
+            return Int(last)
+        }
+
+        var log: URL { directory.appendingPathComponent("bridge.log") }
+
+        /// Starts `dtwin bridge` and waits until it announces `online`.
+        func startBridge() async throws -> ChildProcess {
+            let status = try await MessageCollector(port: broker.port, filters: ["dtwin/bridge/status"])
+            defer { Task { await status.close() } }
+            // Appends: the log of every run of the bridge in this test, for a failure's message.
+            let bridge = try ChildProcess(
+                executable: DTwinBinary.path, arguments: ["bridge"],
+                environment: DTwinBinary.cleanEnvironment.merging(environment) { $1 }, outputFile: log.path)
+            guard await status.waitFor(timeout: .seconds(20), { $0.last?.payload == Array("online".utf8) }) else {
+                throw TestSupportError("the bridge did not come online: \(bridgeLog.suffix(2000))")
+            }
+            return bridge
+        }
+
+        var bridgeLog: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+
+        /// Publishes readings `range` round-robin over the devices, each acknowledged by the
+        /// broker (QoS 1) before the next; a publish that fails (broker down) is tried again
+        /// until it is acknowledged. `pause` between messages keeps the stream going while
+        /// faults happen.
+        func publish(_ range: Range<Int>, pause: Duration = .microseconds(500)) async throws {
+            for n in range {
+                let device = devices[n % devices.count]
+                let deadline = ContinuousClock.now + .seconds(30)
+                while true {
+                    do {
+                        try await publisher.publish(
+                            topic: "dtwin/\(device)/up", payload: Array("sim-\(device) data \(n)".utf8), timeout: .seconds(2))
+                        break
+                    } catch where ContinuousClock.now < deadline {
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
+                }
+                if pause > .zero { try await Task.sleep(for: pause) }
+            }
+        }
+
+        /// Waits (bounded) until every reading in `0..<count` has reached the upstream; returns
+        /// the missing ones.
+        func missing(of count: Int, timeout: Duration = .seconds(60)) async -> [Int] {
+            _ = await waitUntil(timeout: timeout, interval: .milliseconds(50)) {
+                Set(delivered.all).isSuperset(of: 0..<count)
+            }
+            return Array(Set(0..<count).subtracting(delivered.all)).sorted()
+        }
+
+        func stop() async {
+            await publisher.close()
+            await gateway.stop()
+            broker.stop()
+            try? FileManager.default.removeItem(at: directory)
+        }
+    }
+
+    final class Deliveries: Sendable {
+        private let numbers = Mutex<[Int]>([])
+        func add(_ number: Int) { numbers.withLock { $0.append(number) } }
+        var all: [Int] { numbers.withLock { $0 } }
+    }
+
+    @Test func sigkillMidStreamLosesNothing() async throws {
+        let rig = try await Rig()
+        var bridge = try await rig.startBridge()
+        let total = 3000
+        let publishing = Task { try await rig.publish(0..<total) }
+        // Kill it twice while readings are arriving, restart it each time.
+        for round in 1...2 {
+            #expect(await waitUntil(timeout: .seconds(30)) { rig.delivered.all.count >= round * total / 3 })
+            bridge.signal(SIGKILL)
+            #expect(await bridge.exited(within: .seconds(5)))
+            try await Task.sleep(for: .milliseconds(200))
+            bridge = try await rig.startBridge()
+        }
+        try await publishing.value
+        let missing = await rig.missing(of: total)
+        #expect(missing.isEmpty, "lost \(missing.count): \(missing.prefix(20)); log: \(rig.bridgeLog.suffix(3000))")
+        #expect(rig.bridgeLog.contains("delivering messages left in the spool"), "no restart found work in the spool")
+        bridge.signal(SIGTERM)
+        #expect(await bridge.exited(within: .seconds(15)))
+        await rig.stop()
+    }
+
+    @Test func sigtermMidStreamExitsCleanlyAndTheRestDeliversAfterARestart() async throws {
+        // A slow upstream, so that the spool holds a backlog when the signal comes.
+        let rig = try await Rig { .init(delay: .milliseconds(5)) }
+        var bridge = try await rig.startBridge()
+        let total = 2000
+        let publishing = Task { try await rig.publish(0..<total, pause: .zero) }
+        #expect(await waitUntil(timeout: .seconds(30)) { rig.delivered.all.count >= 200 })
+        let signalled = ContinuousClock.now
+        bridge.signal(SIGTERM)
+        #expect(await bridge.exited(within: .seconds(15)))
+        #expect(bridge.exitCode == 0)
+        #expect(ContinuousClock.now - signalled < .seconds(7), "shutdownTimeout is 5s")
+        #expect(rig.bridgeLog.contains("spool closed"))
+        try await publishing.value
+        bridge = try await rig.startBridge()
+        let missing = await rig.missing(of: total)
+        #expect(missing.isEmpty, "lost \(missing.count): \(missing.prefix(20)); log: \(rig.bridgeLog.suffix(3000))")
+        bridge.signal(SIGTERM)
+        #expect(await bridge.exited(within: .seconds(15)))
+        await rig.stop()
+    }
+
+    @Test func anUpstreamOutageIsWaitedOutAndDrained() async throws {
+        let outageEnds = ContinuousClock.now + .seconds(3)
+        let rig = try await Rig { ContinuousClock.now < outageEnds ? .init(status: 503, body: "down for maintenance") : .init() }
+        let bridge = try await rig.startBridge()
+        let total = 400
+        try await rig.publish(0..<total, pause: .zero)
+        #expect(ContinuousClock.now < outageEnds, "the readings should all be published during the outage")
+        let missing = await rig.missing(of: total)
+        #expect(missing.isEmpty, "lost \(missing.count): \(missing.prefix(20))")
+        let log = rig.bridgeLog
+        #expect(log.contains("delivery failed; will retry"))
+        #expect(!log.contains("dead letter"))
+        bridge.signal(SIGTERM)
+        #expect(await bridge.exited(within: .seconds(15)))
+        await rig.stop()
+    }
+
+    @Test func aBrokerRestartMidStreamLosesNothing() async throws {
+        let rig = try await Rig()
+        let bridge = try await rig.startBridge()
+        let total = 2000
+        let publishing = Task { try await rig.publish(0..<total) }
+        #expect(await waitUntil(timeout: .seconds(30)) { rig.delivered.all.count >= total / 3 })
+        // SIGTERM: mosquitto saves its persistence file (queued QoS 1 messages included).
+        rig.broker.stop()
+        try await Task.sleep(for: .milliseconds(500))
+        try rig.broker.start()
+        try await publishing.value
+        let missing = await rig.missing(of: total)
+        #expect(missing.isEmpty, "lost \(missing.count): \(missing.prefix(20)); log: \(rig.bridgeLog.suffix(3000))")
+        #expect(bridge.isRunning)
+        bridge.signal(SIGTERM)
+        #expect(await bridge.exited(within: .seconds(15)))
+        await rig.stop()
+    }
+}
