@@ -1,3 +1,6 @@
+import DTwinApp
+import DTwinBridge
+import DTwinConfig
 import DTwinContract
 import DTwinMQTT
 import DTwinTestSupport
@@ -195,5 +198,45 @@ import Testing
         bridge.signal(SIGTERM)
         #expect(await bridge.exited(within: .seconds(15)))
         await rig.stop()
+    }
+}
+
+/// A spool at `spool.maxBytes` while the upstream is down: the bridge stops taking messages
+/// (the broker keeps them), says so, and delivers every one once the upstream is back.
+@Suite struct SpoolBackpressureTests {
+    /// The upstream: 503 until opened, then 200; remembers the payloads it answered 200.
+    final class Gate: Sendable {
+        private let opened = Atomic<Bool>(false)
+        private let accepted = Mutex<Set<String>>([])
+        func open() { opened.store(true, ordering: .relaxed) }
+        var delivered: Set<String> { accepted.withLock { $0 } }
+
+        func answer(_ request: HTTPReceiver.Request) -> HTTPReceiver.Answer {
+            guard opened.load(ordering: .relaxed) else { return .init(status: 503) }
+            if let payload = request.query["Payload"] { accepted.withLock { _ = $0.insert(payload) } }
+            return .init()
+        }
+    }
+
+    @Test func aFullSpoolHoldsTheBrokerBackAndLosesNothing() async throws {
+        let gate = Gate()
+        let gateway = try await HTTPReceiver.start { gate.answer($0) }
+        let bridge = try await BridgeHarness {
+            $0.upstream.mode = .apigw
+            $0.upstream.url = gateway.url
+            // Far below what the YAML allows (1MB): room for about 15 of these messages.
+            $0.spool.maxBytes = 2_000
+        }
+        let total = 40
+        for n in 0..<total { try await bridge.publish("dtwin/uno\(n % 2)/up", "sim-uno\(n % 2) data \(n)") }
+        #expect(await waitUntil(timeout: .seconds(10)) { bridge.application.bridge.spoolRefusing })
+        let spooled = bridge.application.bridge.spoolDepth ?? 0
+        #expect(spooled > 0 && spooled < total, "\(spooled) messages in a 2,000-byte spool")
+        gate.open()
+        #expect(await waitUntil(timeout: .seconds(30)) { gate.delivered.count == total })
+        #expect(!bridge.application.bridge.spoolRefusing)
+        #expect(bridge.deadLetters.isEmpty)
+        await bridge.stop()
+        await gateway.stop()
     }
 }
