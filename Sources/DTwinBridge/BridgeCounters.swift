@@ -1,7 +1,7 @@
 import Synchronization
 
 /// Running totals for the periodic stats line (and, later, metrics). Lock-free: the workers
-/// and the intake loop bump them on every message.
+/// and the intake (on the MQTT network thread) bump them on every message.
 public final class BridgeCounters: Sendable {
     public struct Snapshot: Sendable, Equatable {
         public var received = 0

@@ -419,6 +419,7 @@ public final class BridgeService: Service, Sendable {
             guard now != previous else { continue }
             var metadata = now.metadata
             metadata["queued"] = "\(scheduler.queuedCount)"
+            if let spool { metadata["spooled"] = "\(spool.count)" }
             logger.info("bridge stats", metadata: metadata)
             previous = now
         }
