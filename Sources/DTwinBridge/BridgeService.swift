@@ -223,6 +223,8 @@ public final class BridgeService: Service, Sendable {
         defer { activeWorkers.subtract(1, ordering: .relaxed) }
         while let (lane, job) = await scheduler.next() {
             switch job {
+            // Once stopping, a spooled message waits on disk for the next start.
+            case .deliver(_, spooled: .some) where stopping.load(ordering: .relaxed): break
             case .deliver(let message, let seq): await deliver(message, spooled: seq)
             case .publishDeadLetter(let deadLetter): _ = await publishDeadLetter(deadLetter)
             }
@@ -356,21 +358,14 @@ public final class BridgeService: Service, Sendable {
         let deadline = ContinuousClock.now + shutdownTimeout
         logger.info("bridge shutting down", metadata: ["queued": "\(scheduler.queuedCount)", "inFlight": "\(scheduler.inFlightCount)"])
         stopping.store(true, ordering: .relaxed)
-        var kept = 0
-        if spool != nil {
-            // 1. Workers take nothing new; in-flight deliveries finish while replies can still
-            //    be published. What arrives from now on is written to the spool only.
-            scheduler.finish()
-            kept += scheduler.removeAllQueued().count
-            await waitForWorkers(until: deadline)
-        } else {
-            // 1. Memory is the only copy: deliver what is queued, until idle and no new message
-            //    for 100 ms.
-            while ContinuousClock.now < deadline {
-                let quiet = Timestamp.nowMillis() - lastIntakeMillis.load(ordering: .relaxed) >= 100
-                if scheduler.isIdle && quiet { break }
-                try? await Task.sleep(for: .milliseconds(10))
-            }
+        // 1. Let the lanes drain while replies and dead letters can still be published. With a
+        //    spool, workers now pass over spooled messages (they wait on disk) and only finish
+        //    what is in flight; without one, memory is the only copy, so the queue is delivered
+        //    until idle and no new message came for 100 ms.
+        while ContinuousClock.now < deadline {
+            let quiet = spool != nil || Timestamp.nowMillis() - lastIntakeMillis.load(ordering: .relaxed) >= 100
+            if scheduler.isIdle && quiet { break }
+            try? await Task.sleep(for: .milliseconds(10))
         }
         // 2. Announce offline (the broker only sends the will for an unclean disconnect).
         if mqtt.isConnected, let will = mqtt.configuration.will {
@@ -384,10 +379,12 @@ public final class BridgeService: Service, Sendable {
         await mqtt.close()
         scheduler.finish()
         // 4. Whatever arrived in between is still delivered upstream, until the deadline.
-        await waitForWorkers(until: deadline)
+        while activeWorkers.load(ordering: .relaxed) > 0 && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(10))
+        }
         for job in scheduler.removeAllQueued() {
             switch job {
-            case .deliver(_, spooled: .some): kept += 1
+            case .deliver(_, spooled: .some): break  // on disk for the next start
             case .deliver(let message, spooled: nil): abandon(message, reason: "shutdown timeout reached before delivery")
             case .publishDeadLetter(let deadLetter):
                 counters.lost.increment()
@@ -399,13 +396,7 @@ public final class BridgeService: Service, Sendable {
                 logger.warning("delivered messages stay in the spool and will be delivered again", metadata: ["error": "\(error)"])
             }
             spool.close()
-            logger.info("spool closed", metadata: ["messages": "\(spool.count)", "queuedAtShutdown": "\(kept)"])
-        }
-    }
-
-    private func waitForWorkers(until deadline: ContinuousClock.Instant) async {
-        while activeWorkers.load(ordering: .relaxed) > 0 && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(10))
+            logger.info("spool closed", metadata: ["messages": "\(spool.count)"])
         }
     }
 
