@@ -11,13 +11,13 @@ import Synchronization
 /// MQTT client's own network thread, where libmosquitto sends the PUBACK only after the message
 /// callback returns; blocking there is what makes "acknowledged" mean "on disk". Removals are
 /// many and need no hurry (a message delivered twice after a crash carries the same
-/// `MessageId`), so ``remove(_:)`` only notes the entry and ``commitRemovals()`` deletes the
+/// `MessageId`), so ``remove(_:message:)`` only notes the entry and ``commitRemovals()`` deletes the
 /// notes in one transaction.
 public final class Spool: Sendable {
     public struct Entry: Sendable, Equatable {
-        /// Order of arrival; the spool's key. (Plain `INTEGER PRIMARY KEY`, not AUTOINCREMENT: a
-    /// number is reused only after its message has left, and AUTOINCREMENT would write a
-    /// second page, `sqlite_sequence`, on every commit.)
+        /// Order of arrival; the spool's key. (Plain `INTEGER PRIMARY KEY`, not AUTOINCREMENT:
+        /// a number is reused only after its message has left, and AUTOINCREMENT would write
+        /// a second page, `sqlite_sequence`, on every commit.)
         public var seq: Int64
         public var message: DeviceMessage
     }
@@ -45,11 +45,17 @@ public final class Spool: Sendable {
     private let pool: DatabasePool
     private let state = Mutex(State())
 
-    /// Bytes a message takes in the spool's accounting: its payload, topic and id, plus the
-    /// row's fixed overhead.
+    /// A row's fixed overhead in the spool's accounting.
+    static let rowOverhead = 64
+
+    /// Bytes a message takes in the spool's accounting: its payload, topic and id (UTF-8),
+    /// plus ``rowOverhead``. The same sum in SQL re-counts an existing spool at start-up.
     public static func size(of message: DeviceMessage) -> Int {
-        message.payload.count + message.topic.utf8.count + message.id.rawValue.utf8.count + 64
+        message.payload.count + message.topic.utf8.count + message.id.rawValue.utf8.count + rowOverhead
     }
+
+    static let sizeInSQL =
+        "length(payload) + length(CAST(topic AS BLOB)) + length(CAST(messageId AS BLOB)) + \(rowOverhead)"
 
     /// Opens (creating if needed) the spool at `path`.
     public init(path: String, maxBytes: Int, durability: Durability = .normal) throws(SpoolError) {
@@ -77,7 +83,7 @@ public final class Spool: Sendable {
                     )
                     """)
                 let row = try Row.fetchOne(
-                    db, sql: "SELECT COUNT(*), COALESCE(SUM(length(payload) + length(topic) + length(messageId) + 64), 0) FROM inbound")
+                    db, sql: "SELECT COUNT(*), COALESCE(SUM(\(Self.sizeInSQL)), 0) FROM inbound")
                 state.withLock { state in
                     state.count = row?[0] ?? 0
                     state.bytes = row?[1] ?? 0
@@ -152,8 +158,8 @@ public final class Spool: Sendable {
         }
     }
 
-    /// Notes that the message `seq` (of `size` bytes, see ``size(of:)``) was delivered or
-    /// dead-lettered; it leaves the file at the next ``commitRemovals()``.
+    /// Notes that the message `seq` was delivered or dead-lettered; it leaves the file at the
+    /// next ``commitRemovals()``, and its ``size(of:)`` counts as free space at once.
     public func remove(_ seq: Int64, message: DeviceMessage) {
         let size = Self.size(of: message)
         state.withLock { state in

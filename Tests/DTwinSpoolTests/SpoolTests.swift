@@ -18,7 +18,9 @@ import Testing
     @Test func messagesComeBackInOrderWithEveryFieldAfterReopening() throws {
         defer { try? FileManager.default.removeItem(at: folder) }
         let binary: [UInt8] = [0x00, 0xFF, 0xC3, 0x28] + (0...255).map(UInt8.init)
-        let sent = (0..<20).map { message($0, device: $0 % 3 == 0 ? "esp-3" : "uno1", payload: $0 == 7 ? binary : nil) }
+        var sent = (0..<20).map { message($0, device: $0 % 3 == 0 ? "esp-3" : "uno1", payload: $0 == 7 ? binary : nil) }
+        // A topic prefix outside ASCII: the byte accounting must agree after reopening.
+        sent[5].topic = "télémétrie/uno1/up"
         do {
             let spool = try Spool(path: path, maxBytes: 1_000_000)
             let seqs = try sent.map { try spool.append($0) }
