@@ -96,7 +96,8 @@ public struct BridgeApplication: Sendable {
         let spool = try Self.openSpool(configuration, logger: logger)
         let mqtt = try MQTTClient(configuration: .bridge(configuration), logger: logger)
         let cellular = Set(configuration.devices.filter { $0.value.cellular }.keys)
-        let dispatcher = CommandDispatcher(mqtt: mqtt, tree: configuration.topicPrefix, cellular: cellular, twilio: twilio, logger: logger)
+        let queue = PublishQueue(spool: spool, memoryLimit: configuration.spool.maxBytes)
+        let dispatcher = CommandDispatcher(queue: queue, tree: configuration.topicPrefix, cellular: cellular, twilio: twilio, logger: logger)
         let retry = configuration.upstream.retry
         bridge = BridgeService(
             mqtt: mqtt, upstream: upstream, spool: spool, dispatcher: dispatcher, registry: DeviceRegistry(), smsRelay: relay,

@@ -14,16 +14,14 @@ import Synchronization
 /// Messages arrive on the MQTT client's network thread (``accept(_:)``), are written to the
 /// ``Spool`` there (before the broker gets its PUBACK), and wait in per-device lanes
 /// (``DeliveryLanes``): one delivery at a time per device, in order, and up to
-/// `upstream.concurrency` devices at once.
+/// `upstream.concurrency` devices at once. Replies and dead letters wait in the
+/// ``PublishQueue`` (the same spool file) until the broker has acknowledged them.
 public final class BridgeService: Service, Sendable {
-    enum Job: Sendable {
-        /// `spooled`: the message's sequence number in the spool (`nil`: in memory only).
-        case deliver(DeviceMessage, spooled: Int64?)
-        case publishDeadLetter(DeadLetter)
+    struct Job: Sendable {
+        var message: DeviceMessage
+        /// The message's sequence number in the spool (`nil`: in memory only).
+        var spooled: Int64?
     }
-
-    /// Dead letters found at intake get a lane of their own, which no device name can equal.
-    static let deadLetterLane = "\u{0}deadletter"
 
     public let counters = BridgeCounters()
     let mqtt: MQTTClient
@@ -78,6 +76,9 @@ public final class BridgeService: Service, Sendable {
     /// Messages in the spool, delivered-but-not-yet-removed ones included (`nil`: no spool).
     public var spoolDepth: Int? { spool?.count }
 
+    /// Where replies, commands and dead letters wait for the broker.
+    public var publishQueue: PublishQueue { dispatcher.queue }
+
     /// The last `online`/`offline` each device announced.
     public var deviceStatuses: [DeviceName: String] { registry.statuses }
 
@@ -107,6 +108,7 @@ public final class BridgeService: Service, Sendable {
             ])
         await withTaskGroup(of: Void.self) { group in
             if let spool { group.addTask { await self.commitRemovals(from: spool) } }
+            group.addTask { await self.publishQueue.run(mqtt: self.mqtt, logger: self.logger) }
             let executors = upstream.workerExecutors
             for index in 0..<concurrency {
                 let executor = executors.isEmpty ? nil : executors[index % executors.count]
@@ -136,14 +138,15 @@ public final class BridgeService: Service, Sendable {
             if ipCommandMarks.consume(topic: deviceMessage.topic, payload: deviceMessage.payload, now: now) {
                 deviceMessage.source = .twilioIPCommand
             }
-            let seq = spool.flatMap { persist(deviceMessage, in: $0) }
+            let seq = spool.flatMap { spool in
+                persist(["device": "\(deviceMessage.device)"]) { () throws(SpoolError) in try spool.append(deviceMessage) }
+            }
             // Once shutting down, a spooled message waits on disk for the next start.
             if seq != nil && stopping.load(ordering: .relaxed) { return }
-            scheduler.enqueue(.deliver(deviceMessage, spooled: seq), lane: deviceMessage.device.rawValue)
+            scheduler.enqueue(Job(message: deviceMessage, spooled: seq), lane: deviceMessage.device.rawValue)
         case .deadLetter(let deadLetter):
             counters.received.increment()
-            // Published (and logged, with the reason) by a worker: intake never waits on the broker.
-            scheduler.enqueue(.publishDeadLetter(deadLetter), lane: Self.deadLetterLane)
+            queueDeadLetterAtIntake(deadLetter)
         case .sms(let device, let text):
             if let smsRelay {
                 smsRelay.relay(text, about: device, origin: .device, logger: logger)
@@ -160,16 +163,31 @@ public final class BridgeService: Service, Sendable {
         }
     }
 
-    /// Writes a device message to the spool, blocking the network thread (and so the broker's
-    /// PUBACK, and all further reading) until it is on disk. While the spool refuses (full,
-    /// disk full, unwritable) it says so loudly and tries again: backpressure, never a drop.
-    /// Returns `nil` only when the bridge is shutting down and the spool still refuses; the
-    /// message is then delivered from memory if time allows, else logged in full.
-    func persist(_ message: DeviceMessage, in spool: Spool) -> Int64? {
+    /// A message that can never be delivered (bad topic, oversized): its dead letter is queued
+    /// for the broker before the broker gets its PUBACK, like any device message.
+    func queueDeadLetterAtIntake(_ deadLetter: DeadLetter) {
+        let outbound = noteDeadLetter(deadLetter)
+        if publishQueue.isDurable {
+            _ = persist(["topic": "\(deadLetter.topic.debugDescription)"]) { () throws(SpoolError) in
+                try publishQueue.enqueue(outbound, bounded: true)
+            }
+        } else {
+            do throws(SpoolError) { try publishQueue.enqueue(outbound, bounded: true) } catch {
+                lose(outbound, error: error)
+            }
+        }
+    }
+
+    /// Writes to the spool, blocking the network thread (and so the broker's PUBACK, and all
+    /// further reading) until it is on disk. While the spool refuses (full, disk full,
+    /// unwritable) it says so loudly and tries again: backpressure, never a drop.
+    /// Returns `nil` only when the bridge is shutting down and the spool still refuses; a
+    /// device message is then delivered from memory if time allows, else logged in full.
+    func persist(_ about: Logger.Metadata, _ write: () throws(SpoolError) -> Int64) -> Int64? {
         var failures = 0
         while true {
             do throws(SpoolError) {
-                let seq = try spool.append(message)
+                let seq = try write()
                 if failures > 0 {
                     spoolFailing.store(false, ordering: .relaxed)
                     logger.notice("the spool takes messages again", metadata: ["heldFor": "\(failures * 50)ms"])
@@ -181,7 +199,7 @@ public final class BridgeService: Service, Sendable {
                 if failures % 200 == 0 {
                     logger.error(
                         "the spool refuses a message; holding it (and the broker's acknowledgement) until it can be written",
-                        metadata: ["error": "\(error)", "device": "\(message.device)", "spoolMessages": "\(spool.count)"])
+                        metadata: about.merging(["error": "\(error)", "spoolMessages": "\(spool?.count ?? 0)"]) { $1 })
                 }
                 failures += 1
                 if stopping.load(ordering: .relaxed) { return nil }
@@ -194,10 +212,12 @@ public final class BridgeService: Service, Sendable {
     func resume(from spool: Spool) throws {
         let entries = try spool.entries()
         for entry in entries {
-            scheduler.enqueue(.deliver(entry.message, spooled: entry.seq), lane: entry.message.device.rawValue)
+            scheduler.enqueue(Job(message: entry.message, spooled: entry.seq), lane: entry.message.device.rawValue)
         }
-        if !entries.isEmpty {
-            logger.notice("delivering messages left in the spool by the previous run", metadata: ["messages": "\(entries.count)"])
+        if !entries.isEmpty || spool.outboundCount > 0 {
+            logger.notice(
+                "delivering messages left in the spool by the previous run",
+                metadata: ["fromDevices": "\(entries.count)", "toPublish": "\(spool.outboundCount)"])
         }
     }
 
@@ -222,11 +242,9 @@ public final class BridgeService: Service, Sendable {
         activeWorkers.add(1, ordering: .relaxed)
         defer { activeWorkers.subtract(1, ordering: .relaxed) }
         while let (lane, job) = await scheduler.next() {
-            switch job {
             // Once stopping, a spooled message waits on disk for the next start.
-            case .deliver(_, spooled: .some) where stopping.load(ordering: .relaxed): break
-            case .deliver(let message, let seq): await deliver(message, spooled: seq)
-            case .publishDeadLetter(let deadLetter): _ = await publishDeadLetter(deadLetter)
+            if job.spooled == nil || !stopping.load(ordering: .relaxed) {
+                await deliver(job.message, spooled: job.spooled)
             }
             scheduler.complete(lane: lane)
         }
@@ -257,7 +275,7 @@ public final class BridgeService: Service, Sendable {
                 if attempt > 1 {
                     logger.info("delivered after retries", metadata: ["messageId": "\(message.id)", "attempts": "\(attempt)"])
                 }
-                if let reply { await publishReply(reply, to: message.device) }
+                if let reply { return await publishReply(reply, to: message.device) }
                 return true
             case .reject(let reason):
                 return await deadLetter(message, reason: reason, attempts: attempt)
@@ -298,38 +316,52 @@ public final class BridgeService: Service, Sendable {
         return true
     }
 
-    func publishReply(_ reply: String, to device: DeviceName) async {
-        do {
-            let route = try await dispatcher.send(reply, to: device)
+    /// Queues the upstream's reply for the device. `false` when it could not be stored (the
+    /// disk fails): the device message then stays in the spool and is delivered again later,
+    /// which asks for the reply again.
+    func publishReply(_ reply: String, to device: DeviceName) async -> Bool {
+        do throws(CommandError) {
+            let route = try await dispatcher.send(reply, to: device, from: .upstreamReply)
             counters.replies.increment()
-            logger.debug("reply sent", metadata: ["device": "\(device)", "route": "\(route.rawValue)", "reply": "\(reply)"])
-        } catch {
-            logger.error("reply not sent", metadata: ["device": "\(device)", "reply": "\(reply)", "error": "\(error)"])
-        }
-    }
-
-    /// Dead-letters a message; `false` when the dead letter could not be published, so a
-    /// spooled message stays in the spool (and is tried again at the next start).
-    func deadLetter(_ message: DeviceMessage, reason: String, attempts: Int) async -> Bool {
-        let published = await publishDeadLetter(DeadLetter(message: message, reason: reason, attempts: attempts))
-        return published || spool == nil
-    }
-
-    @discardableResult
-    func publishDeadLetter(_ deadLetter: DeadLetter) async -> Bool {
-        counters.deadLettered.increment()
-        let json = deadLetter.jsonBytes()
-        logger.warning(
-            "dead letter", metadata: ["topic": "\(deadLetter.topic.debugDescription)", "reason": "\(deadLetter.reason)"])
-        do {
-            try await mqtt.publish(topic: tree.deadLetter, payload: json, qos: .atLeastOnce, timeout: .seconds(10))
+            logger.debug("reply queued", metadata: ["device": "\(device)", "route": "\(route.rawValue)", "reply": "\(reply)"])
             return true
         } catch {
-            // The log line carries the whole dead letter: without a spool it is the only copy.
-            logger.error(
-                "dead letter not published", metadata: ["error": "\(error)", "deadLetter": "\(String(decoding: json, as: UTF8.self))"])
-            return false
+            logger.error("reply not sent", metadata: ["device": "\(device)", "reply": "\(reply)", "error": "\(error)"])
+            return !error.isStorageFailure || spool == nil
         }
+    }
+
+    /// Dead-letters a message; `false` when the dead letter could not be stored for
+    /// publication, so a spooled message stays in the spool (and is tried again later).
+    func deadLetter(_ message: DeviceMessage, reason: String, attempts: Int) async -> Bool {
+        let outbound = noteDeadLetter(DeadLetter(message: message, reason: reason, attempts: attempts))
+        do throws(SpoolError) {
+            // It takes the place of the device message: never refused for space.
+            try publishQueue.enqueue(outbound, bounded: false)
+            return true
+        } catch {
+            lose(outbound, error: error)
+            return spool == nil
+        }
+    }
+
+    /// Counts and logs a dead letter; returns the message to publish.
+    func noteDeadLetter(_ deadLetter: DeadLetter) -> OutboundMessage {
+        counters.deadLettered.increment()
+        logger.warning(
+            "dead letter", metadata: ["topic": "\(deadLetter.topic.debugDescription)", "reason": "\(deadLetter.reason)"])
+        return OutboundMessage(topic: tree.deadLetter, payload: deadLetter.jsonBytes(), createdAtMillis: Timestamp.nowMillis())
+    }
+
+    /// A message for the broker that cannot be kept: the log line carries all of it.
+    func lose(_ message: OutboundMessage, error: any Error) {
+        counters.lost.increment()
+        logger.error(
+            "message for the broker not kept",
+            metadata: [
+                "topic": "\(message.topic.debugDescription)", "error": "\(error)",
+                "payload": "\(String(decoding: message.payload, as: UTF8.self))",
+            ])
     }
 
     /// A message the bridge stops working on: a spooled one waits on disk for the next start;
@@ -367,7 +399,11 @@ public final class BridgeService: Service, Sendable {
             if scheduler.isIdle && quiet { break }
             try? await Task.sleep(for: .milliseconds(10))
         }
-        // 2. Announce offline (the broker only sends the will for an unclean disconnect).
+        // 2. Publish the replies and dead letters that wait, while the broker is there.
+        if mqtt.isConnected, !(await publishQueue.waitUntilEmpty(deadline: deadline)) {
+            logger.notice("messages still wait for the broker", metadata: ["waiting": "\(publishQueue.count)"])
+        }
+        // 3. Announce offline (the broker only sends the will for an unclean disconnect).
         if mqtt.isConnected, let will = mqtt.configuration.will {
             do {
                 try await mqtt.publish(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, timeout: .seconds(2))
@@ -375,21 +411,20 @@ public final class BridgeService: Service, Sendable {
                 logger.warning("could not publish offline status", metadata: ["error": "\(error)"])
             }
         }
-        // 3. Disconnect: no message is accepted after this returns.
+        // 4. Disconnect: no message is accepted after this returns.
         await mqtt.close()
         scheduler.finish()
-        // 4. Whatever arrived in between is still delivered upstream, until the deadline.
+        // 5. Whatever arrived in between is still delivered upstream, until the deadline.
         while activeWorkers.load(ordering: .relaxed) > 0 && ContinuousClock.now < deadline {
             try? await Task.sleep(for: .milliseconds(10))
         }
-        for job in scheduler.removeAllQueued() {
-            switch job {
-            case .deliver(_, spooled: .some): break  // on disk for the next start
-            case .deliver(let message, spooled: nil): abandon(message, reason: "shutdown timeout reached before delivery")
-            case .publishDeadLetter(let deadLetter):
-                counters.lost.increment()
-                logger.error("dead letter not published", metadata: ["deadLetter": "\(String(decoding: deadLetter.jsonBytes(), as: UTF8.self))"])
-            }
+        // Spooled messages are on disk for the next start; the others are logged in full.
+        for job in scheduler.removeAllQueued() where job.spooled == nil {
+            abandon(job.message, reason: "shutdown timeout reached before delivery")
+        }
+        if !publishQueue.isDurable {
+            let left = MQTTError(.closed, "the bridge stopped before the broker took it")
+            for entry in publishQueue.remaining(limit: .max) { lose(entry.message, error: left) }
         }
         if let spool {
             do throws(SpoolError) { try await spool.commitRemovals() } catch {

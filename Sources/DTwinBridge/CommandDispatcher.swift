@@ -1,5 +1,5 @@
 import DTwinContract
-import DTwinMQTT
+import DTwinSpool
 import DTwinTwilio
 import Logging
 
@@ -9,23 +9,39 @@ import Logging
 public final class CommandDispatcher: Sendable {
     /// How a command went out.
     public enum Route: String, Sendable, Equatable {
+        /// The broker acknowledged it.
         case mqtt
+        /// Stored; published as soon as the broker takes it (it is down, or slow).
+        case queued
         case ipCommand = "ip-command"
         /// A cellular device without Twilio credentials: logged, not sent.
         case dryRun = "dry-run"
     }
 
+    /// Who asks for a command, which decides how it is queued.
+    public enum Origin: Sendable {
+        /// A person (SMS, the API): refused when the spool is full, so they can try again;
+        /// the answer waits a moment for the broker's acknowledgement to say "sent".
+        case person
+        /// The upstream's reply to a device message: always kept (it takes the place of the
+        /// message, which leaves the spool), never waited for.
+        case upstreamReply
+    }
+
     /// Twilio refuses IP command payloads over 1300 bytes.
     public static let maxIPCommandBytes = 1300
 
-    let mqtt: MQTTClient
+    /// How long a person's command waits for the broker before it is reported as queued.
+    static let acknowledgementWait = Duration.seconds(3)
+
+    public let queue: PublishQueue
     let tree: TopicTree
     let cellular: Set<DeviceName>
     let twilio: TwilioClient?
     let logger: Logger
 
-    public init(mqtt: MQTTClient, tree: TopicTree, cellular: Set<DeviceName>, twilio: TwilioClient?, logger: Logger) {
-        self.mqtt = mqtt
+    public init(queue: PublishQueue, tree: TopicTree, cellular: Set<DeviceName>, twilio: TwilioClient?, logger: Logger) {
+        self.queue = queue
         self.tree = tree
         self.cellular = cellular
         self.twilio = twilio
@@ -34,16 +50,20 @@ public final class CommandDispatcher: Sendable {
 
     public func isCellular(_ device: DeviceName) -> Bool { cellular.contains(device) }
 
-    /// Sends `command`; returns once the broker (PUBACK) or Twilio (201) has accepted it.
+    /// Sends `command`. Over MQTT it is stored first (``PublishQueue``), so once this returns
+    /// it will reach the broker even across a broker outage or a restart of the bridge.
     @discardableResult
-    public func send(_ command: String, to device: DeviceName) async throws(CommandError) -> Route {
+    public func send(_ command: String, to device: DeviceName, from origin: Origin = .person) async throws(CommandError) -> Route {
         guard cellular.contains(device) else {
-            do {
-                try await mqtt.publish(topic: tree.down(device), payload: Array(command.utf8), qos: .atLeastOnce, timeout: .seconds(10))
+            let message = OutboundMessage(topic: tree.down(device), payload: Array(command.utf8), createdAtMillis: Timestamp.nowMillis())
+            let seq: Int64
+            do throws(SpoolError) {
+                seq = try queue.enqueue(message, bounded: origin == .person)
             } catch {
-                throw CommandError(device: device, reason: "not published on \(tree.down(device)): \(error)")
+                throw CommandError(device: device, reason: "not stored for \(tree.down(device)): \(error)", isStorageFailure: true)
             }
-            return .mqtt
+            guard origin == .person else { return .queued }
+            return await queue.waitUntilPublished(seq, timeout: Self.acknowledgementWait) ? .mqtt : .queued
         }
         guard command.utf8.count <= Self.maxIPCommandBytes else {
             throw CommandError(device: device, reason: "an IP command carries at most \(Self.maxIPCommandBytes) bytes")
@@ -66,5 +86,15 @@ public final class CommandDispatcher: Sendable {
 public struct CommandError: Error, Sendable, CustomStringConvertible {
     public let device: DeviceName
     public let reason: String
+    /// The command could not be stored (spool full, or the disk fails), as opposed to refused
+    /// by its route (Twilio).
+    public let isStorageFailure: Bool
+
+    public init(device: DeviceName, reason: String, isStorageFailure: Bool = false) {
+        self.device = device
+        self.reason = reason
+        self.isStorageFailure = isStorageFailure
+    }
+
     public var description: String { "command for \(device): \(reason)" }
 }

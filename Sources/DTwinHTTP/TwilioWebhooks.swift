@@ -74,7 +74,9 @@ public final class TwilioWebhooks: Sendable {
                 counters.bump(\.commandsSent)
                 logger.info(
                     "SMS command sent", metadata: ["from": "\(from)", "device": "\(device)", "route": "\(route.rawValue)", "messageSid": "\(sid)"])
-                return Self.twiml(TwiML.message(reply))
+                // Stored, but the broker has not taken it yet: say so rather than "sent".
+                let answer = route == .queued ? "Queued for \(device): it is sent as soon as the broker is back." : reply
+                return Self.twiml(TwiML.message(answer))
             } catch {
                 // Not sent: forget the SID so a retry of this webhook may send it.
                 seen.release(sid)

@@ -5,7 +5,8 @@ import Synchronization
 
 /// The bridge's durable spool: every device message is on disk before the broker is told it
 /// arrived, and leaves the spool only once the upstream has answered 2xx or it has been
-/// dead-lettered.
+/// dead-lettered. Messages the bridge publishes (commands, replies, dead letters) wait in the
+/// same file until the broker acknowledges them (`Spool+Outbound.swift`).
 ///
 /// An SQLite file in WAL mode (GRDB). ``append(_:)`` is synchronous on purpose: it runs on the
 /// MQTT client's own network thread, where libmosquitto sends the PUBACK only after the message
@@ -35,6 +36,7 @@ public final class Spool: Sendable {
     struct State {
         var bytes = 0
         var count = 0
+        var outboundCount = 0
         var pendingRemovals: [Int64] = []
         var removalBytes = 0
         var closed = false
@@ -42,8 +44,8 @@ public final class Spool: Sendable {
 
     public let path: String
     public let maxBytes: Int
-    private let pool: DatabasePool
-    private let state = Mutex(State())
+    let pool: DatabasePool
+    let state = Mutex(State())
 
     /// A row's fixed overhead in the spool's accounting.
     static let rowOverhead = 64
@@ -82,11 +84,15 @@ public final class Spool: Sendable {
                         source TEXT NOT NULL
                     )
                     """)
-                let row = try Row.fetchOne(
+                try db.execute(sql: Self.createOutbound)
+                let inbound = try Row.fetchOne(
                     db, sql: "SELECT COUNT(*), COALESCE(SUM(\(Self.sizeInSQL)), 0) FROM inbound")
+                let outbound = try Row.fetchOne(
+                    db, sql: "SELECT COUNT(*), COALESCE(SUM(\(Self.outboundSizeInSQL)), 0) FROM outbound")
                 state.withLock { state in
-                    state.count = row?[0] ?? 0
-                    state.bytes = row?[1] ?? 0
+                    state.count = inbound?[0] ?? 0
+                    state.outboundCount = outbound?[0] ?? 0
+                    state.bytes = (inbound?[1] ?? 0) + (outbound?[1] ?? 0)
                 }
             }
         } catch {
@@ -100,17 +106,7 @@ public final class Spool: Sendable {
     /// throws ``SpoolError`` when the message cannot be written (spool full, disk full,
     /// unwritable file). Never call it on Swift's cooperative pool.
     public func append(_ message: DeviceMessage) throws(SpoolError) -> Int64 {
-        let size = Self.size(of: message)
-        try state.withLock { state throws(SpoolError) in
-            if state.closed { throw SpoolError("the spool is closed") }
-            // Space still held by delivered messages whose removal is not committed yet counts
-            // as free: it will be, within one commit.
-            if state.bytes - state.removalBytes + size > maxBytes && state.count > 0 {
-                throw SpoolError(
-                    "the spool is full: \(state.bytes) of \(maxBytes) bytes (spool.maxBytes) in \(state.count) messages",
-                    full: true)
-            }
-        }
+        try reserveSpace(Self.size(of: message), bounded: true)
         let seq: Int64
         do {
             // One statement in autocommit mode is its own transaction: the same durability as
@@ -128,10 +124,26 @@ public final class Spool: Sendable {
             throw SpoolError("cannot write to the spool at \(path.debugDescription): \(SpoolError.describe(error))")
         }
         state.withLock { state in
-            state.bytes += size
+            state.bytes += Self.size(of: message)
             state.count += 1
         }
         return seq
+    }
+
+    /// Throws when the spool is closed, or (`bounded`) when `size` more bytes would pass
+    /// ``maxBytes``.
+    func reserveSpace(_ size: Int, bounded: Bool) throws(SpoolError) {
+        try state.withLock { state throws(SpoolError) in
+            if state.closed { throw SpoolError("the spool is closed") }
+            // Space still held by delivered messages whose removal is not committed yet counts
+            // as free: it will be, within one commit. An empty spool takes any one message.
+            let used = state.bytes - state.removalBytes
+            if bounded && used + size > maxBytes && state.count + state.outboundCount > 0 {
+                throw SpoolError(
+                    "the spool is full: \(state.bytes) of \(maxBytes) bytes (spool.maxBytes) in \(state.count) messages from devices and \(state.outboundCount) to publish",
+                    full: true)
+            }
+        }
     }
 
     // MARK: the delivery side
@@ -199,8 +211,11 @@ public final class Spool: Sendable {
         return seqs.count
     }
 
-    /// Messages in the spool (delivered ones whose removal is not yet committed included).
+    /// Device messages in the spool (delivered ones whose removal is not yet committed included).
     public var count: Int { state.withLock { $0.count } }
+
+    /// Messages waiting to be published (``appendOutbound(_:bounded:)``).
+    public var outboundCount: Int { state.withLock { $0.outboundCount } }
 
     /// Bytes in the spool, in the accounting ``maxBytes`` is measured in.
     public var bytes: Int { state.withLock { $0.bytes } }
@@ -217,7 +232,7 @@ public struct SpoolError: Error, CustomStringConvertible, Sendable {
     /// The spool is at `spool.maxBytes` (as opposed to an I/O failure).
     public var isFull: Bool
 
-    init(_ description: String, full: Bool = false) {
+    public init(_ description: String, full: Bool = false) {
         self.description = description
         self.isFull = full
     }

@@ -10,11 +10,14 @@ public final class MessageCollector: Sendable {
     private let task: Mutex<Task<Void, Never>?> = Mutex(nil)
 
     /// Connects to the broker on `port`, subscribes to `filters` and waits for the SUBACK.
-    public init(port: Int, filters: [String], clientID: String = "collector-\(UUID().uuidString.prefix(8))") async throws {
+    /// `cleanSession: false` plays a device: the broker keeps its QoS 1 messages while it is away.
+    public init(
+        port: Int, filters: [String], clientID: String = "collector-\(UUID().uuidString.prefix(8))", cleanSession: Bool = true
+    ) async throws {
         var logger = Logger(label: "collector")
         logger.logLevel = .warning
         client = try MQTTClient(
-            configuration: MQTTClientConfiguration(port: port, clientID: clientID, cleanSession: true), logger: logger)
+            configuration: MQTTClientConfiguration(port: port, clientID: clientID, cleanSession: cleanSession), logger: logger)
         client.start()
         try await client.waitUntilConnected(timeout: .seconds(10))
         try await client.subscribe(filters, timeout: .seconds(10))

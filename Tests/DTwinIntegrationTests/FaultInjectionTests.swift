@@ -3,6 +3,7 @@ import DTwinBridge
 import DTwinConfig
 import DTwinContract
 import DTwinMQTT
+import DTwinSpool
 import DTwinTestSupport
 import Foundation
 import Logging
@@ -176,6 +177,31 @@ import Testing
         let log = rig.bridgeLog
         #expect(log.contains("delivery failed; will retry"))
         #expect(!log.contains("dead letter"))
+        bridge.signal(SIGTERM)
+        #expect(await bridge.exited(within: .seconds(15)))
+        await rig.stop()
+    }
+
+    @Test func aReplyWaitingForTheBrokerSurvivesASIGKILLOfTheBridge() async throws {
+        // The upstream replies after a second: time to take the broker away in between.
+        let rig = try await Rig { .init(body: #"{"reply":"ACK"}"#, delay: .seconds(1)) }
+        let device = try await MessageCollector(
+            port: rig.broker.port, filters: ["dtwin/uno1/down"], clientID: "device-uno1", cleanSession: false)
+        var bridge = try await rig.startBridge()
+        try await rig.publish(0..<1)  // reading 0 comes from uno1
+        #expect(await waitUntil(timeout: .seconds(10)) { rig.delivered.all.count == 1 })
+        rig.broker.stop()
+        // The reply is in the spool file, waiting for the broker; then the bridge dies.
+        let spoolFile = rig.directory.appendingPathComponent("spool/spool.sqlite").path
+        #expect(await waitUntil(timeout: .seconds(10)) { (try? Spool(path: spoolFile, maxBytes: 1 << 20).outboundCount) == 1 })
+        bridge.signal(SIGKILL)
+        #expect(await bridge.exited(within: .seconds(5)))
+        try rig.broker.start()
+        bridge = try await rig.startBridge()
+        #expect(
+            await device.waitFor(timeout: .seconds(20)) { $0.contains { $0.payload == Array("ACK".utf8) } },
+            "log: \(rig.bridgeLog.suffix(3000))")
+        await device.close()
         bridge.signal(SIGTERM)
         #expect(await bridge.exited(within: .seconds(15)))
         await rig.stop()

@@ -92,4 +92,55 @@ import Testing
         spool.close()
         #expect(throws: SpoolError.self) { try spool.append(message(1)) }
     }
+
+    // MARK: messages to publish
+
+    func command(_ n: Int, device: String = "uno1") -> OutboundMessage {
+        OutboundMessage(topic: "dtwin/\(device)/down", payload: Array("C\(n)".utf8), createdAtMillis: 1_700_000_000_000 + Int64(n))
+    }
+
+    @Test func messagesToPublishSurviveReopeningAndLeaveOnlyWhenRemoved() async throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let sent = (0..<10).map { command($0, device: $0 % 2 == 0 ? "a" : "b") }
+        do {
+            let spool = try Spool(path: path, maxBytes: 1_000_000)
+            let seqs = try sent.map { try spool.appendOutbound($0, bounded: true) }
+            #expect(seqs == seqs.sorted())
+            #expect(spool.outboundCount == 10)
+            #expect(spool.count == 0, "device messages and messages to publish are counted apart")
+        }
+        let reopened = try Spool(path: path, maxBytes: 1_000_000)
+        let entries = try reopened.outbound(limit: 100)
+        #expect(entries.map(\.message) == sent)
+        #expect(reopened.outboundCount == 10)
+        #expect(reopened.bytes == sent.map { Spool.size(of: $0) }.reduce(0, +))
+        #expect(try reopened.outbound(limit: 3).map(\.message) == Array(sent.prefix(3)))
+        try await reopened.removeOutbound(Array(entries.prefix(4)))
+        #expect(try !reopened.outboundContains(entries[0].seq))
+        #expect(try reopened.outboundContains(entries[4].seq))
+        let left = try Spool(path: path, maxBytes: 1_000_000)
+        #expect(try left.outbound(limit: 100).map(\.message) == Array(sent.dropFirst(4)))
+        #expect(left.outboundCount == 6)
+        #expect(left.bytes == reopened.bytes)
+    }
+
+    @Test func aFullSpoolRefusesNewCommandsButKeepsRepliesAndDeadLetters() throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let big = [UInt8](repeating: 0x41, count: 600)
+        let spool = try Spool(path: path, maxBytes: 1_000)
+        _ = try spool.append(message(1, payload: big))
+        do {
+            _ = try spool.appendOutbound(command(1), bounded: true)
+            _ = try spool.appendOutbound(OutboundMessage(topic: "dtwin/a/down", payload: big, createdAtMillis: 0), bounded: true)
+            Issue.record("a bounded message went past spool.maxBytes")
+        } catch {
+            #expect(error.isFull)
+            #expect(error.description.contains("1 messages from devices"))
+        }
+        // A reply takes the place of the message it answers: refusing it would lose it.
+        _ = try spool.appendOutbound(OutboundMessage(topic: "dtwin/a/down", payload: big, createdAtMillis: 0), bounded: false)
+        #expect(spool.bytes > spool.maxBytes)
+        // Device messages now wait (backpressure) until published ones leave.
+        #expect(throws: SpoolError.self) { try spool.append(message(2)) }
+    }
 }
