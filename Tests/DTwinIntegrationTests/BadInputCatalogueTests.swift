@@ -1,0 +1,217 @@
+import DTwinApp
+import DTwinBridge
+import DTwinConfig
+import DTwinContract
+import DTwinMQTT
+import DTwinStore
+import DTwinTestSupport
+import Foundation
+import Testing
+
+/// Every malformed thing we could think of, at every entry point (MQTT topics and payloads,
+/// the webhooks, the API, raw HTTP, the configuration), thrown at one running bridge while a
+/// device streams numbered readings. Each bad input gets its clear answer; the bridge stays up
+/// and every good reading is stored. (Bad *upstream answers* have their own tests in
+/// `BridgeDeliveryTests`: redirects, huge bodies, non-JSON.)
+@Suite struct BadInputCatalogueTests {
+    enum Fate: Equatable {
+        /// Published on the dead letter topic with a reason containing this text.
+        case deadLetter(String)
+        /// Stored for `uno3` (kept raw, with a note where it is not a reading).
+        case stored
+        /// Logged and dropped: not a device message.
+        case ignored
+    }
+
+    /// Room for the deeply nested JSON below.
+    static let maxPayload = 4096
+
+    /// (topic, payload, retain, fate)
+    static let mqttCatalogue: [(String, [UInt8], Bool, Fate)] = [
+        ("dtwin/no.dots/up", Array("x".utf8), false, .deadLetter("invalid device name")),
+        ("dtwin/\(String(repeating: "a", count: 300))/up", Array("x".utf8), false, .deadLetter("longer than 64")),
+        ("dtwin/uno2/up", [UInt8](repeating: 0x41, count: maxPayload + 1), false, .deadLetter("over the limit")),
+        ("dtwin/uno1/up/extra", Array("sim-uno1 data 5".utf8), false, .ignored),
+        ("other/uno1/up", Array("sim-uno1 data 5".utf8), false, .ignored),
+        ("dtwin//up", Array("x".utf8), false, .deadLetter("is empty")),
+        ("dtwin/uno1/UP", Array("x".utf8), false, .ignored),
+        ("dtwin/uno1/sms", [0xFF, 0xFE], false, .ignored),
+        // Live, the broker clears the retain flag: relayed, but uno1 has no phones to text.
+        ("dtwin/uno1/sms", Array("retained text".utf8), true, .ignored),
+        ("dtwin/uno1/status", [UInt8](repeating: 0x7A, count: 10_000), false, .ignored),
+        // A device forging the bridge's own topics: no loop, no second dead letter.
+        ("dtwin/bridge/deadletter", Array("{}".utf8), false, .ignored),
+        ("dtwin/bridge/status", Array("offline".utf8), false, .ignored),
+        ("dtwin/uno3/up", [], false, .stored),
+        ("dtwin/uno3/up", [0x00, 0xFF, 0xC3, 0x28], false, .stored),
+        ("dtwin/uno3/up", Array("sim-uno3 data ".utf8), false, .stored),
+        ("dtwin/uno3/up", Array("sim-uno3 data 12abc".utf8), false, .stored),
+        ("dtwin/uno3/up", Array(#"{"value":"#.utf8), false, .stored),
+        ("dtwin/uno3/up", Array(#"{"value":"abc"}"#.utf8), false, .stored),
+        ("dtwin/uno3/up", Array(#"{"value":1e400}"#.utf8), false, .stored),
+        ("dtwin/uno3/up", Array(#"{"value":NaN}"#.utf8), false, .stored),
+        ("dtwin/uno3/up", Array(#"{"value":5,"ts":"not a time"}"#.utf8), false, .stored),
+        ("dtwin/uno3/up", Array((#"{"value":"# + String(repeating: "[", count: 2000) + String(repeating: "]", count: 2000) + "}").utf8), false, .stored),
+        ("dtwin/uno3/up", Array(String(repeating: "\u{2028}\u{FEFF}", count: 100).utf8), false, .stored),
+    ]
+
+    /// Config texts that must be refused, each with a word its error must contain.
+    static let configCatalogue: [(String, String)] = [
+        ("broker: [unclosed", "YAML"),
+        ("broker: http://127.0.0.1:1883", "broker"),
+        ("upstream:\n  mode: carrier-pigeon", "upstream.mode"),
+        ("spool:\n  maxBytes: -5", "spool.maxBytes"),
+        ("devices:\n  no.dots: {}", "no.dots"),
+        ("maxPayload: lots", "maxPayload"),
+        ("shutdownTimeout: 10 fortnights", "shutdownTimeout"),
+        ("brokr: mqtt://127.0.0.1", "brokr"),
+        ("- just\n- a\n- list", "mapping"),
+    ]
+
+    @Test func everyEntryPointRefusesBadInputClearlyAndLosesNothingElse() async throws {
+        let harness = try await TwilioHarness { $0.maxPayload = Self.maxPayload }
+        let bridge = harness.bridge
+        let readings = 200
+        // The good traffic, flowing the whole time.
+        let stream = Task {
+            for n in 0..<readings {
+                try await bridge.publish("dtwin/uno1/up", "sim-uno1 data \(n)")
+                try await Task.sleep(for: .milliseconds(2))
+            }
+        }
+        var answers: [(String, Int)] = []
+
+        // MQTT: topics and payloads.
+        for (topic, payload, retain, _) in Self.mqttCatalogue {
+            try await bridge.watcher.client.publish(topic: topic, payload: payload, qos: .atLeastOnce, retain: retain)
+        }
+
+        // Webhooks.
+        let form = [("MessageSid", "SMbad1"), ("From", TwilioHarness.alice), ("Body", "@a LIG")]
+        answers.append(("unsigned SMS", try await harness.post("/twilio/sms", form, token: nil).status))
+        answers.append(("wrongly signed SMS", try await harness.post("/twilio/sms", form, token: "not-the-token").status))
+        answers.append(("SMS without MessageSid", try await harness.post("/twilio/sms", [("From", TwilioHarness.alice)]).status))
+        answers.append(("bad percent-encoding", try await harness.post("/twilio/sms", [], body: "Body=%zz").status))
+        answers.append(("JSON instead of a form", try await harness.post("/twilio/sms", [], contentType: "application/json", body: "{}").status))
+        answers.append(("70 kB SMS", try await harness.sms("@a " + String(repeating: "x", count: 70_000)).status))
+        answers.append(("status without fields", try await harness.post("/twilio/status", [("AccountSid", TwilioHarness.accountSid)]).status))
+        answers.append(("IP command without a SIM name", try await harness.post("/twilio/ipcommands", [("Sid", "HGbad1")]).status))
+        answers.append((
+            "IP command from a badly named SIM",
+            try await harness.post("/twilio/ipcommands", [("Sid", "HGbad2"), ("SimUniqueName", "no.dots"), ("Payload", "eA==")]).status
+        ))
+        answers.append((
+            "IP command that is not base64",
+            try await harness.post(
+                "/twilio/ipcommands", [("Sid", "HGbad3"), ("SimUniqueName", "uno"), ("Direction", "from_sim"), ("Payload", "%%%")]
+            ).status
+        ))
+        // Signed and well-formed, but asking for things that must not happen: a polite 200 each.
+        var politeRefusals: [String] = []
+        for body in ["@a/# X", "@+ X", "@nobody LIG", "\u{0}\u{1}\u{7F}", "", String(repeating: "@", count: 1000)] {
+            let answer = try await harness.sms(body)
+            answers.append(("SMS \(body.prefix(20).debugDescription)", answer.status))
+            politeRefusals.append(TwilioHarness.message(in: answer.body) ?? "")
+        }
+        answers.append(("SMS from a stranger", try await harness.sms("@a LIG", from: TwilioHarness.stranger).status))
+
+        // The API and plain HTTP.
+        answers.append(("API without a token", try await harness.get("/api/outbox", bearer: nil).status))
+        answers.append(("API with a wrong token", try await harness.get("/api/outbox", bearer: "guess").status))
+        answers.append(("unknown path", try await harness.get("/../../etc/passwd").status))
+        answers.append(("GET on a webhook", try await harness.get("/twilio/sms").status))
+        let garbage = try rawHTTP(port: harness.port, "\u{16}\u{03}\u{01}NOT HTTP AT ALL\r\n\r\n")
+        #expect(garbage.isEmpty || garbage.hasPrefix("HTTP/1.1 400"), "answer to garbage: \(garbage.prefix(80).debugDescription)")
+
+        // The configuration: refused at start-up, naming what is wrong.
+        for (yaml, word) in Self.configCatalogue {
+            do {
+                _ = try ConfigurationLoader.load(yaml: yaml, source: "bad.yaml", environment: [:])
+                Issue.record("accepted bad configuration \(yaml.debugDescription)")
+            } catch {
+                #expect(error.description.contains(word), "\(yaml.debugDescription) → \(error)")
+            }
+        }
+        do {
+            _ = try ConfigurationLoader.load(yaml: nil, source: nil, environment: ["DTWIN_UPSTREAM_CONCURRENCY": "0"])
+            Issue.record("accepted DTWIN_UPSTREAM_CONCURRENCY=0")
+        } catch {
+            #expect(error.description.contains("DTWIN_UPSTREAM_CONCURRENCY"))
+        }
+
+        try await stream.value
+
+        // Every bad input got a 4xx (or a polite 200), never a 5xx.
+        let expected: [String: Int] = [
+            "unsigned SMS": 403, "wrongly signed SMS": 403, "SMS without MessageSid": 400, "bad percent-encoding": 400,
+            "JSON instead of a form": 415, "70 kB SMS": 413, "status without fields": 400,
+            "IP command without a SIM name": 400, "IP command from a badly named SIM": 400, "IP command that is not base64": 400,
+            "API without a token": 401, "API with a wrong token": 401, "unknown path": 404,
+        ]
+        for (what, status) in answers {
+            #expect(status < 500, "\(what): \(status)")
+            if let want = expected[what] { #expect(status == want, "\(what)") }
+        }
+        #expect(politeRefusals.allSatisfy { !$0.isEmpty && !$0.hasPrefix("Sent") }, "\(politeRefusals)")
+
+        // Every good reading is stored; the bad ones went where the catalogue says.
+        let store = try BridgeApplication.openStore(bridge.configuration)
+        func values(_ device: String) async -> [TwinItem] {
+            (try? await store.items(device: DeviceName(device)!, since: nil, until: nil, limit: 10_000)) ?? []
+        }
+        let storedCount = Self.mqttCatalogue.filter { $0.3 == .stored }.count
+        let allStored = await waitUntil(timeout: .seconds(20)) {
+            let uno1 = await values("uno1").count
+            let uno3 = await values("uno3").count
+            return uno1 >= readings && uno3 >= storedCount
+        }
+        #expect(allStored)
+        let uno1 = Set(await values("uno1").compactMap { $0.value.map { Int($0) } })
+        #expect(uno1 == Set(0..<readings), "missing: \(Set(0..<readings).subtracting(uno1).sorted().prefix(20))")
+        #expect(await values("uno3").count == storedCount)
+        try await store.close()
+        let reasons = Self.mqttCatalogue.compactMap { entry -> String? in
+            if case .deadLetter(let reason) = entry.3 { return reason }
+            return nil
+        }
+        #expect(await bridge.watcher.waitFor { _ in bridge.deadLetters.count >= reasons.count })
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(bridge.deadLetters.count == reasons.count, "\(bridge.deadLetters.map(\.reason))")
+        for reason in reasons {
+            #expect(bridge.deadLetters.contains { $0.reason.contains(reason) }, "no dead letter saying \(reason)")
+        }
+        // Nothing reached a device, the bridge is up and answers, and nothing was lost.
+        #expect(bridge.watcher.messages.filter { $0.topic.hasSuffix("/down") }.isEmpty)
+        #expect(bridge.application.bridge.brokerConnected)
+        #expect(try await harness.get("/healthz", bearer: nil).status == 200)
+        #expect(bridge.application.bridge.counters.snapshot.lost == 0)
+        await harness.stop()
+    }
+
+    /// Sends `text` over a plain TCP connection to 127.0.0.1:`port`; returns what comes back
+    /// before the server closes or a second passes.
+    func rawHTTP(port: Int, _ text: String) throws -> String {
+        let socket = Glibc.socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard socket >= 0 else { throw TestSupportError("socket() failed") }
+        defer { close(socket) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(socket, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { throw TestSupportError("cannot connect to port \(port)") }
+        var timeout = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(socket, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        _ = Array(text.utf8).withUnsafeBytes { send(socket, $0.baseAddress, $0.count, 0) }
+        var answer: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while answer.count < 65_536 {
+            let count = recv(socket, &buffer, buffer.count, 0)
+            guard count > 0 else { break }
+            answer += buffer[0..<count]
+        }
+        return String(decoding: answer, as: UTF8.self)
+    }
+}
