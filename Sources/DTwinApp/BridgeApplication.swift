@@ -11,6 +11,7 @@ import DTwinUpstream
 import Foundation
 import Logging
 import NIOCore
+import Prometheus
 import ServiceLifecycle
 import UnixSignals
 
@@ -26,6 +27,9 @@ public struct BridgeApplication: Sendable {
     public let webhooks: TwilioWebhooks
     /// Where the HTTP server listens once it runs.
     public let httpAddress = HTTPServer.Address()
+    /// This bridge's metrics (`GET /metrics`); one registry per bridge, so several bridges in
+    /// one process (the tests) count apart.
+    public let metrics = PrometheusCollectorRegistry()
     public let serviceGroup: ServiceGroup
 
     /// Runs until SIGTERM/SIGINT (or cancellation), then shuts down gracefully.
@@ -104,7 +108,7 @@ public struct BridgeApplication: Sendable {
             tree: configuration.topicPrefix, maxPayload: configuration.maxPayload,
             retryPolicy: RetryPolicy(initial: retry.initial, maximum: retry.max, maxAge: retry.maxAge),
             concurrency: configuration.upstream.concurrency, shutdownTimeout: configuration.shutdownTimeout,
-            logger: logger)
+            metrics: PrometheusMetricsFactory(registry: metrics), logger: logger)
 
         webhooks = TwilioWebhooks(
             validator: credentials.map { TwilioRequestValidator(authToken: $0.authToken) }, publicURL: publicURL, book: book,
@@ -115,7 +119,7 @@ public struct BridgeApplication: Sendable {
         }
         let server = HTTPServer.build(
             host: configuration.http.host, port: configuration.http.port, webhooks: webhooks, outbox: outbox,
-            access: APIAccess(token: environment["DTWIN_API_TOKEN"]), address: httpAddress, logger: logger)
+            access: APIAccess(token: environment["DTWIN_API_TOKEN"]), address: httpAddress, metrics: metrics, logger: logger)
 
         var groupConfiguration = ServiceGroupConfiguration(
             services: resources + [

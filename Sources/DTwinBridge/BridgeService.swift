@@ -1,3 +1,4 @@
+import CoreMetrics
 import DTwinContract
 import DTwinMQTT
 import DTwinSpool
@@ -23,7 +24,8 @@ public final class BridgeService: Service, Sendable {
         var spooled: Int64?
     }
 
-    public let counters = BridgeCounters()
+    public let counters: BridgeCounters
+    let gauges: BridgeGauges
     let mqtt: MQTTClient
     let upstream: any Upstream
     let tree: TopicTree
@@ -47,8 +49,10 @@ public final class BridgeService: Service, Sendable {
     public init(
         mqtt: MQTTClient, upstream: any Upstream, spool: Spool?, dispatcher: CommandDispatcher, registry: DeviceRegistry,
         smsRelay: SMSRelay?, tree: TopicTree, maxPayload: Int, retryPolicy: RetryPolicy, concurrency: Int,
-        shutdownTimeout: Duration, logger: Logger
+        shutdownTimeout: Duration, metrics: any MetricsFactory = NOOPMetricsHandler.instance, logger: Logger
     ) {
+        self.counters = BridgeCounters(upstream: upstream.name, factory: metrics)
+        self.gauges = BridgeGauges(factory: metrics)
         self.mqtt = mqtt
         self.spool = spool
         self.upstream = upstream
@@ -78,6 +82,26 @@ public final class BridgeService: Service, Sendable {
 
     /// Where replies, commands and dead letters wait for the broker.
     public var publishQueue: PublishQueue { dispatcher.queue }
+
+    /// Why the bridge cannot do its job right now (`/readyz`); empty when it can.
+    public var unreadiness: [String] {
+        var problems: [String] = []
+        if !brokerConnected {
+            problems.append("not connected to the broker\(brokerError.map { ": \($0)" } ?? "")")
+        }
+        if spoolRefusing { problems.append("the spool refuses messages (full, or the disk fails): see the log") }
+        return problems
+    }
+
+    /// Brings the gauges up to date; called just before the metrics are read.
+    public func recordGauges() {
+        gauges.brokerConnected.record(brokerConnected ? 1 : 0)
+        gauges.spoolRefusing.record(spoolRefusing ? 1 : 0)
+        gauges.spoolMessages.record(spool?.count ?? 0)
+        gauges.spoolBytes.record(spool?.bytes ?? 0)
+        gauges.waitingForBroker.record(publishQueue.count)
+        gauges.queued.record(scheduler.queuedCount)
+    }
 
     /// The last `online`/`offline` each device announced.
     public var deviceStatuses: [DeviceName: String] { registry.statuses }

@@ -1,13 +1,16 @@
+import DTwinBridge
 import DTwinTwilio
 import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import Prometheus
 import ServiceLifecycle
 import Synchronization
 
-/// The bridge's HTTP server (DESIGN.md §5, §6): Twilio webhooks, `/healthz`, `/api`. A
+/// The bridge's HTTP server (DESIGN.md §5, §6): Twilio webhooks, `/healthz`, `/readyz`,
+/// `/metrics`, `/api`. A
 /// Hummingbird `Application`, run as a `Service` in the bridge's service group.
 public enum HTTPServer {
     /// Twilio's webhooks are a few hundred bytes; anything near this is not Twilio.
@@ -34,10 +37,18 @@ public enum HTTPServer {
 
     public static func build(
         host: String, port: Int, webhooks: TwilioWebhooks, outbox: SMSOutbox?, access: APIAccess, address: Address,
-        logger: Logger
+        metrics: PrometheusCollectorRegistry, logger: Logger
     ) -> some Service {
         let router = Router()
+        let bridge = webhooks.bridge
         router.get("/healthz") { _, _ in "ok\n" }
+        router.get("/readyz") { _, _ in response(readiness(bridge)) }
+        router.get("/metrics") { _, _ in
+            bridge.recordGauges()
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer())))
+        }
         router.post("/twilio/sms") { request, _ in try await respond(request) { await webhooks.sms($0) } }
         router.post("/twilio/status") { request, _ in try await respond(request) { await webhooks.status($0) } }
         router.post("/twilio/ipcommands") { request, _ in try await respond(request) { await webhooks.ipCommand($0) } }
@@ -77,6 +88,14 @@ public enum HTTPServer {
                     message: "the HTTP server cannot listen on \(host):\(port) (http.host, http.port): \(String(cString: strerror(error.errnoCode)))")
             }
         }
+    }
+
+    /// 200 when the bridge can do its job; 503 with the reasons when it cannot.
+    static func readiness(_ bridge: BridgeService) -> WebhookAnswer {
+        let problems = bridge.unreadiness
+        let body = ["ready": problems.isEmpty ? "true" : "false", "problems": problems.isEmpty ? "" : problems.joined(separator: "; ")]
+        let json = (try? JSONEncoder().encode(body)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return .json(problems.isEmpty ? 200 : 503, json + "\n")
     }
 
     struct OutboxListing: Encodable {

@@ -1,11 +1,15 @@
+import AsyncHTTPClient
 import DTwinApp
 import DTwinBridge
 import DTwinConfig
 import DTwinContract
+import DTwinHTTP
 import DTwinMQTT
 import DTwinTestSupport
 import Foundation
 import Logging
+import NIOCore
+import NIOHTTP1
 
 /// A real broker, the bridge running in-process on it, and a subscriber that sees everything
 /// under `dtwin/#`. Each test gets its own; `stop()` shuts all of it down.
@@ -71,6 +75,14 @@ final class BridgeHarness: Sendable {
 
     func payloads(on topic: String) -> [String] {
         watcher.messages(on: topic).map { String(decoding: $0.payload, as: UTF8.self) }
+    }
+
+    /// GETs `path` from the bridge's HTTP server (no credentials).
+    func get(_ path: String) async throws -> (status: Int, body: String) {
+        guard let port = await application.httpAddress.port() else { throw TestSupportError("the HTTP server did not start") }
+        let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)"), timeout: .seconds(10))
+        let body = try await response.body.collect(upTo: 1 << 20)
+        return (Int(response.status.code), String(buffer: body))
     }
 
     var deadLetters: [DeadLetter] {

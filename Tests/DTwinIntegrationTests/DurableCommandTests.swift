@@ -26,6 +26,8 @@ import Testing
         let device = try await Self.device("a", broker: broker)
         broker.stop()
         #expect(await waitUntil { !bridge.brokerConnected })
+        let ready = try await harness.get("/readyz", bearer: nil)
+        #expect(ready.status == 503 && ready.body.contains("not connected to the broker"), "\(ready)")
         let answer = try await harness.sms("@a LIG")
         #expect(answer.status == 200)
         // Stored, not yet sent: the person is told so.
@@ -34,6 +36,7 @@ import Testing
         try broker.start()
         #expect(await device.waitFor(timeout: .seconds(20)) { _ in Self.received(device, "LIG") })
         #expect(await waitUntil { bridge.publishQueue.count == 0 })
+        #expect(try await harness.get("/readyz", bearer: nil).status == 200)
         // With the broker there, a command is reported sent.
         let sent = try await harness.sms("@a ACK")
         #expect(TwilioHarness.message(in: sent.body) == "Sent to a: ACK")

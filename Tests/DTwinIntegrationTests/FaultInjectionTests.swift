@@ -258,9 +258,19 @@ import Testing
         #expect(await waitUntil(timeout: .seconds(10)) { bridge.application.bridge.spoolRefusing })
         let spooled = bridge.application.bridge.spoolDepth ?? 0
         #expect(spooled > 0 && spooled < total, "\(spooled) messages in a 2,000-byte spool")
+        // Said where monitoring looks: not ready, and the metrics.
+        let ready = try await bridge.get("/readyz")
+        #expect(ready.status == 503 && ready.body.contains("the spool refuses messages"), "\(ready)")
+        let refusing = try await bridge.get("/metrics")
+        #expect(refusing.body.contains("\ndtwin_spool_refusing 1"), "\(refusing.body)")
         gate.open()
         #expect(await waitUntil(timeout: .seconds(30)) { gate.delivered.count == total })
         #expect(!bridge.application.bridge.spoolRefusing)
+        #expect(try await bridge.get("/readyz").status == 200)
+        let metrics = try await bridge.get("/metrics").body
+        #expect(metrics.contains("\ndtwin_spool_refusing 0"))
+        #expect(metrics.contains("dtwin_messages_received_total \(total)"), "\(metrics)")
+        #expect(metrics.contains(#"dtwin_messages_delivered_total{upstream="apigw"}"#))
         #expect(bridge.deadLetters.isEmpty)
         await bridge.stop()
         await gateway.stop()
