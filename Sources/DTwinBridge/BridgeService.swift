@@ -188,17 +188,18 @@ public final class BridgeService: Service, Sendable {
     }
 
     /// A message that can never be delivered (bad topic, oversized): its dead letter is queued
-    /// for the broker before the broker gets its PUBACK, like any device message.
+    /// for the broker before the broker gets its PUBACK, like any device message. Not refused
+    /// for space (it only waits for the broker, whose PUBACKs this thread reads); a disk that
+    /// fails holds it back like a device message.
     func queueDeadLetterAtIntake(_ deadLetter: DeadLetter) {
         let outbound = noteDeadLetter(deadLetter)
+        let write = { () throws(SpoolError) -> Int64 in try self.publishQueue.enqueue(outbound, bounded: false) }
         if publishQueue.isDurable {
-            _ = persist(["topic": "\(deadLetter.topic.debugDescription)"]) { () throws(SpoolError) in
-                try publishQueue.enqueue(outbound, bounded: true)
+            if persist(["topic": "\(deadLetter.topic.debugDescription)"], write) == nil {
+                lose(outbound, error: SpoolError("the bridge stopped while the spool refused it"))
             }
         } else {
-            do throws(SpoolError) { try publishQueue.enqueue(outbound, bounded: true) } catch {
-                lose(outbound, error: error)
-            }
+            do throws(SpoolError) { _ = try write() } catch { lose(outbound, error: error) }
         }
     }
 

@@ -5,7 +5,7 @@ import Synchronization
 /// Everything the bridge publishes to devices and to the dead letter topic waits here until the
 /// broker has acknowledged it (PUBACK): in the spool file when there is one, so a command
 /// accepted while the broker is down, or just before a crash, is published once it is back.
-/// Without a spool it waits in memory, bounded by `spool.maxBytes`.
+/// Without a spool it waits in memory (a person's command is refused past `spool.maxBytes`).
 ///
 /// ``run(mqtt:logger:)`` publishes oldest first, one message at a time per topic (a device
 /// gets its commands in order) and topics side by side. A message the broker acknowledged but

@@ -49,11 +49,12 @@ extension Spool {
     /// Writes `message` to disk and returns its sequence number. Blocks the calling thread.
     ///
     /// `bounded`: refuse when the spool is at `spool.maxBytes` (a new command from a person
-    /// can be refused and retried). A reply or dead letter takes the place of a device message
-    /// that leaves the spool, so it is written regardless: refusing it would lose it.
+    /// can be refused and retried). A reply or dead letter takes the place of a device message,
+    /// so it is written regardless: refusing it would lose it. (What waits for the broker is
+    /// thus not capped by `spool.maxBytes`; it drains as fast as the broker acknowledges.)
     public func appendOutbound(_ message: OutboundMessage, bounded: Bool) throws(SpoolError) -> Int64 {
         let size = Self.size(of: message)
-        try reserveSpace(size, bounded: bounded)
+        try reserveSpace(size, counting: bounded ? .everything : .none)
         let seq: Int64
         do {
             seq = try pool.writeWithoutTransaction { db in
@@ -67,6 +68,7 @@ extension Spool {
         }
         state.withLock { state in
             state.bytes += size
+            state.outboundBytes += size
             state.outboundCount += 1
         }
         return seq
@@ -114,6 +116,7 @@ extension Spool {
         let bytes = entries.reduce(0) { $0 + Self.size(of: $1.message) }
         state.withLock { state in
             state.bytes -= bytes
+            state.outboundBytes -= bytes
             state.outboundCount -= entries.count
         }
     }

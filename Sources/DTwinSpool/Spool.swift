@@ -37,6 +37,8 @@ public final class Spool: Sendable {
         var bytes = 0
         var count = 0
         var outboundCount = 0
+        /// The part of `bytes` that waits for the broker.
+        var outboundBytes = 0
         var pendingRemovals: [Int64] = []
         var removalBytes = 0
         var closed = false
@@ -92,7 +94,8 @@ public final class Spool: Sendable {
                 state.withLock { state in
                     state.count = inbound?[0] ?? 0
                     state.outboundCount = outbound?[0] ?? 0
-                    state.bytes = (inbound?[1] ?? 0) + (outbound?[1] ?? 0)
+                    state.outboundBytes = outbound?[1] ?? 0
+                    state.bytes = (inbound?[1] ?? 0) + state.outboundBytes
                 }
             }
         } catch {
@@ -106,7 +109,7 @@ public final class Spool: Sendable {
     /// throws ``SpoolError`` when the message cannot be written (spool full, disk full,
     /// unwritable file). Never call it on Swift's cooperative pool.
     public func append(_ message: DeviceMessage) throws(SpoolError) -> Int64 {
-        try reserveSpace(Self.size(of: message), bounded: true)
+        try reserveSpace(Self.size(of: message), counting: .deviceMessages)
         let seq: Int64
         do {
             // One statement in autocommit mode is its own transaction: the same durability as
@@ -130,15 +133,32 @@ public final class Spool: Sendable {
         return seq
     }
 
-    /// Throws when the spool is closed, or (`bounded`) when `size` more bytes would pass
-    /// ``maxBytes``.
-    func reserveSpace(_ size: Int, bounded: Bool) throws(SpoolError) {
+    /// What a new message is measured against ``maxBytes`` with.
+    enum Limit {
+        /// Device messages only. Messages waiting for the broker do not count: they leave only
+        /// when a PUBACK is read, on the very thread a device message blocks while the spool
+        /// refuses it, so counting them could hold that thread for ever.
+        case deviceMessages
+        /// Everything in the spool (a command from a person).
+        case everything
+        /// No limit (a reply or dead letter, which takes the place of a device message).
+        case none
+    }
+
+    /// Throws when the spool is closed, or when `size` more bytes would pass ``maxBytes`` as
+    /// `limit` counts.
+    func reserveSpace(_ size: Int, counting limit: Limit) throws(SpoolError) {
         try state.withLock { state throws(SpoolError) in
             if state.closed { throw SpoolError("the spool is closed") }
             // Space still held by delivered messages whose removal is not committed yet counts
             // as free: it will be, within one commit. An empty spool takes any one message.
-            let used = state.bytes - state.removalBytes
-            if bounded && used + size > maxBytes && state.count + state.outboundCount > 0 {
+            let used: Int
+            switch limit {
+            case .none: return
+            case .deviceMessages: used = state.bytes - state.outboundBytes - state.removalBytes
+            case .everything: used = state.bytes - state.removalBytes
+            }
+            if used + size > maxBytes && state.count + state.outboundCount > 0 {
                 throw SpoolError(
                     "the spool is full: \(state.bytes) of \(maxBytes) bytes (spool.maxBytes) in \(state.count) messages from devices and \(state.outboundCount) to publish",
                     full: true)
