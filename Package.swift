@@ -69,6 +69,15 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // AWS without an SDK: SigV4 signing and the standard credential lookup (pure).
+        .target(
+            name: "DTwinAWS",
+            dependencies: [
+                "DTwinContract",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The durable spool: device messages on disk before the broker is acknowledged.
         .target(
             name: "DTwinSpool",
@@ -218,6 +227,11 @@ let package = Package(
         .testTarget(
             name: "DTwinTwilioTests",
             dependencies: ["DTwinTwilio", "DTwinContract", "DTwinTestSupport", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DTwinAWSTests",
+            dependencies: ["DTwinAWS", "DTwinContract", "DTwinTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
