@@ -78,6 +78,19 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The twin table on DynamoDB (or any DynamoDB-compatible endpoint), over HTTP.
+        .target(
+            name: "DTwinDynamoDB",
+            dependencies: [
+                "DTwinAWS",
+                "DTwinContract",
+                "DTwinStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The durable spool: device messages on disk before the broker is acknowledged.
         .target(
             name: "DTwinSpool",
@@ -232,6 +245,14 @@ let package = Package(
         .testTarget(
             name: "DTwinAWSTests",
             dependencies: ["DTwinAWS", "DTwinContract", "DTwinTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DTwinStoreTests",
+            dependencies: [
+                "DTwinAWS", "DTwinContract", "DTwinDynamoDB", "DTwinStore", "DTwinTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

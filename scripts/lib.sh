@@ -6,10 +6,14 @@ DTWIN_APT_PACKAGES=(mosquitto mosquitto-clients libmosquitto-dev pkg-config libs
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-# Installs the packages that are missing (apt-get update only when something is).
+# What the tests need on top: Python for moto's DynamoDB-compatible server (from PyPI).
+DTWIN_TEST_APT_PACKAGES=(python3 python3-venv)
+
+# Installs the packages that are missing (apt-get update only when something is); arguments
+# name more packages than dtwin's own.
 install_packages() {
     local missing=()
-    for package in "${DTWIN_APT_PACKAGES[@]}"; do
+    for package in "${DTWIN_APT_PACKAGES[@]}" "$@"; do
         dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
     done
     [ ${#missing[@]} -eq 0 ] && return 0
@@ -43,4 +47,15 @@ build_release() {
     say "building dtwin (release; the first build takes several minutes)"
     swift build "${flags[@]}" "$@"
     DTWIN_RELEASE_BIN="$(swift build "${flags[@]}" --show-bin-path)"
+}
+
+# moto's server (PyPI `moto[server]`), which the DynamoDB store's tests start on 127.0.0.1, in
+# a virtual environment of its own under .build (found there by the tests).
+install_test_tools() {
+    local venv=.build/tools-venv
+    [ -x "$venv/bin/moto_server" ] && return 0
+    say "installing moto[server] from PyPI into $venv"
+    python3 -m venv "$venv" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5,<6' ||
+        die "pip could not install moto[server] (is PyPI reachable?)"
 }

@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-install_packages
+install_packages "${DTWIN_TEST_APT_PACKAGES[@]}"
+install_test_tools
 require_swift
 say "building (the first build takes a few minutes)"
 swift build --build-tests

@@ -68,8 +68,11 @@ public final class HTTPReceiver: Sendable {
                 headers: [.contentType: "application/json"],
                 body: .init(byteBuffer: ByteBuffer(string: answer.body)))
         }
-        router.get("**", use: respond)
-        router.post("**", use: respond)
+        // `**` does not match the root; DynamoDB's API lives there.
+        for path in ["/", "**"] {
+            router.get(RouterPath(path), use: respond)
+            router.post(RouterPath(path), use: respond)
+        }
         return try await run(router: router, port: requestedPort, storage: storage)
     }
 

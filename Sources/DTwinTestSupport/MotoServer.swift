@@ -1,0 +1,59 @@
+import Foundation
+
+/// moto's server (PyPI `moto[server]`): a DynamoDB-compatible endpoint on a free loopback
+/// port, for the store's tests. `scripts/test.sh` installs it in `.build/tools-venv`.
+public final class MotoServer: Sendable {
+    public let port: Int
+    public let logFile: URL
+    private let process: ChildProcess
+
+    public var endpoint: String { "http://127.0.0.1:\(port)" }
+
+    /// `environment`: extra settings, e.g. `INITIAL_NO_AUTH_ACTION_COUNT=0` makes moto check
+    /// the access keys against its IAM (so unknown credentials are refused, as AWS would).
+    public init(environment: [String: String] = [:]) throws {
+        guard let executable = Self.executable else {
+            throw TestSupportError("moto_server not found: run scripts/test.sh (it installs moto[server]), or set DTWIN_MOTO_SERVER")
+        }
+        var lastLog = ""
+        for _ in 1...5 {
+            let port = try freeLoopbackPort()
+            let log = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-moto-\(UUID().uuidString).log")
+            let process = try ChildProcess(
+                executable: executable, arguments: ["-H", "127.0.0.1", "-p", "\(port)"],
+                environment: ProcessInfo.processInfo.environment.merging(environment) { $1 }, outputFile: log.path)
+            let deadline = Date().addingTimeInterval(30)
+            while process.isRunning && !isListening(port: port) && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+            if isListening(port: port) {
+                self.port = port
+                self.logFile = log
+                self.process = process
+                return
+            }
+            process.signal(SIGKILL)
+            _ = process.waitForExit(timeout: 5)
+            lastLog = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
+        }
+        throw TestSupportError("moto_server did not start: \(lastLog.suffix(1000))")
+    }
+
+    deinit { stop() }
+
+    public func stop() {
+        guard process.isRunning else { return }
+        process.signal(SIGTERM)
+        if !process.waitForExit(timeout: 5) {
+            process.signal(SIGKILL)
+            _ = process.waitForExit(timeout: 5)
+        }
+    }
+
+    static var executable: String? {
+        let environment = ProcessInfo.processInfo.environment
+        if let path = environment["DTWIN_MOTO_SERVER"] { return path }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let candidates = [root.appendingPathComponent(".build/tools-venv/bin/moto_server").path]
+            + (environment["PATH"] ?? "").split(separator: ":").map { "\($0)/moto_server" }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+}

@@ -1,0 +1,187 @@
+import AsyncHTTPClient
+import DTwinAWS
+import DTwinContract
+import DTwinDynamoDB
+import DTwinStore
+import DTwinTestSupport
+import Foundation
+import Testing
+
+/// One suite, both stores: SQLite in a temporary file, and DynamoDB on moto's server (a real
+/// DynamoDB-compatible endpoint on 127.0.0.1), the table and index made from
+/// `cloud/dynamodb-table.json`.
+@Suite struct TwinStoreContractTests {
+    enum Backend: String, CaseIterable, Sendable { case sqlite, dynamodb }
+
+    static let credentials = AWSCredentials(accessKeyId: "AKIDTEST", secretAccessKey: "test-secret")
+
+    /// An empty store of one kind and what it runs on; `close()` stops all of it.
+    final class Fixture: Sendable {
+        let store: any TwinStore
+        let moto: MotoServer?
+        let folder: URL
+
+        init(_ backend: Backend, pageSize: Int = 500) async throws {
+            folder = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-store-\(UUID().uuidString)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            switch backend {
+            case .sqlite:
+                moto = nil
+                store = try SQLiteTwinStore(path: folder.appendingPathComponent("twin.sqlite").path)
+            case .dynamodb:
+                let moto = try MotoServer()
+                self.moto = moto
+                let client = try DynamoDBClient(
+                    endpoint: moto.endpoint, region: "us-west-2", credentials: TwinStoreContractTests.credentials, http: .shared)
+                try await TwinStoreContractTests.createTable(client)
+                let store = DynamoDBTwinStore(table: "digitaltwin", client: client, pageSize: pageSize)
+                try await store.check()
+                self.store = store
+            }
+        }
+
+        func close() async {
+            try? await store.close()
+            moto?.stop()
+            try? FileManager.default.removeItem(at: folder)
+        }
+    }
+
+    /// CreateTable with the project's own table definition.
+    static func createTable(_ client: DynamoDBClient) async throws {
+        let definition = try JSONDecoder().decode(
+            [String: JSONValue].self,
+            from: Data(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent("cloud/dynamodb-table.json")))
+        _ = try await client.call("CreateTable", definition)
+    }
+
+    static func item(_ n: Int, device: String = "uno1", millis: Int64? = nil, value: Double? = nil) -> TwinItem {
+        TwinItem(
+            messageId: "m-\(device)-\(n)", device: device, ts: Timestamp.iso8601(millis: millis ?? (1_764_000_000_000 + Int64(n) * 1000)),
+            payload: "sim-\(device) data \(n)", kind: .reading, value: value ?? Double(n), source: "mqtt")
+    }
+
+    @Test(arguments: Backend.allCases) func putIsIdempotentOnTheMessageID(_ backend: Backend) async throws {
+        let fixture = try await Fixture(backend)
+        let store = fixture.store
+        #expect(try await store.put(Self.item(1)) == true)
+        var changed = Self.item(1)
+        changed.value = 999
+        #expect(try await store.put(changed) == false, "the first copy wins")
+        let items = try await store.items(device: DeviceName("uno1")!, since: nil, until: nil, limit: 10)
+        #expect(items == [Self.item(1)])
+        await fixture.close()
+    }
+
+    @Test(arguments: Backend.allCases) func everyFieldRoundTripsNumbersAsNumbers(_ backend: Backend) async throws {
+        let fixture = try await Fixture(backend)
+        let full = TwinItem(
+            messageId: "m-full", device: "esp-3", ts: "2026-11-25T10:00:00.123Z", payload: "AP/DKA==", payloadEncoding: "base64",
+            kind: .raw, value: -734.25, seq: 12, source: "twilio-ipcommand")
+        let awake = TwinItem(messageId: "m-awake", device: "esp-3", ts: "2026-11-25T10:00:01.000Z", payload: "esp-3:awake", kind: .awake, source: "mqtt")
+        try await fixture.store.put(full)
+        try await fixture.store.put(awake)
+        let items = try await fixture.store.items(device: DeviceName("esp-3")!, since: nil, until: nil, limit: 10)
+        #expect(items == [awake, full])
+        await fixture.close()
+    }
+
+    @Test(arguments: Backend.allCases) func aTimeRangeIsSinceInclusiveUntilExclusiveNewestFirst(_ backend: Backend) async throws {
+        // A page of 4 on DynamoDB: the queries below need several pages.
+        let fixture = try await Fixture(backend, pageSize: 4)
+        for n in 0..<20 { try await fixture.store.put(Self.item(n)) }
+        for n in 0..<5 { try await fixture.store.put(Self.item(n, device: "other")) }
+        let base: Int64 = 1_764_000_000_000
+        let device = DeviceName("uno1")!
+        let all = try await fixture.store.items(device: device, since: nil, until: nil, limit: 100)
+        #expect(all.map(\.value) == (0..<20).reversed().map { Double($0) })
+        let range = try await fixture.store.items(device: device, since: base + 5000, until: base + 10000, limit: 100)
+        #expect(range.map(\.value) == [9, 8, 7, 6, 5])
+        let limited = try await fixture.store.items(device: device, since: base + 3000, until: nil, limit: 6)
+        #expect(limited.map(\.value) == [19, 18, 17, 16, 15, 14])
+        let before = try await fixture.store.items(device: device, since: nil, until: base + 2000, limit: 100)
+        #expect(before.map(\.value) == [1, 0])
+        #expect(try await fixture.store.items(device: device, since: base + 9000, until: base + 9000, limit: 10).isEmpty)
+        #expect(try await fixture.store.items(device: DeviceName("nobody")!, since: nil, until: nil, limit: 10).isEmpty)
+        await fixture.close()
+    }
+
+    @Test(arguments: Backend.allCases) func devicesHaveTheirCountAndLatestItem(_ backend: Backend) async throws {
+        let fixture = try await Fixture(backend, pageSize: 3)
+        for n in 0..<7 { try await fixture.store.put(Self.item(n)) }
+        for n in 0..<2 { try await fixture.store.put(Self.item(n, device: "b")) }
+        let devices = try await fixture.store.devices()
+        #expect(devices.map(\.device) == ["b", "uno1"])
+        #expect(devices.map(\.count) == [2, 7])
+        #expect(devices.map(\.latest) == [Self.item(1, device: "b"), Self.item(6)])
+        await fixture.close()
+    }
+}
+
+/// DynamoDB's failures, each in words that say what to fix, retried only when that can help.
+@Suite struct DynamoDBFailureTests {
+    @Test func aMissingTableOrIndexIsNamed() async throws {
+        let moto = try MotoServer()
+        let client = try DynamoDBClient(endpoint: moto.endpoint, region: "us-west-2", credentials: TwinStoreContractTests.credentials, http: .shared)
+        let store = DynamoDBTwinStore(table: "no-such-table", client: client)
+        do {
+            try await store.put(TwinStoreContractTests.item(1))
+            Issue.record("a put into a missing table succeeded")
+        } catch {
+            #expect("\(error)".contains("ResourceNotFoundException") && "\(error)".contains("no-such-table"), "\(error)")
+        }
+        await #expect(throws: AWSError.self) { try await store.check() }
+        moto.stop()
+    }
+
+    @Test func unknownCredentialsAreRefusedClearly() async throws {
+        // With IAM checks on, moto refuses keys it never issued, as AWS does.
+        let moto = try MotoServer(environment: ["INITIAL_NO_AUTH_ACTION_COUNT": "0"])
+        let client = try DynamoDBClient(endpoint: moto.endpoint, region: "us-west-2", credentials: TwinStoreContractTests.credentials, http: .shared)
+        do {
+            _ = try await client.call("ListTables", [:])
+            Issue.record("unknown credentials were accepted")
+        } catch {
+            #expect(error.code == .badCredentials, "\(error.code): \(error)")
+            #expect(!error.message.contains("test-secret"))
+        }
+        moto.stop()
+    }
+
+    @Test func throttlingIsRetriedAndValidationIsNot() async throws {
+        let throttled = try await HTTPReceiver.start { _ in
+            .init(status: 400, body: #"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate exceeded"}"#)
+        }
+        let client = try DynamoDBClient(
+            endpoint: "http://127.0.0.1:\(throttled.port)", region: "us-west-2", credentials: TwinStoreContractTests.credentials,
+            http: .shared, attempts: 3)
+        do {
+            _ = try await client.call("PutItem", [:])
+            Issue.record("a throttled call succeeded")
+        } catch {
+            #expect(error.code == .retryable && error.message.contains("Rate exceeded"))
+        }
+        #expect(throttled.requestCount == 3)
+        await throttled.stop()
+
+        let invalid = try await HTTPReceiver.start { _ in
+            .init(status: 400, body: #"{"__type":"com.amazon.coral.validate#ValidationException","message":"One or more parameter values were invalid"}"#)
+        }
+        let strict = try DynamoDBClient(
+            endpoint: "http://127.0.0.1:\(invalid.port)", region: "us-west-2", credentials: TwinStoreContractTests.credentials,
+            http: .shared, attempts: 3)
+        do {
+            _ = try await strict.call("PutItem", [:])
+            Issue.record("an invalid call succeeded")
+        } catch {
+            #expect(error.code == .validation)
+        }
+        #expect(invalid.requestCount == 1)
+        // The request was signed for DynamoDB, with the JSON protocol's headers.
+        let request = invalid.requests.first
+        #expect(request?.headers["x-amz-target"] == "DynamoDB_20120810.PutItem")
+        #expect(request?.headers["authorization"]?.contains("/us-west-2/dynamodb/aws4_request") == true)
+        await invalid.stop()
+    }
+}
