@@ -170,7 +170,9 @@ let package = Package(
         .target(
             name: "DTwinApp",
             dependencies: [
+                "DTwinAWS",
                 "DTwinBridge",
+                "DTwinDynamoDB",
                 "DTwinConfig",
                 "DTwinContract",
                 "DTwinHTTP",

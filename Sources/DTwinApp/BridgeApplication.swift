@@ -1,7 +1,9 @@
 import AsyncHTTPClient
 import DTwinBridge
 import DTwinConfig
+import DTwinAWS
 import DTwinContract
+import DTwinDynamoDB
 import DTwinHTTP
 import DTwinMQTT
 import DTwinSpool
@@ -80,7 +82,7 @@ public struct BridgeApplication: Sendable {
         let upstream: any Upstream
         switch configuration.upstream.mode {
         case .local:
-            let opened = try Self.openStore(configuration)
+            let opened = try Self.openStore(configuration, environment: environment)
             store = opened
             resources.append(.init(service: ResourceService(name: "store") { try? await opened.close() }))
             let replies = configuration.devices.compactMapValues { $0.reply.isEmpty ? nil : $0.reply }
@@ -134,13 +136,28 @@ public struct BridgeApplication: Sendable {
         serviceGroup = ServiceGroup(configuration: groupConfiguration)
     }
 
-    /// Opens the configured twin table.
-    public static func openStore(_ configuration: DTwinConfiguration) throws -> any TwinStore {
-        switch configuration.store.kind {
+    /// Opens the configured twin table. DynamoDB takes its credentials the standard AWS way
+    /// (environment, then `AWS_PROFILE` in the shared files) and `store.region`/`store.endpoint`.
+    public static func openStore(
+        _ configuration: DTwinConfiguration, environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> any TwinStore {
+        let settings = configuration.store
+        switch settings.kind {
         case .sqlite:
-            return try SQLiteTwinStore(path: configuration.store.path, table: configuration.store.table)
+            return try SQLiteTwinStore(path: settings.path, table: settings.table)
         case .dynamodb:
-            throw ConfigurationError(key: "store.kind", message: "dynamodb is not available in this version yet; use sqlite")
+            do throws(AWSError) {
+                let aws = try AWSEnvironment.resolve(environment)
+                guard let credentials = aws.credentials else {
+                    throw AWSError(
+                        .badCredentials,
+                        "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with ~/.aws/credentials")
+                }
+                let client = try DynamoDBClient(endpoint: settings.endpoint, region: settings.region, credentials: credentials, http: .shared)
+                return DynamoDBTwinStore(table: settings.table, client: client)
+            } catch {
+                throw ConfigurationError(key: "store.kind", message: "dynamodb: \(error)")
+            }
         }
     }
 

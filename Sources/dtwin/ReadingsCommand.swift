@@ -43,10 +43,7 @@ struct ReadingsCommand: AsyncParsableCommand {
             let untilMillis = try Self.time(until, option: "--until")
             guard limit > 0 else { throw CommandFailure.usage("--limit must be at least 1") }
             let configuration = try common.loadConfiguration()
-            guard configuration.store.kind == .sqlite else {
-                throw CommandFailure.usage("store.kind \(configuration.store.kind.rawValue) is not available in this version yet")
-            }
-            guard FileManager.default.fileExists(atPath: configuration.store.path) else {
+            guard configuration.store.kind != .sqlite || FileManager.default.fileExists(atPath: configuration.store.path) else {
                 throw CommandFailure.runtime("no twin table at \(configuration.store.path) (store.path); has the bridge run here?")
             }
             let items: [TwinItem]
