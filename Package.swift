@@ -213,6 +213,7 @@ let package = Package(
             dependencies: [
                 "DTwinMQTT",
                 "DTwinContract",
+                "DTwinDynamoDB",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

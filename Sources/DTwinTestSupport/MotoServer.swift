@@ -1,3 +1,5 @@
+import DTwinContract
+import DTwinDynamoDB
 import Foundation
 
 /// moto's server (PyPI `moto[server]`): a DynamoDB-compatible endpoint on a free loopback
@@ -55,5 +57,14 @@ public final class MotoServer: Sendable {
         let candidates = [root.appendingPathComponent(".build/tools-venv/bin/moto_server").path]
             + (environment["PATH"] ?? "").split(separator: ":").map { "\($0)/moto_server" }
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+}
+
+extension DynamoDBClient {
+    /// Creates the twin table and its index from the project's own `cloud/dynamodb-table.json`.
+    public func createTwinTable() async throws {
+        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("cloud/dynamodb-table.json")
+        _ = try await call("CreateTable", try JSONDecoder().decode([String: JSONValue].self, from: Data(contentsOf: file)))
     }
 }

@@ -46,11 +46,18 @@ struct ReadingsCommand: AsyncParsableCommand {
             guard configuration.store.kind != .sqlite || FileManager.default.fileExists(atPath: configuration.store.path) else {
                 throw CommandFailure.runtime("no twin table at \(configuration.store.path) (store.path); has the bridge run here?")
             }
+            let store: any TwinStore
+            do {
+                store = try BridgeApplication.openStore(configuration)
+            } catch let error as ConfigurationError {
+                throw CommandFailure.usage("\(error)")  // exit 2: the settings need fixing
+            } catch {
+                throw CommandFailure.runtime("\(error)")
+            }
             let items: [TwinItem]
             do {
-                let store = try BridgeApplication.openStore(configuration)
                 items = try await store.items(device: name, since: sinceMillis, until: untilMillis, limit: limit).reversed()
-                try await store.close()
+                try? await store.close()
             } catch {
                 throw CommandFailure.runtime("\(error)")
             }

@@ -33,7 +33,7 @@ import Testing
                 self.moto = moto
                 let client = try DynamoDBClient(
                     endpoint: moto.endpoint, region: "us-west-2", credentials: TwinStoreContractTests.credentials, http: .shared)
-                try await TwinStoreContractTests.createTable(client)
+                try await client.createTwinTable()
                 let store = DynamoDBTwinStore(table: "digitaltwin", client: client, pageSize: pageSize)
                 try await store.check()
                 self.store = store
@@ -45,15 +45,6 @@ import Testing
             moto?.stop()
             try? FileManager.default.removeItem(at: folder)
         }
-    }
-
-    /// CreateTable with the project's own table definition.
-    static func createTable(_ client: DynamoDBClient) async throws {
-        let definition = try JSONDecoder().decode(
-            [String: JSONValue].self,
-            from: Data(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-                .deletingLastPathComponent().appendingPathComponent("cloud/dynamodb-table.json")))
-        _ = try await client.call("CreateTable", definition)
     }
 
     static func item(_ n: Int, device: String = "uno1", millis: Int64? = nil, value: Double? = nil) -> TwinItem {
