@@ -51,15 +51,22 @@ public struct SigV4: Sendable {
 
     /// Task 1: the canonical request.
     public func canonicalRequest(for request: Request) -> String {
+        canonicalForm(of: request).request
+    }
+
+    /// The canonical request, and the signed headers' names (`host;x-amz-date`) it lists.
+    func canonicalForm(of request: Request) -> (request: String, signedHeaders: String) {
         let headers = Self.canonicalHeaders(request.headers)
-        return [
+        let signedHeaders = headers.map(\.name).joined(separator: ";")
+        let canonical = [
             request.method.uppercased(),
             Self.canonicalPath(request.path),
             Self.canonicalQuery(request.query),
             headers.map { "\($0.name):\($0.value)\n" }.joined(),
-            headers.map(\.name).joined(separator: ";"),
+            signedHeaders,
             Self.hex(SHA256.hash(data: request.body)),
         ].joined(separator: "\n")
+        return (canonical, signedHeaders)
     }
 
     /// Task 2: the string to sign.
@@ -73,10 +80,9 @@ public struct SigV4: Sendable {
     /// Tasks 3 and 4: the signature, in the `Authorization` header's value. The request's
     /// headers must already include `X-Amz-Date` (and the token, if it is to be signed).
     public func authorization(for request: Request, amzDate: String) -> String {
-        let canonical = canonicalRequest(for: request)
+        let (canonical, signedHeaders) = canonicalForm(of: request)
         let toSign = stringToSign(canonicalRequest: canonical, amzDate: amzDate)
         let signature = Self.hex(HMAC<SHA256>.authenticationCode(for: Array(toSign.utf8), using: signingKey(amzDate: amzDate)))
-        let signedHeaders = Self.canonicalHeaders(request.headers).map(\.name).joined(separator: ";")
         return "AWS4-HMAC-SHA256 Credential=\(credentials.accessKeyId)/\(scope(amzDate: amzDate)), "
             + "SignedHeaders=\(signedHeaders), Signature=\(signature)"
     }
@@ -130,13 +136,11 @@ public struct SigV4: Sendable {
         return values.keys.sorted().map { ($0, values[$0]!.joined(separator: ",")) }
     }
 
-    /// `20150830T123600Z`.
+    /// `20150830T123600Z`: the project's ISO-8601 form (`2015-08-30T12:36:00.000Z`) without
+    /// separators and milliseconds.
     public static func amzDate(_ date: Date) -> String {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let c = calendar.dateComponents([.year, .month, .day, .hour, .minute, .second], from: date)
-        func two(_ n: Int?) -> String { n.map { $0 < 10 ? "0\($0)" : "\($0)" } ?? "00" }
-        return "\(c.year ?? 1970)\(two(c.month))\(two(c.day))T\(two(c.hour))\(two(c.minute))\(two(c.second))Z"
+        let iso = Timestamp.iso8601(millis: Int64((date.timeIntervalSince1970 * 1000).rounded(.down)))
+        return String(iso.prefix(19).filter { $0 != "-" && $0 != ":" }) + "Z"
     }
 
     static func hex(_ bytes: some Sequence<UInt8>) -> String {
