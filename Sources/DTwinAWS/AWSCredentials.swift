@@ -115,6 +115,8 @@ public struct AWSError: Error, Sendable, Equatable, CustomStringConvertible {
         case notFound
         /// The request was refused as invalid: retrying will not help.
         case validation
+        /// A conditional write found its condition false (DynamoDB `ConditionalCheckFailedException`).
+        case conditionFailed
         /// Throttled or a server error: worth retrying.
         case retryable
         /// No answer (connection refused, timeout).

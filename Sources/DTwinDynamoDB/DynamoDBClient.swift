@@ -95,7 +95,7 @@ public struct DynamoDBClient: Sendable {
             "InternalServerError", "ServiceUnavailable", "LimitExceededException":
             return AWSError(.retryable, said)
         case "ConditionalCheckFailedException":
-            return AWSError(.other, said)
+            return AWSError(.conditionFailed, said)
         default:
             if status == 401 || status == 403 { return AWSError(.badCredentials, "\(said) (check the AWS credentials and region)") }
             return AWSError(status >= 500 ? .retryable : .validation, said)

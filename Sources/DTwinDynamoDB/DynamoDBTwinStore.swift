@@ -42,7 +42,7 @@ public struct DynamoDBTwinStore: TwinStore {
                     "ConditionExpression": .string("attribute_not_exists(messageid)"),
                 ])
             return true
-        } catch where error.message.contains("ConditionalCheckFailedException") {
+        } catch where error.code == .conditionFailed {
             return false
         } catch {
             throw StoreError(storeMessage(error))
@@ -50,6 +50,7 @@ public struct DynamoDBTwinStore: TwinStore {
     }
 
     public func items(device: DeviceName, since: Int64?, until: Int64?, limit: Int) async throws -> [TwinItem] {
+        if let since, let until, until <= since { return [] }
         var condition = "#d = :d"
         var values: [String: JSONValue] = [":d": .s(device.rawValue)]
         // One condition on the sort key: `until` is exclusive, so the range ends a millisecond before it.
@@ -67,7 +68,6 @@ public struct DynamoDBTwinStore: TwinStore {
         case (nil, nil):
             break
         }
-        if let since, let until, until <= since { return [] }
         var request: [String: JSONValue] = [
             "TableName": .string(table), "IndexName": .string(Self.index), "KeyConditionExpression": .string(condition),
             // DynamoDB refuses a name the expression does not use.
