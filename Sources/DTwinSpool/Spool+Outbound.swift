@@ -55,17 +55,9 @@ extension Spool {
     public func appendOutbound(_ message: OutboundMessage, bounded: Bool) throws(SpoolError) -> Int64 {
         let size = Self.size(of: message)
         try reserveSpace(size, counting: bounded ? .everything : .none)
-        let seq: Int64
-        do {
-            seq = try pool.writeWithoutTransaction { db in
-                let statement = try db.cachedStatement(
-                    sql: "INSERT INTO outbound (topic, payload, createdAt) VALUES (?, ?, ?)")
-                try statement.execute(arguments: [message.topic, Data(message.payload), message.createdAtMillis])
-                return db.lastInsertedRowID
-            }
-        } catch {
-            throw SpoolError("cannot write to the spool at \(path.debugDescription): \(SpoolError.describe(error))")
-        }
+        let seq = try insert(
+            "INSERT INTO outbound (topic, payload, createdAt) VALUES (?, ?, ?)",
+            [message.topic, Data(message.payload), message.createdAtMillis])
         state.withLock { state in
             state.bytes += size
             state.outboundBytes += size
@@ -76,40 +68,28 @@ extension Spool {
 
     /// The oldest `limit` messages waiting to be published, oldest first.
     public func outbound(limit: Int) throws(SpoolError) -> [OutboundEntry] {
-        do {
-            return try pool.read { db in
-                try Row.fetchAll(db, sql: "SELECT seq, topic, payload, createdAt FROM outbound ORDER BY seq LIMIT ?", arguments: [limit])
-                    .map { row in
-                        let payload: Data = row[2]
-                        return OutboundEntry(
-                            seq: row[0], message: OutboundMessage(topic: row[1], payload: Array(payload), createdAtMillis: row[3]))
-                    }
-            }
-        } catch {
-            throw SpoolError("cannot read the spool at \(path.debugDescription): \(SpoolError.describe(error))")
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT seq, topic, payload, createdAt FROM outbound ORDER BY seq LIMIT ?", arguments: [limit])
+                .map { row in
+                    let payload: Data = row[2]
+                    return OutboundEntry(
+                        seq: row[0], message: OutboundMessage(topic: row[1], payload: Array(payload), createdAtMillis: row[3]))
+                }
         }
     }
 
     /// Whether `seq` still waits to be published.
     public func outboundContains(_ seq: Int64) throws(SpoolError) -> Bool {
-        do {
-            return try pool.read { db in
-                try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM outbound WHERE seq = ?)", arguments: [seq]) ?? false
-            }
-        } catch {
-            throw SpoolError("cannot read the spool at \(path.debugDescription): \(SpoolError.describe(error))")
+        try read { db in
+            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM outbound WHERE seq = ?)", arguments: [seq]) ?? false
         }
     }
 
     /// Deletes published messages, in one transaction.
     public func removeOutbound(_ entries: [OutboundEntry]) async throws(SpoolError) {
         guard !entries.isEmpty else { return }
-        let seqs = entries.map(\.seq)
         do {
-            try await pool.write { db in
-                let statement = try db.cachedStatement(sql: "DELETE FROM outbound WHERE seq = ?")
-                for seq in seqs { try statement.execute(arguments: [seq]) }
-            }
+            try await delete(entries.map(\.seq), from: "outbound")
         } catch {
             throw SpoolError("cannot remove published messages from the spool: \(SpoolError.describe(error))")
         }

@@ -110,22 +110,12 @@ public final class Spool: Sendable {
     /// unwritable file). Never call it on Swift's cooperative pool.
     public func append(_ message: DeviceMessage) throws(SpoolError) -> Int64 {
         try reserveSpace(Self.size(of: message), counting: .deviceMessages)
-        let seq: Int64
-        do {
-            // One statement in autocommit mode is its own transaction: the same durability as
-            // BEGIN/INSERT/COMMIT, a third of the statements on the hot path.
-            seq = try pool.writeWithoutTransaction { db in
-                let statement = try db.cachedStatement(
-                    sql: "INSERT INTO inbound (messageId, device, topic, payload, receivedAt, source) VALUES (?, ?, ?, ?, ?, ?)")
-                try statement.execute(arguments: [
-                    message.id.rawValue, message.device.rawValue, message.topic, Data(message.payload),
-                    message.receivedAtMillis, message.source.rawValue,
-                ])
-                return db.lastInsertedRowID
-            }
-        } catch {
-            throw SpoolError("cannot write to the spool at \(path.debugDescription): \(SpoolError.describe(error))")
-        }
+        let seq = try insert(
+            "INSERT INTO inbound (messageId, device, topic, payload, receivedAt, source) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                message.id.rawValue, message.device.rawValue, message.topic, Data(message.payload), message.receivedAtMillis,
+                message.source.rawValue,
+            ])
         state.withLock { state in
             state.bytes += Self.size(of: message)
             state.count += 1
@@ -170,23 +160,19 @@ public final class Spool: Sendable {
 
     /// Every message in the spool, oldest first: what a restarted bridge delivers before anything new.
     public func entries() throws(SpoolError) -> [Entry] {
-        do {
-            return try pool.read { db in
-                try Row.fetchAll(db, sql: "SELECT seq, messageId, device, topic, payload, receivedAt, source FROM inbound ORDER BY seq")
-                    .compactMap { row -> Entry? in
-                        // A name that no longer validates cannot be delivered under it; such
-                        // rows stay in the file for an operator rather than vanish.
-                        guard let device = DeviceName(row[2] as String) else { return nil }
-                        let payload: Data = row[4]
-                        return Entry(
-                            seq: row[0],
-                            message: DeviceMessage(
-                                id: MessageID(rawValue: row[1]), device: device, topic: row[3], payload: Array(payload),
-                                receivedAtMillis: row[5], source: DeviceMessage.Source(rawValue: row[6]) ?? .mqtt))
-                    }
-            }
-        } catch {
-            throw SpoolError("cannot read the spool at \(path.debugDescription): \(SpoolError.describe(error))")
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT seq, messageId, device, topic, payload, receivedAt, source FROM inbound ORDER BY seq")
+                .compactMap { row -> Entry? in
+                    // A name that no longer validates cannot be delivered under it; such
+                    // rows stay in the file for an operator rather than vanish.
+                    guard let device = DeviceName(row[2] as String) else { return nil }
+                    let payload: Data = row[4]
+                    return Entry(
+                        seq: row[0],
+                        message: DeviceMessage(
+                            id: MessageID(rawValue: row[1]), device: device, topic: row[3], payload: Array(payload),
+                            receivedAtMillis: row[5], source: DeviceMessage.Source(rawValue: row[6]) ?? .mqtt))
+                }
         }
     }
 
@@ -212,10 +198,7 @@ public final class Spool: Sendable {
         }
         guard !seqs.isEmpty else { return 0 }
         do {
-            try await pool.write { db in
-                let statement = try db.cachedStatement(sql: "DELETE FROM inbound WHERE seq = ?")
-                for seq in seqs { try statement.execute(arguments: [seq]) }
-            }
+            try await delete(seqs, from: "inbound")
         } catch {
             // Put them back: they are retried at the next commit.
             state.withLock { state in
@@ -243,6 +226,39 @@ public final class Spool: Sendable {
     /// Refuses further appends (shutdown).
     public func close() {
         state.withLock { $0.closed = true }
+    }
+}
+
+// MARK: SQLite, with failures in words
+
+extension Spool {
+    /// One INSERT in autocommit mode, which is its own transaction: the same durability as
+    /// BEGIN/INSERT/COMMIT with a third of the statements on the hot path. Returns the row's seq.
+    func insert(_ sql: String, _ arguments: StatementArguments) throws(SpoolError) -> Int64 {
+        do {
+            return try pool.writeWithoutTransaction { db in
+                try db.cachedStatement(sql: sql).execute(arguments: arguments)
+                return db.lastInsertedRowID
+            }
+        } catch {
+            throw SpoolError("cannot write to the spool at \(path.debugDescription): \(SpoolError.describe(error))")
+        }
+    }
+
+    func read<T>(_ body: (Database) throws -> T) throws(SpoolError) -> T {
+        do {
+            return try pool.read(body)
+        } catch {
+            throw SpoolError("cannot read the spool at \(path.debugDescription): \(SpoolError.describe(error))")
+        }
+    }
+
+    /// Deletes rows `seqs` of `table` in one transaction.
+    func delete(_ seqs: [Int64], from table: String) async throws {
+        try await pool.write { db in
+            let statement = try db.cachedStatement(sql: "DELETE FROM \(table) WHERE seq = ?")
+            for seq in seqs { try statement.execute(arguments: [seq]) }
+        }
     }
 }
 
