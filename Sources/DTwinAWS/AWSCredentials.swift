@@ -33,7 +33,7 @@ public struct AWSEnvironment: Sendable {
     public static func resolve(
         _ environment: [String: String], readFile: (String) -> String? = { try? String(contentsOfFile: $0, encoding: .utf8) }
     ) throws(AWSError) -> AWSEnvironment {
-        let profile = environment["AWS_PROFILE"].flatMap { $0.isEmpty ? nil : $0 } ?? "default"
+        let profile = environment["AWS_PROFILE"].nonEmpty ?? "default"
         let home = environment["HOME"] ?? NSHomeDirectory()
         let credentialsPath = environment["AWS_SHARED_CREDENTIALS_FILE"] ?? "\(home)/.aws/credentials"
         let configPath = environment["AWS_CONFIG_FILE"] ?? "\(home)/.aws/config"
@@ -45,14 +45,14 @@ public struct AWSEnvironment: Sendable {
 
         var result = AWSEnvironment(credentials: nil, region: nil, credentialsSource: "none")
         result.region = [environment["AWS_REGION"], environment["AWS_DEFAULT_REGION"], configSection["region"]]
-            .compactMap { $0.flatMap { $0.isEmpty ? nil : $0 } }.first
+            .compactMap(\.nonEmpty).first
 
         let id = environment["AWS_ACCESS_KEY_ID"] ?? ""
         let secret = environment["AWS_SECRET_ACCESS_KEY"] ?? ""
         switch (id.isEmpty, secret.isEmpty) {
         case (false, false):
             result.credentials = AWSCredentials(
-                accessKeyId: id, secretAccessKey: secret, sessionToken: environment["AWS_SESSION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 })
+                accessKeyId: id, secretAccessKey: secret, sessionToken: environment["AWS_SESSION_TOKEN"].nonEmpty)
             result.credentialsSource = "environment"
             return result
         case (false, true):
@@ -72,7 +72,7 @@ public struct AWSEnvironment: Sendable {
                     .badCredentials, "profile \(profile.debugDescription) in \(path) needs both aws_access_key_id and aws_secret_access_key")
             }
             result.credentials = AWSCredentials(
-                accessKeyId: id, secretAccessKey: secret, sessionToken: section["aws_session_token"].flatMap { $0.isEmpty ? nil : $0 })
+                accessKeyId: id, secretAccessKey: secret, sessionToken: section["aws_session_token"].nonEmpty)
             result.credentialsSource = "profile \(profile) in \(path)"
             return result
         }

@@ -8,7 +8,7 @@ extension MQTTClientConfiguration {
         self.init(
             host: broker.host, port: broker.port, clientID: clientID, cleanSession: cleanSession,
             username: broker.username, password: broker.password,
-            tls: broker.tls ? TLS(caFile: ca.flatMap { $0.isEmpty ? nil : $0 }) : nil)
+            tls: broker.tls ? TLS(caFile: ca.nonEmpty) : nil)
     }
 
     /// The bridge's own connection: a fixed client id with a persistent session (the broker

@@ -22,7 +22,7 @@ public enum ConfigurationLoader {
     /// Loads from `path` (an explicit `--config`), else `DTWIN_CONFIG`, else `dtwin.yaml` in the
     /// working folder if it exists, else the embedded defaults. A file named explicitly must exist.
     public static func load(path: String?, environment: [String: String]) throws(ConfigurationError) -> Loaded {
-        let explicit = path ?? environment["DTWIN_CONFIG"].flatMap { $0.isEmpty ? nil : $0 }
+        let explicit = path ?? environment["DTWIN_CONFIG"].nonEmpty
         let file = explicit ?? defaultFileName
         guard FileManager.default.fileExists(atPath: file) else {
             if let explicit {

@@ -19,3 +19,12 @@ extension StringProtocol {
         return self[first...last]
     }
 }
+
+extension Optional<String> {
+    /// The value, or `nil` when it is missing or empty: a setting or variable set to "" counts
+    /// as unset.
+    public var nonEmpty: String? {
+        guard let self, !self.isEmpty else { return nil }
+        return self
+    }
+}
