@@ -53,8 +53,7 @@ public final class MotoServer: Sendable {
     static var executable: String? {
         let environment = ProcessInfo.processInfo.environment
         if let path = environment["DTWIN_MOTO_SERVER"] { return path }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let candidates = [root.appendingPathComponent(".build/tools-venv/bin/moto_server").path]
+        let candidates = [ProjectFolder.file(".build/tools-venv/bin/moto_server").path]
             + (environment["PATH"] ?? "").split(separator: ":").map { "\($0)/moto_server" }
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
@@ -63,8 +62,7 @@ public final class MotoServer: Sendable {
 extension DynamoDBClient {
     /// Creates the twin table and its index from the project's own `cloud/dynamodb-table.json`.
     public func createTwinTable() async throws {
-        let file = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("cloud/dynamodb-table.json")
+        let file = ProjectFolder.file("cloud/dynamodb-table.json")
         _ = try await call("CreateTable", try JSONDecoder().decode([String: JSONValue].self, from: Data(contentsOf: file)))
     }
 }

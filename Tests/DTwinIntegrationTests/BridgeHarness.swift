@@ -110,9 +110,7 @@ final class BridgeHarness: Sendable {
 enum DTwinBinary {
     static var path: String {
         if let path = ProcessInfo.processInfo.environment["DTWIN_BINARY"] { return path }
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-        return root.appendingPathComponent(".build/debug/dtwin").path
+        return ProjectFolder.file(".build/debug/dtwin").path
     }
 
     /// Runs `dtwin ARGS` to completion (bounded); returns its exit code and combined output.
