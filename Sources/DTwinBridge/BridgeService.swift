@@ -449,7 +449,7 @@ public final class BridgeService: Service, Sendable {
         }
         if !publishQueue.isDurable {
             let left = MQTTError(.closed, "the bridge stopped before the broker took it")
-            for entry in publishQueue.remaining(limit: .max) { lose(entry.message, error: left) }
+            for entry in (try? publishQueue.pending(limit: .max)) ?? [] { lose(entry.message, error: left) }
         }
         if let spool {
             do throws(SpoolError) { try await spool.commitRemovals() } catch {

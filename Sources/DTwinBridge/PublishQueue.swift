@@ -77,11 +77,6 @@ public final class PublishQueue: Sendable {
         return true
     }
 
-    /// What still waits (oldest first): logged in full at shutdown when there is no spool.
-    func remaining(limit: Int) -> [Spool.OutboundEntry] {
-        (try? pending(limit: limit)) ?? []
-    }
-
     // MARK: storage
 
     func pending(limit: Int) throws(SpoolError) -> [Spool.OutboundEntry] {

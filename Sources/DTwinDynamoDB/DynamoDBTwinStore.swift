@@ -78,7 +78,7 @@ public struct DynamoDBTwinStore: TwinStore {
         var found: [TwinItem] = []
         while found.count < limit {
             request["Limit"] = .number(Double(min(pageSize, limit - found.count)))
-            let page = try await call("Query", request)
+            let page = try await page("Query", request)
             found += page.items
             guard let next = page.next else { break }
             request["ExclusiveStartKey"] = next
@@ -90,7 +90,7 @@ public struct DynamoDBTwinStore: TwinStore {
         var summaries: [String: DeviceSummary] = [:]
         var request: [String: JSONValue] = ["TableName": .string(table), "Limit": .number(Double(pageSize))]
         while true {
-            let page = try await call("Scan", request)
+            let page = try await page("Scan", request)
             for item in page.items {
                 if var summary = summaries[item.device] {
                     summary.count += 1
@@ -110,7 +110,8 @@ public struct DynamoDBTwinStore: TwinStore {
 
     // MARK: pages and items
 
-    func call(_ operation: String, _ request: [String: JSONValue]) async throws -> (items: [TwinItem], next: JSONValue?) {
+    /// One Query or Scan page: its items, and where the next page starts (`nil`: none).
+    func page(_ operation: String, _ request: [String: JSONValue]) async throws -> (items: [TwinItem], next: JSONValue?) {
         let answer: [String: JSONValue]
         do throws(AWSError) { answer = try await client.call(operation, request) } catch { throw StoreError(storeMessage(error)) }
         let items: [TwinItem] = if case .array(let list)? = answer["Items"] { list.compactMap(Self.item) } else { [] }
