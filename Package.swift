@@ -104,6 +104,7 @@ let package = Package(
         .target(
             name: "DTwinUpstream",
             dependencies: [
+                "DTwinAWS",
                 "DTwinContract",
                 "DTwinStore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -211,10 +212,12 @@ let package = Package(
         .target(
             name: "DTwinTestSupport",
             dependencies: [
+                "DTwinAWS",
                 "DTwinMQTT",
                 "DTwinContract",
                 "DTwinDynamoDB",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -282,6 +285,7 @@ let package = Package(
             name: "DTwinIntegrationTests",
             dependencies: [
                 "DTwinApp",
+                "DTwinAWS",
                 "DTwinBridge",
                 "DTwinHTTP",
                 "DTwinTwilio",

@@ -134,3 +134,9 @@ public struct AWSError: Error, Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { message }
 }
+
+extension AWSError {
+    /// No credentials anywhere the standard AWS lookup looks.
+    public static let noCredentials = AWSError(
+        .badCredentials, "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with ~/.aws/credentials")
+}

@@ -55,7 +55,11 @@ public struct BridgeApplication: Sendable {
 
         // One HTTP client per process, for the upstream and Twilio alike.
         var httpClient: HTTPClient?
-        if configuration.upstream.mode == .apigw || credentials != nil {
+        // A setting refused below must not leave the client running: it would leak, and debug
+        // builds stop the process over an HTTPClient that was never shut down.
+        var assembled = false
+        defer { if !assembled { try? httpClient?.syncShutdown() } }
+        if configuration.upstream.mode != .local || credentials != nil {
             let client = Self.makeHTTPClient(configuration)
             resources.append(.init(service: ResourceService(name: "http-client") { try? await client.shutdown() }))
             httpClient = client
@@ -92,11 +96,11 @@ public struct BridgeApplication: Sendable {
             upstream = APIGatewayUpstream(
                 url: configuration.upstream.url, post: configuration.upstream.method == .POST,
                 timeout: configuration.upstream.timeout, client: httpClient!)
-            if !configuration.alerts.isEmpty {
-                logger.warning("alerts apply in upstream.mode local only; with apigw the cloud side sends alerts")
-            }
         case .lambda:
-            throw ConfigurationError(key: "upstream.mode", message: "lambda is not available in this version yet; use local or apigw")
+            upstream = try Self.lambdaUpstream(configuration, environment: environment, client: httpClient!)
+        }
+        if configuration.upstream.mode != .local && !configuration.alerts.isEmpty {
+            logger.warning("alerts apply in upstream.mode local only; with \(configuration.upstream.mode) the cloud side sends alerts")
         }
 
         let spool = try Self.openSpool(configuration, logger: logger)
@@ -134,6 +138,7 @@ public struct BridgeApplication: Sendable {
         // A safety net above the bridge's own deadline: never hang on the way out.
         groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownTimeout + .seconds(10)
         serviceGroup = ServiceGroup(configuration: groupConfiguration)
+        assembled = true
     }
 
     /// Opens the configured twin table. DynamoDB takes its credentials the standard AWS way
@@ -148,16 +153,30 @@ public struct BridgeApplication: Sendable {
         case .dynamodb:
             do throws(AWSError) {
                 let aws = try AWSEnvironment.resolve(environment)
-                guard let credentials = aws.credentials else {
-                    throw AWSError(
-                        .badCredentials,
-                        "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with ~/.aws/credentials")
-                }
+                guard let credentials = aws.credentials else { throw AWSError.noCredentials }
                 let client = try DynamoDBClient(endpoint: settings.endpoint, region: settings.region, credentials: credentials, http: .shared)
                 return DynamoDBTwinStore(table: settings.table, client: client)
             } catch {
                 throw ConfigurationError(key: "store.kind", message: "dynamodb: \(error)")
             }
+        }
+    }
+
+    /// The Lambda Invoke upstream, signed with the standard AWS credentials for the function
+    /// ARN's region (else `AWS_REGION`, the profile's region, then `store.region`).
+    static func lambdaUpstream(
+        _ configuration: DTwinConfiguration, environment: [String: String], client: HTTPClient
+    ) throws -> LambdaUpstream {
+        let settings = configuration.upstream
+        do throws(AWSError) {
+            let aws = try AWSEnvironment.resolve(environment)
+            guard let credentials = aws.credentials else { throw AWSError.noCredentials }
+            let region = LambdaUpstream.region(of: settings.function, fallback: aws.region ?? configuration.store.region)
+            return try LambdaUpstream(
+                function: settings.function, endpoint: settings.endpoint, region: region, credentials: credentials,
+                timeout: settings.timeout, client: client)
+        } catch {
+            throw ConfigurationError(key: "upstream.mode", message: "lambda: \(error)")
         }
     }
 

@@ -23,13 +23,10 @@ public struct DynamoDBClient: Sendable {
         endpoint: String, region: String, credentials: AWSCredentials, http: HTTPClient, timeout: Duration = .seconds(10),
         attempts: Int = 5
     ) throws(AWSError) {
-        let endpoint = endpoint.isEmpty ? "https://dynamodb.\(region).amazonaws.com" : endpoint.trimmingTrailingSlashes()
-        guard let url = URL(string: endpoint), let host = url.host, ["http", "https"].contains(url.scheme ?? "") else {
-            throw AWSError(.validation, "store.endpoint \(endpoint.debugDescription) is not an http(s) URL")
-        }
-        self.endpoint = endpoint
+        let resolved = try AWSEndpoint(service: "dynamodb", region: region, override: endpoint, key: "store.endpoint")
+        self.endpoint = resolved.url
         self.region = region
-        self.host = url.port.map { "\(host):\($0)" } ?? host
+        self.host = resolved.host
         self.signer = SigV4(credentials: credentials, region: region, service: "dynamodb")
         self.http = http
         self.timeout = timeout

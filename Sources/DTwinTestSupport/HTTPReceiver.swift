@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 import Synchronization
@@ -20,11 +21,14 @@ public final class HTTPReceiver: Sendable {
         public var status: Int
         public var body: String
         public var delay: Duration?
+        /// Extra header fields (`Content-Type` is `application/json` unless set here).
+        public var headers: [String: String]
 
-        public init(status: Int = 200, body: String = "", delay: Duration? = nil) {
+        public init(status: Int = 200, body: String = "", delay: Duration? = nil, headers: [String: String] = [:]) {
             self.status = status
             self.body = body
             self.delay = delay
+            self.headers = headers
         }
     }
 
@@ -56,6 +60,8 @@ public final class HTTPReceiver: Sendable {
             for (key, value) in request.uri.queryParameters { query[String(key)] = String(value) }
             var headers: [String: String] = [:]
             for field in request.headers { headers[field.name.canonicalName] = field.value }
+            // HTTP/1's Host header arrives as the request's authority; signatures cover it.
+            if let authority = request.head.authority { headers["host"] = authority }
             let recordedRequest = Request(
                 method: request.method.rawValue, path: request.uri.path, query: query, headers: headers,
                 body: Array(body.readableBytesView))
@@ -63,9 +69,13 @@ public final class HTTPReceiver: Sendable {
             storage.recorded.withLock { $0.append(recordedRequest) }
             let answer = await handler(recordedRequest)
             if let delay = answer.delay { try? await Task.sleep(for: delay) }
+            var fields: HTTPFields = [.contentType: "application/json"]
+            for (name, value) in answer.headers {
+                if let field = HTTPField.Name(name) { fields[field] = value }
+            }
             return Response(
                 status: .init(code: answer.status),
-                headers: [.contentType: "application/json"],
+                headers: fields,
                 body: .init(byteBuffer: ByteBuffer(string: answer.body)))
         }
         // `**` does not match the root; DynamoDB's API lives there.

@@ -47,6 +47,10 @@ import Testing
         let restarted = try ChildProcess(
             executable: DTwinBinary.path, arguments: ["bridge"],
             environment: DTwinBinary.cleanEnvironment.merging(environment) { $1 }, outputFile: log.path)
+        // Online means its signal handlers are in place; a SIGTERM before that ends it the
+        // default way (the first bridge may have stored all 50 already, so the wait below can
+        // be instant).
+        #expect(await watcher.waitFor { $0.last?.payload == Array("online".utf8) })
         var count = 0
         _ = await waitUntil(timeout: .seconds(15), interval: .milliseconds(200)) {
             let readings = try? await DTwinBinary.run(["readings", "uno1", "--json", "--limit", "100"], environment: environment)
