@@ -76,7 +76,7 @@ public struct BridgeApplication: Sendable {
                 from: configuration.twilio.from,
                 statusCallback: publicURL.isEmpty ? nil : publicURL.trimmingTrailingSlashes() + "/twilio/status",
                 smsPerHour: configuration.twilio.smsPerHour),
-            logger: logger)
+            logger: logger, metrics: PrometheusMetricsFactory(registry: metrics))
         if twilio != nil && configuration.twilio.from.isEmpty {
             logger.warning("twilio.from is empty: Twilio will refuse every SMS until it names your Twilio number")
         }
@@ -93,11 +93,16 @@ public struct BridgeApplication: Sendable {
             let alerts = AlertService(rules: configuration.alerts, relay: relay, logger: logger)
             upstream = LocalLambda(store: opened, replies: replies, onStored: { alerts.stored($0) })
         case .apigw:
+            store = try Self.cloudTable(configuration, environment: environment)
             upstream = APIGatewayUpstream(
                 url: configuration.upstream.url, post: configuration.upstream.method == .POST,
                 timeout: configuration.upstream.timeout, client: httpClient!)
         case .lambda:
+            store = try Self.cloudTable(configuration, environment: environment)
             upstream = try Self.lambdaUpstream(configuration, environment: environment, client: httpClient!)
+        }
+        if let store, configuration.upstream.mode != .local {
+            resources.append(.init(service: ResourceService(name: "store") { try? await store.close() }))
         }
         if configuration.upstream.mode != .local && !configuration.alerts.isEmpty {
             logger.warning("alerts apply in upstream.mode local only; with \(configuration.upstream.mode) the cloud side sends alerts")
@@ -123,9 +128,14 @@ public struct BridgeApplication: Sendable {
             logger.notice(
                 "http.publicURL is not set: webhook signatures are checked against the Host header, which is wrong behind a proxy")
         }
+        let api = DeviceAPI(
+            access: APIAccess(token: environment["DTWIN_API_TOKEN"]), bridge: bridge, store: store,
+            storeAbsence: "upstream.mode \(configuration.upstream.mode) stores readings in the cloud: set store.kind: dynamodb "
+                + "(and store.table, store.region) to read the cloud's twin table here",
+            configured: Set(configuration.devices.keys), outbox: outbox, logger: logger)
         let server = HTTPServer.build(
-            host: configuration.http.host, port: configuration.http.port, webhooks: webhooks, outbox: outbox,
-            access: APIAccess(token: environment["DTWIN_API_TOKEN"]), address: httpAddress, metrics: metrics, logger: logger)
+            host: configuration.http.host, port: configuration.http.port, webhooks: webhooks, api: api,
+            readiness: Readiness(bridge: bridge, store: store), address: httpAddress, metrics: metrics, logger: logger)
 
         var groupConfiguration = ServiceGroupConfiguration(
             services: resources + [
@@ -178,6 +188,12 @@ public struct BridgeApplication: Sendable {
         } catch {
             throw ConfigurationError(key: "upstream.mode", message: "lambda: \(error)")
         }
+    }
+
+    /// With `apigw` or `lambda` the cloud writes the twin table; when that table is on DynamoDB
+    /// (`store.kind: dynamodb`) the API reads it from there. A local SQLite file would stay empty.
+    static func cloudTable(_ configuration: DTwinConfiguration, environment: [String: String]) throws -> (any TwinStore)? {
+        configuration.store.kind == .dynamodb ? try openStore(configuration, environment: environment) : nil
     }
 
     /// Twilio credentials from the environment; `nil` means dry-run. Half a pair is an error.

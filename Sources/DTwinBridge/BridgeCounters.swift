@@ -44,7 +44,7 @@ public final class BridgeCounters: Sendable {
         received = Tally("dtwin_messages_received_total", dimensions: [], factory: factory)
         delivered = Tally("dtwin_messages_delivered_total", dimensions: upstreamLabel, factory: factory)
         retries = Tally("dtwin_delivery_retries_total", dimensions: upstreamLabel, factory: factory)
-        deadLettered = Tally("dtwin_messages_dead_lettered_total", dimensions: [], factory: factory)
+        deadLettered = Tally("dtwin_messages_dead_lettered_total", dimensions: upstreamLabel, factory: factory)
         replies = Tally("dtwin_replies_total", dimensions: upstreamLabel, factory: factory)
         lost = Tally("dtwin_messages_lost_total", dimensions: [], factory: factory)
     }

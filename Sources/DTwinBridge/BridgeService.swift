@@ -103,6 +103,15 @@ public final class BridgeService: Service, Sendable {
         gauges.queued.record(scheduler.queuedCount)
     }
 
+    /// `local`, `apigw` or `lambda`.
+    public var upstreamName: String { upstream.name }
+
+    /// Sends the Lambda console's test event through the upstream (`POST /api/test-event`);
+    /// a reply in the answer is reported, not published: the event is no device's.
+    public func deliverTestEvent(_ event: ConsoleTestEvent) async -> DeliveryOutcome {
+        await upstream.deliverTestEvent(event, logger: logger)
+    }
+
     /// The last `online`/`offline` each device announced.
     public var deviceStatuses: [DeviceName: String] { registry.statuses }
 

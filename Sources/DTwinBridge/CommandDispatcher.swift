@@ -50,6 +50,9 @@ public final class CommandDispatcher: Sendable {
 
     public func isCellular(_ device: DeviceName) -> Bool { cellular.contains(device) }
 
+    /// Where MQTT commands for `device` are published.
+    public func topic(for device: DeviceName) -> String { tree.down(device) }
+
     /// Sends `command`. Over MQTT it is stored first (``PublishQueue``), so once this returns
     /// it will reach the broker even across a broker outage or a restart of the bridge.
     @discardableResult

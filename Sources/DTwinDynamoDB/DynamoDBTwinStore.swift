@@ -22,7 +22,7 @@ public struct DynamoDBTwinStore: TwinStore {
     }
 
     /// Checks the table and its index exist (start-up, `/readyz`).
-    public func check() async throws(AWSError) {
+    public func check() async throws {
         let answer = try await client.call("DescribeTable", ["TableName": .string(table)])
         let indexes = answer["Table"]?["GlobalSecondaryIndexes"]
         let names: [String] =

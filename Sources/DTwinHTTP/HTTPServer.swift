@@ -10,8 +10,8 @@ import ServiceLifecycle
 import Synchronization
 
 /// The bridge's HTTP server (DESIGN.md §5, §6): Twilio webhooks, `/healthz`, `/readyz`,
-/// `/metrics`, `/api`. A
-/// Hummingbird `Application`, run as a `Service` in the bridge's service group.
+/// `/metrics`, `/api`. A Hummingbird `Application`, run as a `Service` in the bridge's service
+/// group.
 public enum HTTPServer {
     /// Twilio's webhooks are a few hundred bytes; anything near this is not Twilio.
     public static let maxBodyBytes = 64 * 1024
@@ -36,13 +36,14 @@ public enum HTTPServer {
     }
 
     public static func build(
-        host: String, port: Int, webhooks: TwilioWebhooks, outbox: SMSOutbox?, access: APIAccess, address: Address,
+        host: String, port: Int, webhooks: TwilioWebhooks, api: DeviceAPI, readiness: Readiness, address: Address,
         metrics: PrometheusCollectorRegistry, logger: Logger
     ) -> some Service {
         let router = Router()
+        router.add(middleware: RequestCounter(factory: PrometheusMetricsFactory(registry: metrics)))
         let bridge = webhooks.bridge
         router.get("/healthz") { _, _ in "ok\n" }
-        router.get("/readyz") { _, _ in response(readiness(bridge)) }
+        router.get("/readyz") { _, _ in response(await readiness.answer()) }
         router.get("/metrics") { _, _ in
             bridge.recordGauges()
             return Response(
@@ -52,16 +53,7 @@ public enum HTTPServer {
         router.post("/twilio/sms") { request, _ in try await respond(request) { await webhooks.sms($0) } }
         router.post("/twilio/status") { request, _ in try await respond(request) { await webhooks.status($0) } }
         router.post("/twilio/ipcommands") { request, _ in try await respond(request) { await webhooks.ipCommand($0) } }
-        router.get("/api/outbox") { request, _ in
-            try await respond(request) { request in
-                if let refusal = access.refusal(authorization: request.headers["authorization"]) { return refusal }
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-                let entries = outbox?.entries ?? []
-                let body = OutboxListing(dryRun: outbox?.isDryRun ?? true, entries: entries)
-                return .json(200, String(decoding: (try? encoder.encode(body)) ?? Data("{}".utf8), as: UTF8.self))
-            }
-        }
+        addAPIRoutes(to: router, api)
         let application = Application(
             router: router,
             configuration: .init(address: .hostname(host, port: port), serverName: "dtwin"),
@@ -72,6 +64,50 @@ public enum HTTPServer {
             },
             logger: logger)
         return ListeningService(application: application, host: host, port: port)
+    }
+
+    /// `/api/...` (DESIGN.md §6). Every route, and every path under `/api` that is not one,
+    /// answers JSON behind the bearer token.
+    static func addAPIRoutes(to router: Router<BasicRequestContext>, _ api: DeviceAPI) {
+        func route(_ handler: @escaping @Sendable (WebhookRequest, [Substring]) async -> WebhookAnswer) -> @Sendable (
+            Request, BasicRequestContext
+        ) async throws -> Response {
+            { request, _ in
+                // Path segments as sent (percent-encoding kept): `["api", "devices", "a", "readings"]`.
+                let segments = request.uri.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map { $0 }
+                return try await respond(request, errorsAsJSON: true) { request in
+                    await api.authorised(request) { await handler(request, segments) }
+                }
+            }
+        }
+        router.get("/api/outbox", use: route { _, _ in api.outboxListing() })
+        router.get("/api/devices", use: route { request, _ in await api.devices(request) })
+        router.get("/api/devices/:device/readings", use: route { request, path in await api.readings(request, device: String(path[2])) })
+        router.post("/api/devices/:device/commands", use: route { request, path in await api.command(request, device: String(path[2])) })
+        router.post("/api/test-event", use: route { request, _ in await api.testEvent(request) })
+        let routes: [(path: String, method: String)] = [
+            ("/api/outbox", "GET"), ("/api/devices", "GET"), ("/api/devices/*/readings", "GET"), ("/api/devices/*/commands", "POST"),
+            ("/api/test-event", "POST"),
+        ]
+        let elsewhere = route { request, path in
+            let shape = path.enumerated().map { $0.offset == 2 && path.count == 4 && path[1] == "devices" ? "*" : String($0.element) }
+            let match = routes.first { $0.path == "/" + shape.joined(separator: "/") }
+            if let match {
+                var answer = DeviceAPI.error(405, "\(match.path.replacingOccurrences(of: "*", with: "<device>")) takes \(match.method) only")
+                answer.headers["Allow"] = match.method
+                return answer
+            }
+            let list = routes.map { "\($0.method) \($0.path.replacingOccurrences(of: "*", with: "<device>"))" }.joined(separator: ", ")
+            return DeviceAPI.error(404, "no such API route; the API has \(list)")
+        }
+        for method in [HTTPRequest.Method.get, .post, .put, .delete, .patch] {
+            router.on("/api/**", method: method, use: elsewhere)
+            router.on("/api", method: method, use: elsewhere)
+        }
+        for (path, method) in routes {
+            let other: [HTTPRequest.Method] = method == "GET" ? [.post, .put, .delete, .patch] : [.get, .put, .delete, .patch]
+            for verb in other { router.on(RouterPath(path.replacingOccurrences(of: "*", with: ":device")), method: verb, use: elsewhere) }
+        }
     }
 
     /// Runs the server; a failure to listen says which address and which keys set it.
@@ -90,31 +126,20 @@ public enum HTTPServer {
         }
     }
 
-    /// 200 when the bridge can do its job; 503 with the reasons when it cannot.
-    static func readiness(_ bridge: BridgeService) -> WebhookAnswer {
-        let problems = bridge.unreadiness
-        let body = ["ready": problems.isEmpty ? "true" : "false", "problems": problems.isEmpty ? "" : problems.joined(separator: "; ")]
-        let json = (try? JSONEncoder().encode(body)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        return .json(problems.isEmpty ? 200 : 503, json + "\n")
-    }
-
-    struct OutboxListing: Encodable {
-        var dryRun: Bool
-        var entries: [OutboxEntry]
-    }
-
     /// Reads the body (bounded), calls `handler` with plain values, writes its answer.
     static func respond(
-        _ request: Request, _ handler: @Sendable (WebhookRequest) async -> WebhookAnswer
+        _ request: Request, errorsAsJSON: Bool = false, _ handler: @Sendable (WebhookRequest) async -> WebhookAnswer
     ) async throws -> Response {
+        let tooLarge = "the body is over \(maxBodyBytes) bytes"
+        let tooLargeAnswer = errorsAsJSON ? DeviceAPI.error(413, tooLarge) : .text(413, tooLarge)
         if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodyBytes {
-            return response(.text(413, "the body is over \(maxBodyBytes) bytes"))
+            return response(tooLargeAnswer)
         }
         let body: ByteBuffer
         do {
             body = try await request.body.collect(upTo: maxBodyBytes)
         } catch is NIOTooManyBytesError {
-            return response(.text(413, "the body is over \(maxBodyBytes) bytes"))
+            return response(tooLargeAnswer)
         }
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }

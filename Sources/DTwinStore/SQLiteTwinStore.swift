@@ -115,6 +115,16 @@ public final class SQLiteTwinStore: TwinStore {
         }
     }
 
+    /// One cheap read of the table: fails when the file is gone, unreadable or not a database.
+    public func check() async throws {
+        let table = self.table
+        do {
+            _ = try await pool.read { db in try Row.fetchOne(db, sql: "SELECT 1 FROM \"\(table)\" LIMIT 1") }
+        } catch {
+            throw StoreError("the SQLite store cannot be read: \(Self.describe(error))")
+        }
+    }
+
     public func close() async throws {
         try pool.close()
     }

@@ -13,6 +13,9 @@ public protocol TwinStore: Sendable {
     /// Every device with at least one item: its item count and latest item.
     func devices() async throws -> [DeviceSummary]
 
+    /// Throws, saying why, when the table cannot serve requests now (`/readyz`).
+    func check() async throws
+
     func close() async throws
 }
 

@@ -1,6 +1,7 @@
 import DTwinContract
 import Foundation
 import Logging
+import CoreMetrics
 import ServiceLifecycle
 import Synchronization
 
@@ -46,11 +47,17 @@ public final class SMSOutbox: Service, Sendable {
     let state: Mutex<State>
     let queue: AsyncStream<(Int, OutboundSMS)>
     let queueInput: AsyncStream<(Int, OutboundSMS)>.Continuation
+    /// `dtwin_sms_total{result}`: every SMS ends accepted, failed, dry-run or over-budget.
+    let results: [OutboxEntry.State: Counter]
 
     public init(
-        client: TwilioClient?, settings: Settings, logger: Logger,
+        client: TwilioClient?, settings: Settings, logger: Logger, metrics: any MetricsFactory = NOOPMetricsHandler.instance,
         nowMillis: @escaping @Sendable () -> Int64 = { Timestamp.nowMillis() }
     ) {
+        results = Dictionary(
+            uniqueKeysWithValues: [OutboxEntry.State.accepted, .failed, .dryRun, .overBudget].map {
+                ($0, Counter(label: "dtwin_sms_total", dimensions: [("result", $0.rawValue)], factory: metrics))
+            })
         self.client = client
         self.settings = settings
         self.logger = logger
@@ -120,7 +127,7 @@ public final class SMSOutbox: Service, Sendable {
         let takenAt = nowMillis()
         let allowed = state.withLock { $0.budget.take(now: takenAt) }
         guard allowed else {
-            update(id) { $0.state = .overBudget }
+            finish(id, .overBudget)
             logger.error(
                 "SMS not sent: the hourly budget is spent (twilio.smsPerHour)",
                 metadata: metadata(sms) + ["smsPerHour": "\(settings.smsPerHour)"])
@@ -128,7 +135,7 @@ public final class SMSOutbox: Service, Sendable {
         }
         noteNotified(sms)
         guard let client else {
-            update(id) { $0.state = .dryRun }
+            finish(id, .dryRun)
             logger.notice("SMS dry run (no Twilio credentials): not sent", metadata: metadata(sms) + ["body": "\(sms.body)"])
             return
         }
@@ -138,8 +145,7 @@ public final class SMSOutbox: Service, Sendable {
             do throws(TwilioError) {
                 let accepted = try await client.sendMessage(
                     to: sms.to, from: settings.from, body: sms.body, statusCallback: settings.statusCallback)
-                update(id) {
-                    $0.state = .accepted
+                finish(id, .accepted) {
                     $0.sid = accepted.sid
                     $0.twilioStatus = accepted.status
                 }
@@ -157,16 +163,14 @@ public final class SMSOutbox: Service, Sendable {
                     continue
                 }
                 if error.certainlyNotSent { state.withLock { $0.budget.giveBack(takenAt: takenAt) } }
-                update(id) {
-                    $0.state = .failed
+                finish(id, .failed) {
                     $0.error = "\(error)"
                 }
                 logger.error("SMS not sent", metadata: metadata(sms) + ["error": "\(error)", "attempts": "\(attempt)"])
                 return
             }
         }
-        update(id) {
-            $0.state = .failed
+        finish(id, .failed) {
             $0.error = "shutdown before it could be sent"
         }
     }
@@ -174,6 +178,15 @@ public final class SMSOutbox: Service, Sendable {
     func noteNotified(_ sms: OutboundSMS) {
         guard let device = sms.device else { return }
         state.withLock { $0.lastNotified[sms.to] = device }
+    }
+
+    /// The SMS's final state, counted in `dtwin_sms_total`.
+    func finish(_ id: Int, _ result: OutboxEntry.State, _ change: (inout OutboxEntry) -> Void = { _ in }) {
+        update(id) {
+            $0.state = result
+            change(&$0)
+        }
+        results[result]?.increment()
     }
 
     func update(_ id: Int, _ change: (inout OutboxEntry) -> Void) {

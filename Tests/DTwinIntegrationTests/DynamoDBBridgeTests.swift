@@ -49,4 +49,47 @@ import Testing
         #expect(refused.output.contains("no AWS credentials"), "\(refused.output)")
         moto.stop()
     }
+
+    /// With the cloud writing the table (`apigw`), the API reads it from DynamoDB, and
+    /// `/readyz` says so when the table stops answering.
+    @Test func theAPIReadsTheCloudsTableAndReadyzWatchesIt() async throws {
+        let moto = try MotoServer()
+        let credentials = AWSCredentials(accessKeyId: "AKIDBRIDGE", secretAccessKey: "bridge-secret")
+        let client = try DynamoDBClient(endpoint: moto.endpoint, region: "us-west-2", credentials: credentials, http: .shared)
+        try await client.createTwinTable()
+        let cloud = DynamoDBTwinStore(table: "digitaltwin", client: client)
+        for n in 1...3 {
+            let item = TwinItem(
+                messageId: "cloud-\(n)", device: "uno7", ts: Timestamp.iso8601(millis: 1_764_000_000_000 + Int64(n) * 1000),
+                payload: "sim-uno7 data \(n)", payloadEncoding: nil, kind: .reading, value: Double(n), seq: nil, source: "mqtt")
+            try await cloud.put(item)
+        }
+        let gateway = try await HTTPReceiver.start()
+        let harness = try await TwilioHarness(environment: Self.aws) {
+            $0.upstream.mode = .apigw
+            $0.upstream.url = gateway.url
+            $0.store.kind = .dynamodb
+            $0.store.endpoint = moto.endpoint
+        }
+
+        let readings = try await harness.get("/api/devices/uno7/readings")
+        #expect(readings.status == 200, "\(readings)")
+        let values = (readings.json["items"] as? [[String: Any]] ?? []).compactMap { $0["value"] as? Double }
+        #expect(values == [1, 2, 3])
+        let devices = try await harness.get("/api/devices")
+        let uno7 = (devices.json["devices"] as? [[String: Any]] ?? []).first { $0["device"] as? String == "uno7" }
+        #expect(uno7?["storedItems"] as? Int == 3, "\(devices.body)")
+        #expect(try await harness.get("/readyz", bearer: nil).status == 200)
+
+        moto.stop()
+        let ready = try await harness.get("/readyz", bearer: nil)
+        #expect(ready.status == 503, "\(ready)")
+        #expect(ready.json["ready"] as? Bool == false)
+        #expect((ready.json["problems"] as? [String])?.contains { $0.hasPrefix("the twin table does not answer") } == true, "\(ready.body)")
+        let unavailable = try await harness.get("/api/devices/uno7/readings")
+        #expect(unavailable.status == 503 && unavailable.error?.hasPrefix("the twin table is not available") == true, "\(unavailable)")
+        #expect(!ready.body.contains("bridge-secret") && !unavailable.body.contains("bridge-secret"))
+        await harness.stop()
+        await gateway.stop()
+    }
 }

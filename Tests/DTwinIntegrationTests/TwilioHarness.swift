@@ -26,9 +26,12 @@ final class TwilioHarness: Sendable {
     let http: HTTPClient
     let port: Int
 
-    init(credentials: Bool = true, apiToken: Bool = true, configure: (inout DTwinConfiguration) -> Void = { _ in }) async throws {
+    init(
+        credentials: Bool = true, apiToken: Bool = true, environment extra: [String: String] = [:],
+        configure: (inout DTwinConfiguration) -> Void = { _ in }
+    ) async throws {
         let twilio = try await TwilioAPIServer.start(accountSid: Self.accountSid, authToken: Self.authToken)
-        var environment: [String: String] = [:]
+        var environment = extra
         if credentials {
             environment["TWILIO_ACCOUNT_SID"] = Self.accountSid
             environment["TWILIO_AUTH_TOKEN"] = Self.authToken
@@ -62,6 +65,12 @@ final class TwilioHarness: Sendable {
         var status: Int
         var contentType: String
         var body: String
+        var allow: String? = nil
+
+        /// The body as a JSON object (`[:]` when it is not one).
+        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] ?? [:] }
+        /// The `error` field of a JSON error answer.
+        var error: String? { json["error"] as? String }
     }
 
     /// POSTs a form to `path` as Twilio would: signed for `publicURL + path` with `token`
@@ -91,8 +100,19 @@ final class TwilioHarness: Sendable {
     }
 
     func get(_ path: String, bearer: String? = TwilioHarness.apiToken) async throws -> Answer {
+        try await api(.GET, path, bearer: bearer)
+    }
+
+    /// A request to the bridge's own API, with the bearer token unless told otherwise.
+    func api(
+        _ method: HTTPMethod, _ path: String, body: String? = nil, contentType: String? = nil,
+        bearer: String? = TwilioHarness.apiToken
+    ) async throws -> Answer {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+        request.method = method
         if let bearer { request.headers.add(name: "Authorization", value: "Bearer \(bearer)") }
+        if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
+        if let body { request.body = .bytes(ByteBuffer(string: body)) }
         return try await execute(request)
     }
 
@@ -101,7 +121,7 @@ final class TwilioHarness: Sendable {
         let body = try await response.body.collect(upTo: 1 << 20)
         return Answer(
             status: Int(response.status.code), contentType: response.headers.first(name: "content-type") ?? "",
-            body: String(buffer: body))
+            body: String(buffer: body), allow: response.headers.first(name: "allow"))
     }
 
     /// The `<Message>` text of a TwiML answer.
