@@ -6,6 +6,7 @@ import DTwinMQTT
 import DTwinStore
 import DTwinTestSupport
 import Foundation
+import NIOHTTP1
 import Testing
 
 /// Every malformed thing we could think of, at every entry point (MQTT topics and payloads,
@@ -120,6 +121,32 @@ import Testing
         answers.append(("API with a wrong token", try await harness.get("/api/outbox", bearer: "guess").status))
         answers.append(("unknown path", try await harness.get("/../../etc/passwd").status))
         answers.append(("GET on a webhook", try await harness.get("/twilio/sms").status))
+        // The API's routes, each with what a script or a person gets wrong (all of them in
+        // DeviceAPITests; here while readings stream).
+        let apiCases: [(String, HTTPMethod, String, String?, Int)] = [
+            ("API: readings of a bad name", .GET, "/api/devices/a%2F%23/readings", nil, 400),
+            ("API: readings since nonsense", .GET, "/api/devices/uno1/readings?since=soon", nil, 400),
+            ("API: readings limit 0", .GET, "/api/devices/uno1/readings?limit=0", nil, 400),
+            ("API: devices with a query", .GET, "/api/devices?all=1", nil, 400),
+            ("API: empty command", .POST, "/api/devices/a/commands", "", 400),
+            ("API: command with a newline", .POST, "/api/devices/a/commands", "LIG\n#", 400),
+            ("API: command to a wildcard", .POST, "/api/devices/%2B/commands", "LIG", 400),
+            ("API: 2 kB command", .POST, "/api/devices/a/commands", String(repeating: "L", count: 2048), 413),
+            ("API: test event that is not JSON", .POST, "/api/test-event", "{", 400),
+            ("API: GET a command", .GET, "/api/devices/a/commands", nil, 405),
+            ("API: unknown route", .GET, "/api/everything", nil, 404),
+        ]
+        for (what, method, path, body, _) in apiCases {
+            let answer = try await harness.api(method, path, body: body)
+            answers.append((what, answer.status))
+            #expect(answer.error != nil, "\(what): not a JSON error: \(answer.body)")
+        }
+        // A stray % that a client library would have escaped.
+        let badEscape = try rawHTTP(
+            port: harness.port,
+            "GET /api/devices/a%zz/readings HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(TwilioHarness.apiToken)\r\nConnection: close\r\n\r\n")
+        answers.append(("API: bad percent-encoding in the path", Int(badEscape.dropFirst(9).prefix(3)) ?? 0))
+        #expect(badEscape.contains("not valid percent-encoding"), "\(badEscape)")
         let garbage = try rawHTTP(port: harness.port, "\u{16}\u{03}\u{01}NOT HTTP AT ALL\r\n\r\n")
         #expect(garbage.isEmpty || garbage.hasPrefix("HTTP/1.1 400"), "answer to garbage: \(garbage.prefix(80).debugDescription)")
 
@@ -147,7 +174,8 @@ import Testing
             "JSON instead of a form": 415, "70 kB SMS": 413, "status without fields": 400,
             "IP command without a SIM name": 400, "IP command from a badly named SIM": 400, "IP command that is not base64": 400,
             "API without a token": 401, "API with a wrong token": 401, "unknown path": 404,
-        ]
+            "API: bad percent-encoding in the path": 400,
+        ].merging(apiCases.map { ($0.0, $0.4) }) { $1 }
         for (what, status) in answers {
             #expect(status < 500, "\(what): \(status)")
             if let want = expected[what] { #expect(status == want, "\(what)") }
