@@ -14,12 +14,12 @@ public struct APIAccess: Sendable {
     /// `nil` when the request may proceed, else the answer that refuses it.
     func refusal(authorization: String?) -> WebhookAnswer? {
         guard let tokenDigest else {
-            return .json(403, #"{"error":"the API is disabled: set DTWIN_API_TOKEN in the bridge's environment to enable it"}"#)
+            return .json(403, #"{"error":"the API is disabled: set DTWIN_API_TOKEN in the bridge's environment to enable it"}"# + "\n")
         }
         guard let authorization, authorization.hasPrefix("Bearer "),
             SHA256.hash(data: Array(authorization.dropFirst("Bearer ".count).utf8)) == tokenDigest
         else {
-            var answer = WebhookAnswer.json(401, #"{"error":"missing or wrong bearer token"}"#)
+            var answer = WebhookAnswer.json(401, #"{"error":"missing or wrong bearer token"}"# + "\n")
             answer.headers["WWW-Authenticate"] = #"Bearer realm="dtwin""#
             return answer
         }

@@ -299,7 +299,8 @@ public final class DeviceAPI: Sendable {
 
     static func json(_ status: Int, _ value: some Encodable) -> WebhookAnswer {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        // Compact, one line: `| jq` pretty-prints it, and scripts read it as it is.
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let body = (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? #"{"error":"the answer could not be encoded"}"#
         return .json(status, body + "\n")
     }

@@ -87,7 +87,7 @@ import Testing
         // The failures were logged and answered, so the test looked where secrets could leak.
         #expect(output.contains("InvalidSignatureException"), "\(output.suffix(2000))")
         #expect(output.contains("SMS not sent"), "\(output.suffix(2000))")
-        #expect(answers[0].contains("\"state\" : \"failed\""), "\(answers[0])")
+        #expect(answers[0].contains("\"state\":\"failed\""), "\(answers[0])")
         #expect(answers[2].contains("InvalidSignatureException"), "\(answers[2])")
 
         let topics = watcher.messages.map { $0.topic + " " + String(decoding: $0.payload, as: UTF8.self) }
