@@ -86,6 +86,22 @@ public final class HTTPReceiver: Sendable {
         return try await run(router: router, port: requestedPort, storage: storage)
     }
 
+    /// Starts a receiver that answers through `server`, an object built around it (a
+    /// contract stand-in such as ``TwilioAPIServer``): it can only be built once the receiver
+    /// runs, and until then a request is answered 503.
+    public static func start<Server: Sendable>(
+        serving makeServer: (HTTPReceiver) -> Server, answer: @escaping @Sendable (Server, Request) -> Answer
+    ) async throws -> Server {
+        let box = Mutex<Server?>(nil)
+        let receiver = try await start { request in
+            guard let server = box.withLock({ $0 }) else { return Answer(status: 503) }
+            return answer(server, request)
+        }
+        let server = makeServer(receiver)
+        box.withLock { $0 = server }
+        return server
+    }
+
     private init(port: Int, storage: Storage, task: Task<Void, any Error>) {
         self.port = port
         self.storage = storage

@@ -65,14 +65,9 @@ public final class LambdaAPIServer: Sendable {
     public var requestCount: Int { receiver.requestCount }
 
     public static func start(credentials: AWSCredentials, region: String = "us-west-2") async throws -> LambdaAPIServer {
-        let box = Mutex<LambdaAPIServer?>(nil)
-        let receiver = try await HTTPReceiver.start { request in
-            guard let server = box.withLock({ $0 }) else { return .init(status: 503) }
-            return server.answer(request)
+        try await HTTPReceiver.start(serving: { LambdaAPIServer(credentials: credentials, region: region, receiver: $0) }) {
+            $0.answer($1)
         }
-        let server = LambdaAPIServer(credentials: credentials, region: region, receiver: receiver)
-        box.withLock { $0 = server }
-        return server
     }
 
     private init(credentials: AWSCredentials, region: String, receiver: HTTPReceiver) {

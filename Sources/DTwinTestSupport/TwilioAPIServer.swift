@@ -80,14 +80,9 @@ public final class TwilioAPIServer: Sendable {
     public var requestCount: Int { receiver.requestCount }
 
     public static func start(accountSid: String, authToken: String) async throws -> TwilioAPIServer {
-        let box = Mutex<TwilioAPIServer?>(nil)
-        let receiver = try await HTTPReceiver.start { request in
-            guard let server = box.withLock({ $0 }) else { return .init(status: 503) }
-            return server.answer(request)
+        try await HTTPReceiver.start(serving: { TwilioAPIServer(accountSid: accountSid, authToken: authToken, receiver: $0) }) {
+            $0.answer($1)
         }
-        let server = TwilioAPIServer(accountSid: accountSid, authToken: authToken, receiver: receiver)
-        box.withLock { $0 = server }
-        return server
     }
 
     private init(accountSid: String, authToken: String, receiver: HTTPReceiver) {
