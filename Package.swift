@@ -78,6 +78,13 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Topic inspection, recording, replay and simulated devices: pure, no I/O (the dtwin
+        // command line does the MQTT and the terminal).
+        .target(
+            name: "DTwinInspect",
+            dependencies: ["DTwinContract"],
+            swiftSettings: swiftSettings
+        ),
         // The twin table on DynamoDB (or any DynamoDB-compatible endpoint), over HTTP.
         .target(
             name: "DTwinDynamoDB",
@@ -203,10 +210,12 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 "DTwinConfig",
                 "DTwinContract",
+                "DTwinInspect",
                 "DTwinMQTT",
                 "DTwinStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -238,6 +247,11 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             path: "Benchmarks/dtwin-bench",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DTwinInspectTests",
+            dependencies: ["DTwinInspect", "DTwinContract"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

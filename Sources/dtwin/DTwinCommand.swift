@@ -14,6 +14,9 @@ struct DTwinCommand: AsyncParsableCommand {
             Exit codes: 0 success, 1 a runtime failure (broker, store, upstream), 2 bad
             configuration or arguments.
             """,
-        subcommands: [BridgeCommand.self, SendCommand.self, EventCommand.self, ReadingsCommand.self, SMSCommand.self]
+        subcommands: [
+            BridgeCommand.self, InspectCommand.self, SendCommand.self, SimulateCommand.self, ReplayCommand.self, EventCommand.self,
+            ReadingsCommand.self, SMSCommand.self,
+        ]
     )
 }

@@ -32,16 +32,8 @@ struct SendCommand: AsyncParsableCommand {
             let name: DeviceName
             do { name = try DeviceName(validating: device) } catch { throw CommandFailure.usage("\(error)") }
             let configuration = try common.loadConfiguration()
-            let logger = bootstrapLogging(level: .critical)
-            let client: MQTTClient
+            let client = try await ToolConnection.connect(.tool(configuration, name: "send"), timeout: timeout.duration)
             do {
-                client = try MQTTClient(configuration: .tool(configuration, name: "send"), logger: logger)
-            } catch {
-                throw CommandFailure.runtime("\(error)")
-            }
-            client.start()
-            do {
-                try await client.waitUntilConnected(timeout: timeout.duration, failFast: true)
                 let topic = configuration.topicPrefix.down(name)
                 try await client.publish(topic: topic, payload: Array(command.utf8), qos: .atLeastOnce, timeout: timeout.duration)
                 await client.close()

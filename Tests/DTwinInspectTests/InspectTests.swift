@@ -1,0 +1,167 @@
+import DTwinContract
+import DTwinInspect
+import Foundation
+import Testing
+
+/// What `dtwin inspect`, `replay` and `simulate` compute, without a broker.
+@Suite struct MeaningTests {
+    let tree = try! TopicTree()
+
+    func meaning(_ topic: String, _ payload: String) -> Meaning {
+        Meaning.of(Observation(atMillis: 0, topic: topic, qos: 1, retain: false, payload: Array(payload.utf8)), in: tree)
+    }
+
+    @Test func everyKindOfMessageIsNamed() {
+        let uno1 = DeviceName("uno1")!
+        #expect(meaning("dtwin/uno1/up", "sim-uno1 data 512") == .reading(device: uno1, value: 512, unit: nil, seq: nil, format: .legacyText))
+        #expect(meaning("dtwin/uno1/up", #"{"value": 21.5, "unit": "C", "seq": 7}"#) == .reading(device: uno1, value: 21.5, unit: "C", seq: 7, format: .json))
+        #expect(meaning("dtwin/uno1/up", "uno1:awake") == .awake(device: uno1))
+        #expect(meaning("dtwin/uno1/up", "hello") == .raw(device: uno1, format: .text, note: nil))
+        #expect(meaning("dtwin/uno1/down", "LIG") == .command(device: uno1, text: "LIG"))
+        #expect(meaning("dtwin/uno1/status", "offline") == .deviceStatus(device: uno1, status: "offline"))
+        #expect(meaning("dtwin/uno1/sms", "door open") == .smsRequest(device: uno1, text: "door open"))
+        #expect(meaning("dtwin/bridge/status", "online") == .bridgeStatus(status: "online"))
+        let letter = DeadLetter(topic: "dtwin/uno3/up", payload: Array("x".utf8), reason: "upstream answered 400", device: "uno3")
+        let letterJSON = String(decoding: try! JSONEncoder().encode(letter), as: UTF8.self)
+        #expect(meaning("dtwin/bridge/deadletter", letterJSON) == .deadLetter(letter))
+        #expect(meaning("dtwin/bridge/deadletter", "not json") == .deadLetter(nil))
+        guard case .invalidDevice(let reason) = meaning("dtwin/a.b/up", "x") else { Issue.record("not invalid"); return }
+        #expect(reason.contains("contains '.'"))
+        guard case .outsideTree = meaning("other/uno1/up", "x") else { Issue.record("not outside"); return }
+    }
+
+    @Test func summariesAndFieldsSayWhatItIs() {
+        let reading = meaning("dtwin/uno1/up", #"{"value": 21.5, "unit": "C"}"#)
+        #expect(reading.summary == "uno1 reading 21.5 C")
+        #expect(reading.fields == ["device": .string("uno1"), "type": .string("reading"), "value": .number(21.5), "unit": .string("C"), "format": .string("json")])
+        #expect(meaning("dtwin/uno1/down", "LIG").summary == #"command "LIG" for uno1"#)
+        let letter = DeadLetter(topic: "dtwin/uno3/up", payload: [1], reason: "too big", device: "uno3")
+        let dead = Meaning.deadLetter(letter)
+        #expect(dead.summary == "DEAD LETTER from uno3: too big")
+        #expect(dead.device == DeviceName("uno3"))
+        #expect(dead.fields["reason"] == .string("too big"))
+    }
+}
+
+@Suite struct LineFormatterTests {
+    let tree = try! TopicTree()
+
+    func observation(_ topic: String, _ payload: [UInt8], retain: Bool = false) -> Observation {
+        Observation(atMillis: 1_764_064_800_123, topic: topic, qos: 1, retain: retain, payload: payload)
+    }
+
+    @Test func plainLinesAreAlignedAndColouredOnesCarryEscapes() {
+        var plain = LineFormatter(colors: false)
+        let short = observation("dtwin/a/up", Array("sim-a data 1".utf8))
+        let long = observation("dtwin/uno-2/status", Array("online".utf8), retain: true)
+        let first = plain.line(short, Meaning.of(short, in: tree))
+        let second = plain.line(long, Meaning.of(long, in: tree))
+        #expect(first.hasPrefix("10:00:00.123  dtwin/a/up "))
+        #expect(!first.contains("\u{1B}") && !second.contains("\u{1B}"))
+        #expect(second.contains("q1 R"))
+        // The payload column starts at the same place on both lines.
+        #expect(first.range(of: "\"sim-a")!.lowerBound.utf16Offset(in: first) == second.range(of: "\"online")!.lowerBound.utf16Offset(in: second))
+        var colored = LineFormatter(colors: true)
+        let line = colored.line(short, Meaning.of(short, in: tree))
+        #expect(line.contains("\u{1B}[32ma reading 1\u{1B}[0m"))
+    }
+
+    @Test func payloadsShowAsTextHexOrBase64() {
+        #expect(LineFormatter.payloadText(Array("LIG".utf8), limit: 30) == #""LIG""#)
+        #expect(LineFormatter.payloadText(Array("a\nb".utf8), limit: 30) == #""a\nb""#)
+        #expect(LineFormatter.payloadText([0x01, 0x02, 0xFF], limit: 30) == "hex 01 02 ff")
+        let long = LineFormatter.payloadText([UInt8](repeating: 0xFF, count: 40), limit: 20)
+        #expect(long.hasPrefix("base64 ////") && long.hasSuffix("…") && long.count == 20)
+        #expect(LineFormatter.payloadText(Array(String(repeating: "x", count: 50).utf8), limit: 10) == "\"xxxxxxxx…")
+    }
+}
+
+@Suite struct RecordTests {
+    @Test func textAndBinaryRoundTrip() throws {
+        for payload in [Array("sim-uno1 data 5".utf8), [0x00, 0xFF, 0x10]] {
+            let observation = Observation(atMillis: 1_764_064_800_123, topic: "dtwin/uno1/up", qos: 1, retain: true, payload: payload)
+            let line = Record(observation, meaning: nil).line
+            #expect(!line.contains("\n"))
+            #expect(try Record.parse(line) == observation)
+        }
+        let binary = Record(Observation(atMillis: 0, topic: "t", qos: 0, retain: false, payload: [0xFF]), meaning: nil)
+        #expect(binary.payload == nil && binary.payloadBase64 == "/w==")
+    }
+
+    @Test func badLinesSayWhatIsWrong() {
+        let cases: [(String, String)] = [
+            ("not json", "not a JSON object"),
+            (#"{"at":"yesterday","topic":"t","qos":1,"retain":false,"payload":"x"}"#, "is not an ISO-8601 time"),
+            (#"{"at":"2026-11-25T10:00:00Z","topic":"t","qos":5,"retain":false,"payload":"x"}"#, "qos 5"),
+            (#"{"at":"2026-11-25T10:00:00Z","topic":"dtwin/#","qos":1,"retain":false,"payload":"x"}"#, "cannot be published to"),
+            (#"{"at":"2026-11-25T10:00:00Z","topic":"t","qos":1,"retain":false}"#, "no payload"),
+            (#"{"at":"2026-11-25T10:00:00Z","topic":"t","qos":1,"retain":false,"payloadBase64":"%%"}"#, "not base64"),
+        ]
+        for (line, says) in cases {
+            do {
+                _ = try Record.parse(line)
+                Issue.record("accepted \(line)")
+            } catch {
+                #expect(error.reason.contains(says), "\(line): \(error)")
+            }
+        }
+    }
+}
+
+@Suite struct StatsReplayAndSimulationTests {
+    let tree = try! TopicTree()
+
+    @Test func statsCountRateLastValueAndStatus() {
+        var stats = DeviceStats()
+        for n in 0..<20 {
+            let observation = Observation(atMillis: Int64(n) * 1000, topic: "dtwin/uno1/up", qos: 1, retain: false, payload: Array("sim-uno1 data \(n)".utf8))
+            stats.add(observation, Meaning.of(observation, in: tree))
+        }
+        let status = Observation(atMillis: 19_500, topic: "dtwin/uno1/status", qos: 1, retain: false, payload: Array("online".utf8))
+        stats.add(status, Meaning.of(status, in: tree))
+        let command = Observation(atMillis: 19_600, topic: "dtwin/uno1/down", qos: 1, retain: false, payload: Array("LIG".utf8))
+        stats.add(command, Meaning.of(command, in: tree))
+        let row = try! #require(stats.rows["uno1"])
+        #expect(row.messages == 21, "20 readings and a status; the command is not the device's")
+        #expect(row.lastValue == "19" && row.status == "online")
+        // In the 10 s window up to 20 s: the readings of 11…19 s and the status.
+        #expect(stats.rate(row, now: 20_000) == 1.0)
+        let table = stats.table(now: 22_000)
+        #expect(table.split(separator: "\n").first == "DEVICE  MESSAGES  RATE/S  LAST VALUE  LAST SEEN  STATUS")
+        #expect(table.contains("uno1    21        0.8     19          2s ago     online"), "\(table)")
+    }
+
+    @Test func replayKeepsOrSpeedsUpTheGapsAndMovesThePrefix() {
+        let recording = [0, 400, 1000].map {
+            Observation(atMillis: 5_000 + Int64($0), topic: "dtwin/uno1/up", qos: 1, retain: false, payload: [UInt8($0 / 100)])
+        }
+        #expect(ReplayPlan(recording, speed: .factor(1)).steps.map(\.offsetMillis) == [0, 400, 1000])
+        #expect(ReplayPlan(recording, speed: .factor(2)).steps.map(\.offsetMillis) == [0, 200, 500])
+        #expect(ReplayPlan(recording, speed: .max).steps.map(\.offsetMillis) == [0, 0, 0])
+        #expect(ReplayPlan(recording, speed: .max, prefix: "lab").steps.map(\.observation.topic) == Array(repeating: "lab/uno1/up", count: 3))
+        #expect(ReplayPlan.Speed(argument: "0") == nil && ReplayPlan.Speed(argument: "fast") == nil && ReplayPlan.Speed(argument: "max") == .max)
+    }
+
+    @Test func aSimulatedDeviceReadsLikeTheSketchAndAnswersCommands() {
+        var legacy = SimulatedDevice(name: DeviceName("sim1")!, format: .legacy, seed: 7)
+        #expect(legacy.awakePayload == "sim1:awake")
+        let first = legacy.nextReading()
+        let decoded = DevicePayload.decode(Array(first.utf8))
+        #expect(decoded.kind == .reading && decoded.namedDevice == "sim1", "\(first)")
+        #expect(legacy.handle(command: Array("LIG".utf8)) == "LIG: LED on" && legacy.ledOn)
+        let lit = DevicePayload.decode(Array(legacy.nextReading().utf8)).value ?? 0
+        // The random walk moves at most 20 a reading; the LED adds 300.
+        #expect(lit >= (decoded.value ?? 0) + Double(SimulatedDevice.ledGlow) - 20)
+        #expect(legacy.handle(command: Array(" ack ".utf8)) == "ACK: LED off" && !legacy.ledOn)
+        #expect(legacy.handle(command: Array("DANCE".utf8)).contains("not a command this device knows"))
+
+        var json = SimulatedDevice(name: DeviceName("sim2")!, format: .json, seed: 7)
+        let reading = DevicePayload.decode(Array(json.nextReading().utf8))
+        #expect(reading.kind == .reading && reading.seq == 1 && reading.format == .json)
+        _ = json.handle(command: Array("LIG".utf8))
+        #expect(json.nextReading().contains(#""led": "on""#))
+        // The same seed gives the same readings: demos and benchmarks can be repeated.
+        var again = SimulatedDevice(name: DeviceName("sim1")!, format: .legacy, seed: 7)
+        #expect(again.nextReading() == first)
+    }
+}
