@@ -6,8 +6,9 @@ DTWIN_APT_PACKAGES=(mosquitto mosquitto-clients libmosquitto-dev pkg-config libs
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-# What the tests need on top: Python for moto's DynamoDB-compatible server (from PyPI).
-DTWIN_TEST_APT_PACKAGES=(python3 python3-venv)
+# What the tests need on top: Python for moto's DynamoDB-compatible server (from PyPI), and
+# tmux, the real terminal the `dtwin inspect` tests read the screen of.
+DTWIN_TEST_APT_PACKAGES=(python3 python3-venv tmux)
 
 # Installs the packages that are missing (apt-get update only when something is); arguments
 # name more packages than dtwin's own.

@@ -153,9 +153,19 @@ extension MQTTClient {
 
     func handleDisconnect(_ rc: Int32) {
         let stopping = updateState { state -> Bool in
+            let wasConnected = state.connected
             state.connected = false
-            if rc != 0 && !state.stopping {
-                state.lastError = MQTTError(.notConnected, "lost the connection to \(configuration.endpointDescription)")
+            guard rc != 0 && !state.stopping else { return state.stopping }
+            let endpoint = configuration.endpointDescription
+            if wasConnected {
+                state.lastError = MQTTError(.notConnected, "lost the connection to \(endpoint)")
+            } else if state.lastError?.isConfigurationProblem != true {
+                // Closed before any CONNACK (a refusal has said why already): most often a TLS
+                // client on a plain port or the other way round, or a TLS handshake that failed.
+                state.lastError =
+                    configuration.tls != nil
+                    ? MQTTError(.tls, "connection to \(endpoint): closed during the TLS handshake (is this a TLS port? check the CA)")
+                    : MQTTError(.unreachable, "connection to \(endpoint): closed before the broker answered (a TLS port needs mqtts://)")
             }
             return state.stopping
         }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct DTwinCommand: AsyncParsableCommand {
@@ -19,4 +20,23 @@ struct DTwinCommand: AsyncParsableCommand {
             ReadingsCommand.self, SMSCommand.self,
         ]
     )
+
+    /// ArgumentParser's own main, except that bad arguments exit 2 (as `--help` documents for
+    /// every dtwin verb), not ArgumentParser's 64.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
 }

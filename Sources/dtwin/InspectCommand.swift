@@ -103,7 +103,8 @@ struct InspectCommand: AsyncParsableCommand {
             let live = stats && colors
             let ending = await watch(client, view: view, recorder: recorder, live: live)
             await client.close()
-            if stats { emit(view.statsTable(live: false)) }
+            // Live, the last table goes below the one on the screen (after the ^C).
+            if stats { emit((live ? "\n" : "") + view.statsTable(live: false)) }
             if ending == .timedOut, let count {
                 FileHandle.standardError.write(Data("dtwin: \(view.shown) of \(count) messages before the timeout\n".utf8))
                 throw ExitCode(3)
