@@ -28,7 +28,7 @@ public final class MosquittoProcess: @unchecked Sendable {
             do {
                 try start()
                 return
-            } catch where attempt < 5 && log.contains("Address already in use") {
+            } catch where attempt < 5 && (log.contains("Address already in use") || process?.isRunning == false) {
                 try? FileManager.default.removeItem(at: logFile)
             }
         }
@@ -75,6 +75,12 @@ public final class MosquittoProcess: @unchecked Sendable {
                 throw TestSupportError("mosquitto did not start on port \(port): \(log.suffix(500))")
             }
             Thread.sleep(forTimeInterval: 0.01)
+        }
+        // Someone else may be listening there: another test's server that took the free port
+        // first. Then this broker exits at once (address in use) and must not be used.
+        Thread.sleep(forTimeInterval: 0.05)
+        guard process.isRunning else {
+            throw TestSupportError("mosquitto exited right after starting on port \(port): \(log.suffix(500))")
         }
     }
 
