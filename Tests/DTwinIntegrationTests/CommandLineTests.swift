@@ -149,7 +149,7 @@ import Testing
     @Test func helpTeachesTheVerbs() async throws {
         let help = try await DTwinBinary.run(["--help"])
         #expect(help.code == 0)
-        for verb in ["bridge", "send", "event", "readings", "sms"] { #expect(help.output.contains(verb)) }
+        for verb in ["bridge", "inspect", "send", "simulate", "replay", "event", "readings", "sms"] { #expect(help.output.contains(verb)) }
         #expect(help.output.contains("DTWIN_UPSTREAM_URL"))
     }
 }
