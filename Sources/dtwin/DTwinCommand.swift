@@ -7,12 +7,12 @@ struct DTwinCommand: AsyncParsableCommand {
         commandName: "dtwin",
         abstract: "The digital-twin gateway: device MQTT topics in, the AWS message contract out.",
         discussion: """
-            Devices publish on <prefix>/<dev>/up; the bridge turns each message into the API Gateway
-            event the cloud side reads, stores readings in the twin table and publishes replies on
-            <prefix>/<dev>/down. Configuration: dtwin.yaml in the working folder (or --config FILE,
+            Devices publish on <prefix>/<dev>/up; the bridge turns each message into the API Gateway \
+            event the cloud side reads, stores readings in the twin table and publishes replies on \
+            <prefix>/<dev>/down. Configuration: dtwin.yaml in the working folder (or --config FILE, \
             or DTWIN_CONFIG); every key can be overridden as DTWIN_<PATH>, e.g. DTWIN_UPSTREAM_URL.
 
-            Exit codes: 0 success, 1 a runtime failure (broker, store, upstream), 2 bad
+            Exit codes: 0 success, 1 a runtime failure (broker, store, upstream), 2 bad \
             configuration or arguments.
             """,
         subcommands: [

@@ -8,8 +8,9 @@ struct EventCommand: AsyncParsableCommand {
         abstract: "Print the IoT event the bridge would send upstream for a device message.",
         discussion: """
             Example: dtwin event uno1 'sim-uno1 data 512'
-            Prints the API Gateway (REST, format 1.0) proxy event that the lambda upstream sends, or
-            with --format query the query string that the apigw upstream sends. Use --test for the
+
+            Prints the API Gateway (REST, format 1.0) proxy event that the lambda upstream sends, or \
+            with --format query the query string that the apigw upstream sends. Use --test for the \
             Lambda console's test event.
             """
     )

@@ -12,19 +12,19 @@ struct InspectCommand: AsyncParsableCommand {
         commandName: "inspect",
         abstract: "Watch the broker's traffic, decoded the way the bridge reads it.",
         discussion: """
-            Each line: time (UTC), topic, QoS and R for retained, the payload (text, or hex/base64 for
-            binary), and what dtwin makes of it: a reading and its value, an awake event, a command
+            Each line: time (UTC), topic, QoS and R for retained, the payload (text, or hex/base64 for \
+            binary), and what dtwin makes of it: a reading and its value, an awake event, a command \
             for a device, a status, an SMS request, a dead letter and its reason, a bad device name.
 
               dtwin inspect                          everything under dtwin/#
               dtwin inspect 'dtwin/uno1/#' --json | jq .decoded.value
-              dtwin inspect --as-event --count 1     the next cloud event, exactly as the bridge sends it
+              dtwin inspect --as-event --count 1     the next cloud event, as sent
               dtwin inspect --stats                  a live table per device
               dtwin inspect --retained-only          the retained statuses, then exit
-              dtwin inspect --record lab.jsonl       keep everything for `dtwin replay lab.jsonl`
+              dtwin inspect --record lab.jsonl       keep it all for dtwin replay
 
-            Exit codes: 0 done (--count reached, --timeout passed, --retained-only finished, Ctrl-C);
-            1 the broker cannot be reached or refuses (one line says why); 2 bad arguments;
+            Exit codes: 0 done (--count reached, --timeout passed, --retained-only finished, Ctrl-C); \
+            1 the broker cannot be reached or refuses (one line says why); 2 bad arguments; \
             3 --timeout passed before --count messages arrived.
             """
     )

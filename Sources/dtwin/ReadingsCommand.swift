@@ -11,9 +11,9 @@ struct ReadingsCommand: AsyncParsableCommand {
         commandName: "readings",
         abstract: "Show what the twin table holds for a device, oldest first.",
         discussion: """
-            Reads the store the bridge writes (store.kind, store.path in the configuration).
-            --since and --until take ISO-8601 (2026-11-24T12:00:00Z, 2026-11-24; no zone means UTC) or Unix
-            milliseconds.
+            Reads the store the bridge writes (store.kind, store.path in the configuration). \
+            --since and --until take ISO-8601 (2026-11-24T12:00:00Z, 2026-11-24; no zone means UTC) or Unix \
+            milliseconds. \
             Without --since the latest LIMIT items are shown.
             """
     )

@@ -11,12 +11,13 @@ struct ReplayCommand: AsyncParsableCommand {
         commandName: "replay",
         abstract: "Publish a recording made with `dtwin inspect --record` again, with its original timing.",
         discussion: """
-              dtwin replay lab.jsonl                          as recorded, to the configured broker
-              dtwin replay lab.jsonl --speed 10               ten times faster
-              dtwin replay lab.jsonl --speed max --prefix test   as fast as the broker takes them, under test/…
+              dtwin replay lab.jsonl                 as recorded, to the configured broker
+              dtwin replay lab.jsonl --speed 10      ten times faster
+              dtwin replay lab.jsonl --speed max --prefix test
+                                         as fast as it goes, under test/…
 
-            Messages keep their QoS (QoS 2 is published as QoS 1) and retain flag; QoS 1 messages are
-            acknowledged by the broker before the next one goes. The whole file is checked before
+            Messages keep their QoS (QoS 2 is published as QoS 1) and retain flag; QoS 1 messages are \
+            acknowledged by the broker before the next one goes. The whole file is checked before \
             anything is published: a bad line is reported with its number (exit 2).
             """
     )

@@ -12,13 +12,14 @@ struct SMSCommand: AsyncParsableCommand {
         abstract: "Send one SMS through the configured Twilio account (or show the dry run).",
         discussion: """
             Example: dtwin sms --to +12065550100 "uno1 light low: 80"
-            Sent from twilio.from (or --from) through twilio.apiBase, with the account in
-            TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or the seed's acct_id_env and acct_token_env).
-            Without them it prints what it would send and sends nothing.
+
+            Sent from twilio.from (or --from) through twilio.apiBase, with the account in \
+            TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or the seed's acct_id_env and acct_token_env). \
+            Without them it prints what it would send and sends nothing. \
             This SMS is not counted in a running bridge's twilio.smsPerHour budget.
 
-            Exits 0 when Twilio accepted the SMS (or on a dry run), 1 when Twilio refused it or could
-            not be reached (Twilio's error code and message are printed), 2 for a bad number, an
+            Exits 0 when Twilio accepted the SMS (or on a dry run), 1 when Twilio refused it or could \
+            not be reached (Twilio's error code and message are printed), 2 for a bad number, an \
             empty or over-long text, or half-set credentials.
             """
     )

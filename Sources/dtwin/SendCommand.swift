@@ -10,8 +10,9 @@ struct SendCommand: AsyncParsableCommand {
         commandName: "send",
         abstract: "Publish a command on <prefix>/DEV/down and wait for the broker to acknowledge it.",
         discussion: """
-            Example: dtwin send uno1 LIG   (the original sketch lights its LED on LIG, turns it off on ACK)
-            Exits 0 once the broker has acknowledged the message (QoS 1), 2 for a bad device name,
+            Example: dtwin send uno1 LIG     (the sketch lights its LED; ACK turns it off)
+
+            Exits 0 once the broker has acknowledged the message (QoS 1), 2 for a bad device name, \
             1 when the broker cannot be reached or refuses the connection.
             """
     )

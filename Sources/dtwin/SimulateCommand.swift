@@ -12,13 +12,13 @@ struct SimulateCommand: AsyncParsableCommand {
         commandName: "simulate",
         abstract: "Run simulated devices that behave like the UNO sketch.",
         discussion: """
-            Each device connects with its own client id (sim-<dev>, persistent session) and a last will
-            (offline, retained, on <prefix>/<dev>/status), publishes online (retained) and <dev>:awake,
-            then a photoresistor reading every 1/RATE seconds on <prefix>/<dev>/up. It listens on
-            <prefix>/<dev>/down: LIG lights its LED, ACK turns it off, and a lit LED shines on the
+            Each device connects with its own client id (sim-<dev>, persistent session) and a last will \
+            (offline, retained, on <prefix>/<dev>/status), publishes online (retained) and <dev>:awake, \
+            then a photoresistor reading every 1/RATE seconds on <prefix>/<dev>/up. It listens on \
+            <prefix>/<dev>/down: LIG lights its LED, ACK turns it off, and a lit LED shines on the \
             photoresistor (+300 in the next readings; JSON readings also say "led": "on").
 
-              dtwin simulate                                  one device, sim1, a reading a second
+              dtwin simulate                         one device, sim1, a reading a second
               dtwin simulate --devices 20 --rate 5 --count 100 --format json --quiet
 
             After --count readings each, the devices publish offline and disconnect; Ctrl-C does the same.
