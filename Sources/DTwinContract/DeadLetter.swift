@@ -8,6 +8,8 @@ public struct DeadLetter: Codable, Sendable, Equatable {
     /// The original payload, base64.
     public var payload: String
     public var reason: String
+    /// Set when `payload` holds only the first `includedPayloadLimit` bytes: the original's size.
+    public var payloadSize: Int?
     public var device: String?
     public var messageId: String?
     public var receivedAt: String?
@@ -18,7 +20,12 @@ public struct DeadLetter: Codable, Sendable, Equatable {
         receivedAt: String? = nil, attempts: Int? = nil
     ) {
         self.topic = topic
-        self.payload = Data(payload).base64EncodedString()
+        if payload.count > Self.includedPayloadLimit {
+            self.payload = Data(payload.prefix(Self.includedPayloadLimit)).base64EncodedString()
+            self.payloadSize = payload.count
+        } else {
+            self.payload = Data(payload).base64EncodedString()
+        }
         self.reason = reason
         self.device = device
         self.messageId = messageId
@@ -32,6 +39,12 @@ public struct DeadLetter: Codable, Sendable, Equatable {
             messageId: message.id.rawValue, receivedAt: Timestamp.iso8601(millis: message.receivedAtMillis),
             attempts: attempts)
     }
+
+    /// At most this much of the original payload is carried. A dead letter must itself fit the
+    /// broker's message limit: base64 makes it a third bigger, so a whole 1 MiB payload would come
+    /// back as a 1.4 MB publish that a broker limiting messages to 1 MiB drops (or disconnects the
+    /// bridge for, again at every reconnect). 192 KiB makes every dead letter under 270 kB.
+    public static let includedPayloadLimit = 192 * 1024
 
     public var payloadBytes: [UInt8]? { Data(base64Encoded: payload).map(Array.init) }
 

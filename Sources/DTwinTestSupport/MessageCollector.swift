@@ -11,13 +11,18 @@ public final class MessageCollector: Sendable {
 
     /// Connects to the broker on `port`, subscribes to `filters` and waits for the SUBACK.
     /// `cleanSession: false` plays a device: the broker keeps its QoS 1 messages while it is away.
-    public init(
+    public convenience init(
         port: Int, filters: [String], clientID: String = "collector-\(UUID().uuidString.prefix(8))", cleanSession: Bool = true
     ) async throws {
+        try await self.init(
+            configuration: MQTTClientConfiguration(port: port, clientID: clientID, cleanSession: cleanSession), filters: filters)
+    }
+
+    /// The same with a full client configuration (credentials, TLS).
+    public init(configuration: MQTTClientConfiguration, filters: [String]) async throws {
         var logger = Logger(label: "collector")
         logger.logLevel = .warning
-        client = try MQTTClient(
-            configuration: MQTTClientConfiguration(port: port, clientID: clientID, cleanSession: cleanSession), logger: logger)
+        client = try MQTTClient(configuration: configuration, logger: logger)
         client.start()
         try await client.waitUntilConnected(timeout: .seconds(10))
         try await client.subscribe(filters, timeout: .seconds(10))

@@ -7,18 +7,24 @@ public final class MosquittoProcess: @unchecked Sendable {
     // `port` changes only inside init.
     public private(set) var port: Int
     public let directory: URL
+    public let logFile: URL
+    private let configurationFile: URL
+    /// Whether `directory` is this object's own, removed when it goes.
+    private let ownsDirectory: Bool
     private var process: ChildProcess?
 
     public var url: String { "mqtt://127.0.0.1:\(port)" }
     /// The broker's process id while it runs (0 when stopped).
     public var pid: pid_t { process?.pid ?? 0 }
-    public var logFile: URL { directory.appendingPathComponent("mosquitto.log") }
 
     /// Starts a broker. `listenerOptions` follow its `listener` line (TLS files, …);
     /// `anonymous: false` requires credentials (give a `password_file` in `extraConfiguration`).
     public init(listenerOptions: [String] = [], anonymous: Bool = true, extraConfiguration: [String] = []) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-mosquitto-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        logFile = directory.appendingPathComponent("mosquitto.log")
+        configurationFile = directory.appendingPathComponent("mosquitto.conf")
+        ownsDirectory = true
         port = 0
         // The free port can be taken by another test's server before mosquitto binds it: then
         // the broker starts again on another one.
@@ -32,6 +38,17 @@ public final class MosquittoProcess: @unchecked Sendable {
                 try? FileManager.default.removeItem(at: logFile)
             }
         }
+    }
+
+    /// Starts a broker from a configuration written elsewhere (broker-config/setup.sh), waiting
+    /// for `port`, one of its listeners. Its folder is the caller's and stays.
+    public init(configurationFile: URL, port: Int, logFile: URL) throws {
+        self.configurationFile = configurationFile
+        self.port = port
+        self.logFile = logFile
+        directory = configurationFile.deletingLastPathComponent()
+        ownsDirectory = false
+        try start()
     }
 
     private func writeConfiguration(listenerOptions: [String], anonymous: Bool, extraConfiguration: [String]) throws {
@@ -51,13 +68,13 @@ public final class MosquittoProcess: @unchecked Sendable {
             "log_type notice",
         ] + extraConfiguration
         try configuration.joined(separator: "\n").appending("\n")
-            .write(to: directory.appendingPathComponent("mosquitto.conf"), atomically: true, encoding: .utf8)
+            .write(to: configurationFile, atomically: true, encoding: .utf8)
     }
 
     deinit {
         process?.signal(SIGKILL)
         _ = process?.waitForExit(timeout: 5)
-        try? FileManager.default.removeItem(at: directory)
+        if ownsDirectory { try? FileManager.default.removeItem(at: directory) }
     }
 
     /// The broker's log so far (errors, warnings, notices such as client connections).
@@ -66,7 +83,7 @@ public final class MosquittoProcess: @unchecked Sendable {
     /// (Re)starts the broker on the same port and waits until it accepts connections.
     public func start() throws {
         let process = try ChildProcess(
-            executable: Self.executable, arguments: ["-c", directory.appendingPathComponent("mosquitto.conf").path])
+            executable: Self.executable, arguments: ["-c", configurationFile.path])
         self.process = process
         let deadline = Date().addingTimeInterval(10)
         while !isListening(port: port) {

@@ -94,6 +94,20 @@ import Testing
         #expect(json["reason"] as? String == "invalid device name")
         #expect(Data(base64Encoded: try #require(json["payload"] as? String)) == Data([0, 1, 255]))
         #expect(try JSONDecoder().decode(DeadLetter.self, from: Data(letter.jsonBytes())).payloadBytes == [0, 1, 255])
+        #expect(json["payloadSize"] == nil)
+    }
+
+    @Test func anOversizedPayloadIsCarriedInPartWithItsSize() throws {
+        let limit = DeadLetter.includedPayloadLimit
+        let payload = (0..<(1024 * 1024)).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+        let letter = DeadLetter(topic: "dtwin/a/up", payload: payload, reason: "too big")
+        #expect(letter.payloadBytes == Array(payload.prefix(limit)))
+        #expect(letter.payloadSize == payload.count)
+        // The point of the cap: the dead letter itself stays well under a 1 MiB broker limit.
+        #expect(letter.jsonBytes().count < 270_000)
+        let exact = DeadLetter(topic: "dtwin/a/up", payload: Array(payload.prefix(limit)), reason: "r")
+        #expect(exact.payloadSize == nil)
+        #expect(exact.payloadBytes?.count == limit)
     }
 }
 

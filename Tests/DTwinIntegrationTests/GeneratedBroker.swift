@@ -1,0 +1,145 @@
+import DTwinMQTT
+import DTwinTestSupport
+import Foundation
+import Logging
+
+/// A broker directory made by `broker-config/setup.sh` and a real mosquitto running from it,
+/// on free loopback ports: the production setup, as a user deploys it.
+struct GeneratedBroker: Sendable {
+    let directory: URL
+    let mqttPort: Int
+    let mqttsPort: Int
+    let broker: MosquittoProcess
+
+    var ca: String { directory.appendingPathComponent("tls/ca.crt").path }
+
+    /// Runs setup.sh into a new folder and starts the broker (again on other ports if another
+    /// test's server took one of the free ports first).
+    init(host: String = "gateway.test") async throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-broker-\(UUID().uuidString)")
+        var attempt = 0
+        while true {
+            attempt += 1
+            let ports = (try freeLoopbackPort(), try freeLoopbackPort())
+            let setup = try await Self.script("setup.sh", ["--host", host, directory.path], environment: Self.ports(ports))
+            guard setup.code == 0 else { throw TestSupportError("setup.sh failed: \(setup.errors)") }
+            do {
+                let broker = try MosquittoProcess(
+                    configurationFile: directory.appendingPathComponent("mosquitto.conf"), port: ports.0,
+                    logFile: directory.appendingPathComponent("var/mosquitto.log"))
+                guard await waitUntil(timeout: .seconds(5), { isListening(port: ports.1) }) else {
+                    broker.kill()
+                    throw TestSupportError("the TLS listener did not open on \(ports.1)")
+                }
+                (mqttPort, mqttsPort, self.broker) = (ports.0, ports.1, broker)
+                return
+            } catch where attempt < 3 {
+                continue
+            }
+        }
+    }
+
+    static func ports(_ ports: (Int, Int)) -> [String: String] {
+        ["MQTT_PORT": "\(ports.0)", "MQTTS_PORT": "\(ports.1)"]
+    }
+
+    func stop() {
+        broker.stop()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// `DTWIN_BROKER` as setup.sh wrote it into bridge.env.
+    var bridgeURL: String {
+        get throws {
+            let text = try String(contentsOf: directory.appendingPathComponent("bridge.env"), encoding: .utf8)
+            guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("DTWIN_BROKER=") }) else {
+                throw TestSupportError("bridge.env has no DTWIN_BROKER line")
+            }
+            return String(line.dropFirst("DTWIN_BROKER=".count))
+        }
+    }
+
+    var bridgePassword: String {
+        get throws {
+            let url = try bridgeURL
+            guard let at = url.firstIndex(of: "@"), let colon = url[..<at].lastIndex(of: ":") else {
+                throw TestSupportError("no password in the bridge's URL")
+            }
+            return String(url[url.index(after: colon)..<at])
+        }
+    }
+
+    /// Adds a device with add-device.sh; returns the password it printed.
+    func addDevice(_ name: String, rotate: Bool = false) async throws -> String {
+        let run = try await Self.script("add-device.sh", (rotate ? ["--rotate"] : []) + [directory.path, name])
+        guard run.code == 0 else { throw TestSupportError("add-device.sh \(name) failed: \(run.errors)") }
+        return run.output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A device's connection: TLS on the devices' port, the server checked against the CA.
+    func device(_ name: String, password: String, clientID: String? = nil, ca: String? = nil) -> MQTTClientConfiguration {
+        var configuration = MQTTClientConfiguration(
+            port: mqttsPort, clientID: clientID ?? name, cleanSession: true, username: name, password: password,
+            tls: .init(caFile: ca ?? self.ca))
+        configuration.reconnectDelay = (.milliseconds(50), .milliseconds(500))
+        return configuration
+    }
+
+    /// The bridge's connection: plain MQTT on the loopback port with bridge.env's credentials.
+    func bridge(clientID: String = "bridge-\(UUID().uuidString.prefix(6))", cleanSession: Bool = true) throws
+        -> MQTTClientConfiguration
+    {
+        var configuration = MQTTClientConfiguration(
+            port: mqttPort, clientID: clientID, cleanSession: cleanSession, username: "dtwin-bridge",
+            password: try bridgePassword)
+        configuration.reconnectDelay = (.milliseconds(50), .milliseconds(500))
+        return configuration
+    }
+
+    /// How the broker answers a connection: `nil` when it is accepted, else the error.
+    static func connectionError(_ configuration: MQTTClientConfiguration) async throws -> MQTTError? {
+        var logger = Logger(label: "broker-config-test")
+        logger.logLevel = .critical
+        let client = try MQTTClient(configuration: configuration, logger: logger)
+        client.start()
+        let outcome: MQTTError?
+        do {
+            try await client.waitUntilConnected(timeout: .seconds(10), failFast: true)
+            outcome = nil
+        } catch let error as MQTTError {
+            outcome = error
+        } catch {
+            await client.close()
+            throw error
+        }
+        await client.close()
+        return outcome
+    }
+
+    struct ScriptRun {
+        let code: Int32?
+        let output: String
+        let errors: String
+    }
+
+    /// Runs `broker-config/NAME ARGS` (bounded); standard output and error apart.
+    static func script(_ name: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> ScriptRun {
+        try await run("/bin/bash", [ProjectFolder.file("broker-config/\(name)").path] + arguments, environment: environment)
+    }
+
+    static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> ScriptRun {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-script-\(UUID().uuidString)")
+        let (out, err) = (base.path + ".out", base.path + ".err")
+        defer { for file in [out, err] { try? FileManager.default.removeItem(atPath: file) } }
+        let child = try ChildProcess(
+            executable: "/bin/bash", arguments: ["-c", "exec \"$0\" \"$@\" 2>\"$SCRIPT_STDERR\"", executable] + arguments,
+            environment: ProcessInfo.processInfo.environment.merging(environment) { $1 }.merging(["SCRIPT_STDERR": err]) { $1 },
+            outputFile: out)
+        guard await child.exited(within: .seconds(60)) else {
+            child.signal(SIGKILL)
+            throw TestSupportError("\(executable) \(arguments) did not finish within 60 s")
+        }
+        func read(_ path: String) -> String { (try? String(contentsOfFile: path, encoding: .utf8)) ?? "" }
+        return ScriptRun(code: child.exitCode, output: read(out), errors: read(err))
+    }
+}

@@ -1,0 +1,80 @@
+# Shared by setup.sh, add-device.sh and remove-device.sh. Sourced, not run.
+
+say() { printf '%s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# The bridge's user name on the broker. Devices may not take it (nor `bridge`, the topic level
+# that belongs to the bridge: dtwin/bridge/status and dtwin/bridge/deadletter).
+BRIDGE_USER=dtwin-bridge
+
+require_tools() {
+    local tool
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null ||
+            die "$tool is not installed (Debian: apt-get install mosquitto openssl)"
+    done
+}
+
+# The broker directory made by setup.sh, as an absolute path.
+broker_dir() {
+    [ -n "${1:-}" ] || die "no broker directory given"
+    [ -f "$1/mosquitto.conf" ] && [ -f "$1/passwd" ] ||
+        die "$1 is not a broker directory made by broker-config/setup.sh (no mosquitto.conf or passwd)"
+    (cd "$1" && pwd)
+}
+
+# The device-name rule of the whole system (DESIGN.md §2), plus the two reserved names.
+validate_device_name() {
+    local name="$1"
+    [[ "$name" =~ ^[A-Za-z0-9_-]{1,64}$ ]] ||
+        die "'$name' is not a valid device name: use 1 to 64 of A-Z a-z 0-9 _ -"
+    [ "$name" != "bridge" ] || die "'bridge' is reserved for the bridge's own topics (dtwin/bridge/...)"
+    [ "$name" != "$BRIDGE_USER" ] || die "'$BRIDGE_USER' is the bridge's own user name"
+    return 0
+}
+
+# A password of 24 letters and digits (about 143 bits): nothing a URL, a shell or an AT command
+# string needs escaped.
+new_password() {
+    local password=""
+    while [ ${#password} -lt 24 ]; do
+        password+=$(openssl rand -base64 48 | tr -dc 'A-Za-z0-9')
+    done
+    printf '%s' "${password:0:24}"
+}
+
+has_user() { grep -q "^$2:" "$1/passwd"; }
+
+# As root, mosquitto drops to the `mosquitto` user before it reads its password, ACL and key
+# files and writes its state: hand those to that user, readable by no one else. (As any other
+# user mosquitto keeps that user, who already owns them.)
+hand_to_broker() {
+    local dir="$1"
+    chmod 600 "$dir/passwd" "$dir/tls/server.key"
+    chmod 644 "$dir/acl"
+    chmod 700 "$dir/var"
+    if [ "$(id -u)" -eq 0 ] && id mosquitto >/dev/null 2>&1; then
+        chown mosquitto: "$dir/passwd" "$dir/tls/server.key" "$dir/acl"
+        chown -R mosquitto: "$dir/var"
+    fi
+}
+
+# Sets (adds or replaces) USER's password in the password file, hashed by mosquitto_passwd.
+set_password() {
+    local dir="$1" user="$2" password="$3"
+    mosquitto_passwd -b "$dir/passwd" "$user" "$password" >/dev/null ||
+        die "mosquitto_passwd could not write $dir/passwd"
+    hand_to_broker "$dir"
+}
+
+# A running broker rereads its password and ACL files on SIGHUP.
+reload_broker() {
+    local dir="$1" pid
+    pid=$(cat "$dir/var/mosquitto.pid" 2>/dev/null || true)
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        kill -HUP "$pid"
+        say "the running broker (pid $pid) has reloaded its password and ACL files"
+    else
+        say "no broker is running from $dir: it reads the change when it starts"
+    fi
+}
