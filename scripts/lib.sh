@@ -6,9 +6,11 @@ DTWIN_APT_PACKAGES=(mosquitto mosquitto-clients libmosquitto-dev pkg-config libs
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
-# What the tests need on top: Python for moto's DynamoDB-compatible server (from PyPI), and
-# tmux, the real terminal the `dtwin inspect` tests read the screen of.
-DTWIN_TEST_APT_PACKAGES=(python3 python3-venv tmux)
+# What the tests need on top: Python for moto's DynamoDB-compatible server and paho-mqtt (from
+# PyPI); tmux, the real terminal the `dtwin inspect` tests read the screen of; the UNO
+# toolchain, simavr and a host C++ compiler for the firmware's tests.
+DTWIN_TEST_APT_PACKAGES=(python3 python3-venv tmux
+    arduino-builder arduino-core-avr gcc-avr avr-libc simavr libsimavr-dev gcc g++ libc6-dev)
 
 # Installs the packages that are missing (apt-get update only when something is); arguments
 # name more packages than dtwin's own.
@@ -50,13 +52,14 @@ build_release() {
     DTWIN_RELEASE_BIN="$(swift build "${flags[@]}" --show-bin-path)"
 }
 
-# moto's server (PyPI `moto[server]`), which the DynamoDB store's tests start on 127.0.0.1, in
-# a virtual environment of its own under .build (found there by the tests).
+# moto's server (PyPI `moto[server]`), which the DynamoDB store's tests start on 127.0.0.1, and
+# paho-mqtt, which the firmware's fake SIM7000 speaks MQTT with, in a virtual environment of
+# their own under .build (found there by the tests).
 install_test_tools() {
     local venv=.build/tools-venv
-    [ -x "$venv/bin/moto_server" ] && return 0
-    say "installing moto[server] from PyPI into $venv"
-    python3 -m venv "$venv" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5,<6' ||
-        die "pip could not install moto[server] (is PyPI reachable?)"
+    [ -x "$venv/bin/moto_server" ] && "$venv/bin/python" -c 'import paho.mqtt' 2>/dev/null && return 0
+    say "installing moto[server] and paho-mqtt from PyPI into $venv"
+    [ -x "$venv/bin/pip" ] || python3 -m venv "$venv" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5,<6' 'paho-mqtt>=2,<3' ||
+        die "pip could not install moto[server] and paho-mqtt (is PyPI reachable?)"
 }

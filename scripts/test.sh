@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the tests need, builds once, runs the whole suite (unit and integration tests
-# against a real mosquitto and real HTTP servers on 127.0.0.1).
+# Installs what the tests need, builds once, runs the whole suite: unit and integration tests
+# against a real mosquitto and real HTTP servers on 127.0.0.1, then the firmware's tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -12,3 +12,5 @@ say "building (the first build takes a few minutes)"
 swift build --build-tests
 say "running the tests"
 swift test --skip-build
+say "running the firmware's tests (UNO build, host tests, simavr end to end)"
+./firmware/test.sh

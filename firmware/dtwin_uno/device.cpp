@@ -1,0 +1,350 @@
+#include "device.h"
+#include <stdlib.h>
+#include <string.h>
+
+// Long enough for the SIM7000's own MQTT connect over a slow cellular link.
+static const unsigned long kConnectTimeoutMs = 30000UL;
+static const unsigned long kCommandTimeoutMs = 2000UL;
+static const unsigned long kPublishTimeoutMs = 10000UL;
+
+Device::Device(AtModem& modem, Print& console, BaudSetter setModemBaud)
+    : modem_(modem), console_(console), setModemBaud_(setModemBaud) {}
+
+void Device::begin() {
+    pinMode(PIN_LED, OUTPUT);
+    digitalWrite(PIN_LED, LOW);
+    pinMode(PIN_MODEM_POWER, OUTPUT);
+    digitalWrite(PIN_MODEM_POWER, LOW);
+    modem_.onUnsolicited(unsolicited, this);
+    say().print(F("starting: broker "));
+    console_.print(F(DTWIN_BROKER_HOST));
+    console_.print(':');
+    console_.print(DTWIN_BROKER_PORT);
+    console_.print(F(", APN "));
+    console_.print(F(DTWIN_APN));
+    console_.print(F(", a reading every "));
+    console_.print(periodMs_ / 1000);
+    console_.println(F(" s"));
+    enter(POWER_UP);
+}
+
+void Device::loop() {
+    modem_.poll();
+    if (paused_ && static_cast<long>(millis() - resumeAt_) < 0) return;
+    paused_ = false;
+    switch (state_) {
+    case POWER_UP: powerUp(); break;
+    case MODEM_SETUP: setUpModem(); break;
+    case NETWORK: attach(); break;
+    case MQTT_SETUP: configureMqtt(); break;
+    case MQTT_CONNECT: connectMqtt(); break;
+    case ONLINE: stayOnline(); break;
+    }
+}
+
+// --- the states -------------------------------------------------------------------------
+
+void Device::powerUp() {
+    if (modem_.command(F(""), 1000) == AtModem::OK) {
+        say().println(F("modem answers"));
+        enter(MODEM_SETUP);
+        return;
+    }
+    attempts_++;
+    if (attempts_ == 2) {
+        // A new SIM7000 talks at 115200 baud, too fast for SoftwareSerial: ask it for 19200.
+        setModemBaud_(115200);
+        modem_.command(F("+IPR=19200"), 500);
+        setModemBaud_(MODEM_BAUD);
+        if (modem_.command(F(""), 1000) == AtModem::OK) {
+            say().println(F("modem was at 115200 baud; it is at 19200 now"));
+            enter(MODEM_SETUP);
+            return;
+        }
+    }
+    if (attempts_ >= 3) {
+        say().println(F("modem does not answer: pressing its power key (D12)"));
+        digitalWrite(PIN_MODEM_POWER, HIGH);
+        delay(1000);
+        digitalWrite(PIN_MODEM_POWER, LOW);
+        attempts_ = 0;
+        pause(8000);  // the modem's boot
+        return;
+    }
+    pause(1000);
+}
+
+void Device::setUpModem() {
+    if (modem_.command(F("E0"), kCommandTimeoutMs) != AtModem::OK) {
+        retryLater(POWER_UP, F("the modem refused ATE0"));
+        return;
+    }
+    enter(NETWORK);
+}
+
+void Device::attach() {
+    if (modem_.command(F("+CNACT?"), kCommandTimeoutMs, F("+CNACT:")) == AtModem::OK &&
+        strncmp(modem_.captured(), "+CNACT: 1", 9) == 0) {
+        say().println(F("network attached"));
+        enter(MQTT_SETUP);
+        return;
+    }
+    if (attempts_ % 10 == 0) {
+        modem_.begin().print(F("+CNACT=1,\"" DTWIN_APN "\""));
+        modem_.end(10000);
+    }
+    attempts_++;
+    if (attempts_ % 10 == 0) {
+        say().print(F("no network yet (APN " DTWIN_APN "), still trying: "));
+        console_.println(modem_.captured()[0] ? modem_.captured() : modem_.lastResult());
+    }
+    pause(2000);
+}
+
+void Device::configureMqtt() {
+    // The first SMCONF tells whether this modem has MQTT at all: old SIM7000 firmware answers
+    // ERROR to every SM* command.
+    if (!configure(F("URL"), DTWIN_BROKER_HOST, DTWIN_BROKER_PORT)) {
+        if (smRefusals_ < 255) smRefusals_++;
+        if (modemLacksMqtt()) {
+            say().println(F("the modem answers ERROR to every MQTT (AT+SM...) command: its firmware has no MQTT. "
+                            "Update the SIM7000 firmware (see firmware/README.md); still trying."));
+            retryLater(MQTT_SETUP, F("no MQTT in the modem"));
+        } else {
+            retryLater(NETWORK, F("the modem refused AT+SMCONF"));
+        }
+        return;
+    }
+    smRefusals_ = 0;
+    const bool credentials = sizeof(DTWIN_MQTT_PASSWORD) > 1;
+    bool ok = configure(F("CLIENTID"), DTWIN_DEVICE_NAME, -1) && configure(F("KEEPTIME"), nullptr, DTWIN_KEEPALIVE_S) &&
+              configure(F("CLEANSS"), nullptr, 0) && configure(F("QOS"), nullptr, 1) &&
+              (!credentials || (configure(F("USERNAME"), DTWIN_DEVICE_NAME, -1) && configure(F("PASSWORD"), DTWIN_MQTT_PASSWORD, -1))) &&
+              configure(F("TOPIC"), DTWIN_TOPIC_PREFIX "/" DTWIN_DEVICE_NAME "/status", -1) &&
+              configure(F("MESSAGE"), "offline", -1) && configure(F("RETAIN"), nullptr, 1);
+    if (!ok) {
+        retryLater(NETWORK, F("the modem refused an MQTT setting"));
+        return;
+    }
+    enter(MQTT_CONNECT);
+}
+
+void Device::connectMqtt() {
+    if (modem_.command(F("+SMCONN"), kConnectTimeoutMs) != AtModem::OK) {
+        say().print(F("MQTT connection to " DTWIN_BROKER_HOST " refused or failed: "));
+        sayModemAnswer();
+        retryLater(NETWORK, F("MQTT not connected"));
+        return;
+    }
+    if (!publish(F("/status"), "online", true) || !publish(F("/up"), DTWIN_DEVICE_NAME ":awake", false) || !subscribe()) {
+        retryLater(MQTT_CONNECT, F("the first publish or the subscription failed"));
+        return;
+    }
+    say().print(F("online: a reading every "));
+    console_.print(periodMs_ / 1000);
+    console_.println(F(" s on " DTWIN_TOPIC_PREFIX "/" DTWIN_DEVICE_NAME "/up"));
+    backoffMs_ = 2000;
+    checkFailures_ = 0;
+    lastCheckAt_ = millis();
+    readNow_ = true;  // the first reading at once
+    enter(ONLINE);
+}
+
+void Device::stayOnline() {
+    const unsigned long now = millis();
+    if (readNow_ || now - lastReadingAt_ >= periodMs_) {
+        readNow_ = false;
+        lastReadingAt_ = now;
+        publishReading();
+        if (state_ != ONLINE) return;
+    }
+    if (reportNow_) {
+        reportNow_ = false;
+        publishReport();
+        if (state_ != ONLINE) return;
+    }
+    if (now - lastCheckAt_ >= DTWIN_CHECK_MS) {
+        lastCheckAt_ = now;
+        connectionAlive();
+    }
+}
+
+// Asks the modem whether its MQTT connection still stands; moves on when it does not.
+bool Device::connectionAlive() {
+    if (modem_.command(F("+SMSTATE?"), kCommandTimeoutMs, F("+SMSTATE:")) != AtModem::OK) {
+        if (++checkFailures_ >= 3) {
+            retryLater(POWER_UP, F("the modem stopped answering"));
+        }
+        return false;
+    }
+    checkFailures_ = 0;
+    if (strncmp(modem_.captured(), "+SMSTATE: 0", 11) == 0) {
+        retryLater(MQTT_CONNECT, F("the MQTT connection was lost"));
+        return false;
+    }
+    return true;
+}
+
+// --- MQTT through the modem -----------------------------------------------------------------
+
+bool Device::configure(const __FlashStringHelper* key, const char* text, long number) {
+    Print& out = modem_.begin();
+    out.print(F("+SMCONF=\""));
+    out.print(key);
+    out.print(F("\","));
+    if (text) {
+        out.print('"');
+        out.print(text);
+        out.print('"');
+        if (number >= 0) out.print(',');
+    }
+    if (number >= 0) out.print(number);
+    return modem_.end(kCommandTimeoutMs) == AtModem::OK;
+}
+
+void Device::printTopic(Print& out, const __FlashStringHelper* suffix) {
+    out.print(F(DTWIN_TOPIC_PREFIX "/" DTWIN_DEVICE_NAME));
+    out.print(suffix);
+}
+
+bool Device::publish(const __FlashStringHelper* suffix, const char* payload, bool retain) {
+    const size_t length = strlen(payload);
+    Print& out = modem_.begin();
+    out.print(F("+SMPUB=\""));
+    printTopic(out, suffix);
+    out.print(F("\","));
+    out.print(length);
+    out.print(retain ? F(",1,1") : F(",1,0"));
+    if (modem_.endAwaitingPrompt(kCommandTimeoutMs) != AtModem::PROMPT ||
+        modem_.sendData(payload, length, kPublishTimeoutMs) != AtModem::OK) {
+        say().print(F("publish failed: "));
+        sayModemAnswer();
+        return false;
+    }
+    return true;
+}
+
+bool Device::subscribe() {
+    Print& out = modem_.begin();
+    out.print(F("+SMSUB=\""));
+    printTopic(out, F("/down"));
+    out.print(F("\",1"));
+    return modem_.end(kCommandTimeoutMs) == AtModem::OK;
+}
+
+void Device::publishReading() {
+    // The original sketch's reading: sim-<dev> data <adc>.
+    char payload[sizeof("sim-" DTWIN_DEVICE_NAME " data ") + 6];
+    strcpy(payload, "sim-" DTWIN_DEVICE_NAME " data ");
+    itoa(analogRead(PIN_LIGHT), payload + strlen(payload), 10);
+    if (publish(F("/up"), payload, false)) {
+        say().print(F("sent "));
+        console_.println(payload);
+    } else {
+        connectionAlive();
+    }
+}
+
+void Device::publishReport() {
+    // Goes to the people on the device's phone list, by SMS through the bridge.
+    char text[sizeof(DTWIN_DEVICE_NAME ": light , LED off, a reading every  s") + 12];
+    strcpy(text, DTWIN_DEVICE_NAME ": light ");
+    itoa(analogRead(PIN_LIGHT), text + strlen(text), 10);
+    strcat(text, ledOn_ ? ", LED on" : ", LED off");
+    strcat(text, ", a reading every ");
+    ultoa(periodMs_ / 1000, text + strlen(text), 10);
+    strcat(text, " s");
+    if (!publish(F("/sms"), text, false)) connectionAlive();
+}
+
+// --- what the modem says by itself ------------------------------------------------------------
+
+void Device::unsolicited(char* line, void* self) { static_cast<Device*>(self)->handleLine(line); }
+
+// `line` is the modem's buffer, ours to cut up until the next character is read.
+void Device::handleLine(char* line) {
+    if (line[0] == '\0') {
+        say().println(F("ignored a line too long to read"));
+        return;
+    }
+    if (strncmp(line, "+APP PDP: DEACTIVE", 18) == 0 && state_ == ONLINE) {
+        retryLater(NETWORK, F("the network dropped the data connection"));
+        return;
+    }
+    const char* topic;
+    const char* message;
+    if (parseSubscriptionLine(line, &topic, &message) &&
+        strcmp(topic, DTWIN_TOPIC_PREFIX "/" DTWIN_DEVICE_NAME "/down") == 0) {
+        handleCommand(message);
+    }
+}
+
+// Runs inside AT waits (a command can arrive during a publish): it only sets the LED and
+// flags; the publishing it asks for happens in the next loop().
+void Device::handleCommand(const char* text) {
+    const Command command = parseCommand(text);
+    say().print(F("command "));
+    console_.print(text);
+    switch (command.kind) {
+    case COMMAND_LED_ON:
+        ledOn_ = true;
+        digitalWrite(PIN_LED, HIGH);
+        console_.println(F(": LED on"));
+        break;
+    case COMMAND_LED_OFF:
+        ledOn_ = false;
+        digitalWrite(PIN_LED, LOW);
+        console_.println(F(": LED off"));
+        break;
+    case COMMAND_READ:
+        readNow_ = true;
+        console_.println(F(": a reading now"));
+        break;
+    case COMMAND_REPORT:
+        reportNow_ = true;
+        console_.println(F(": a report by SMS"));
+        break;
+    case COMMAND_PERIOD:
+        periodMs_ = command.seconds * 1000UL;
+        console_.print(F(": a reading every "));
+        console_.print(command.seconds);
+        console_.println(F(" s"));
+        break;
+    case COMMAND_BAD_ARGUMENT:
+        console_.println(F(": PERIOD takes 10 to 86400 seconds"));
+        break;
+    case COMMAND_UNKNOWN:
+        console_.println(F(": unknown (LIG, ACK, LED ON, LED OFF, READ, REPORT, PERIOD <s>)"));
+        break;
+    }
+}
+
+// --- bookkeeping -----------------------------------------------------------------------------
+
+void Device::enter(State next) {
+    state_ = next;
+    attempts_ = 0;
+    paused_ = false;
+}
+
+void Device::pause(unsigned long ms) {
+    paused_ = true;
+    resumeAt_ = millis() + ms;
+}
+
+void Device::retryLater(State next, const __FlashStringHelper* why) {
+    say().print(why);
+    console_.print(F("; again in "));
+    console_.print(backoffMs_ / 1000);
+    console_.println(F(" s"));
+    enter(next);
+    pause(backoffMs_);
+    backoffMs_ = backoffMs_ * 2 > kMaxBackoffMs ? kMaxBackoffMs : backoffMs_ * 2;
+}
+
+Print& Device::say() {
+    console_.print(F("dtwin " DTWIN_DEVICE_NAME ": "));
+    return console_;
+}
+
+void Device::sayModemAnswer() { console_.println(modem_.lastResult()); }

@@ -1,0 +1,280 @@
+"""The sketch end to end, simulated: the real compiled .elf in simavr (sim/uno_sim), its
+SoftwareSerial on a pty to a fake SIM7000 (sim/fake_sim7000.py) that speaks real MQTT to a
+real mosquitto, and the real dtwin bridge forwarding to a local API Gateway stand-in.
+
+    python e2e_test.py --dtwin PATH/TO/dtwin --uno-sim PATH/TO/uno_sim --build-dir DIR
+
+Everything runs on 127.0.0.1 on free ports and stops within its own time bounds. Prints
+"firmware e2e: N passed, N failed"; exits 1 when anything failed.
+"""
+
+import argparse
+import base64
+import http.server
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tty
+import urllib.parse
+
+import paho.mqtt.client as mqtt
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIRMWARE = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(FIRMWARE, "sim"))
+from fake_sim7000 import FakeSim7000  # noqa: E402
+
+A0_MILLIVOLTS = 1500
+# The ATmega's ADC gives Vin * 1024 / Vref (307.2 here); simavr scales by 1023 (306.9). Either
+# whole step is the photoresistor's value.
+EXPECTED_ADC = {A0_MILLIVOLTS * 1023 // 5000, A0_MILLIVOLTS * 1024 // 5000}
+
+results = {"passed": 0, "failed": 0}
+
+
+def check(condition, what, detail=""):
+    results["passed" if condition else "failed"] += 1
+    print("  %s  %s%s" % ("ok  " if condition else "FAIL", what, "" if condition or not detail else ": " + str(detail)[-600:]))
+    return condition
+
+
+def wait_until(condition, timeout, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Mosquitto:
+    def __init__(self, directory):
+        self.port = free_port()
+        config = os.path.join(directory, "mosquitto.conf")
+        with open(config, "w") as f:
+            f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n" % self.port)
+            if os.geteuid() == 0:
+                f.write("user root\n")  # keep root: the temporary folder stays ours
+        self.process = subprocess.Popen(["mosquitto", "-c", config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not wait_until(self._listening, 10):
+            raise RuntimeError("mosquitto did not start on port %d" % self.port)
+
+    def _listening(self):
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", self.port)) == 0
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+
+class APIGateway:
+    """The API Gateway URL the bridge's apigw upstream calls: records each request's query."""
+
+    def __init__(self):
+        self.events = []
+        events = self.events
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                events.append(dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(self.path).query)))
+                body = b"{}"
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+class Watcher:
+    """Everything on dtwin/#, retained messages included."""
+
+    def __init__(self, port):
+        self.messages = []
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="e2e-watcher")
+        self.client.on_message = lambda c, u, m: self.messages.append((m.topic, m.payload.decode(errors="replace"), m.retain))
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe("dtwin/#", qos=1)
+        self.client.loop_start()
+
+    def has(self, topic, payload=None):
+        return any(t == topic and (payload is None or p == payload) for t, p, _ in self.messages)
+
+    def stop(self):
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+class SimulatedUno:
+    """uno_sim running the .elf, wired to a fake SIM7000 through a pty of our own."""
+
+    def __init__(self, uno_sim, elf, directory, old_firmware=False, seconds=90):
+        master, slave = os.openpty()
+        tty.setraw(slave)
+        self.master, self.slave = master, slave
+        self.console_path = os.path.join(directory, "console-%s.txt" % ("old" if old_firmware else "uno1"))
+        self.pins = []
+        self.modem = FakeSim7000(master, old_firmware=old_firmware).start()
+        self.process = subprocess.Popen(
+            [uno_sim, elf, "--modem", os.ttyname(slave), "--console", self.console_path, "--a0", str(A0_MILLIVOLTS),
+             "--seconds", str(seconds)],
+            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+        threading.Thread(target=self._read_pins, daemon=True).start()
+
+    def _read_pins(self):
+        for line in self.process.stdout:
+            if line.startswith("D"):
+                self.pins.append(line.strip())
+
+    def led(self):
+        states = [p for p in self.pins if p.startswith("D10 ")]
+        return states[-1] if states else None
+
+    @property
+    def console(self):
+        try:
+            with open(self.console_path) as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.modem.stop()
+        os.close(self.master)
+        os.close(self.slave)
+
+
+def build(build_dir, broker_port):
+    flags = ['-DDTWIN_BROKER_HOST="127.0.0.1"', "-DDTWIN_BROKER_PORT=%d" % broker_port, "-DDTWIN_PERIOD_MS=2000UL",
+             "-DDTWIN_CHECK_MS=3000UL"]
+    run = subprocess.run([os.path.join(FIRMWARE, "build.sh"), build_dir] + flags, capture_output=True, text=True, timeout=120)
+    if run.returncode != 0:
+        raise RuntimeError("firmware/build.sh failed: " + run.stderr)
+    return run.stdout.strip().splitlines()[-1]
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--dtwin", required=True)
+    parser.add_argument("--uno-sim", required=True)
+    parser.add_argument("--build-dir", required=True)
+    args = parser.parse_args()
+
+    directory = tempfile.mkdtemp(prefix="dtwin-firmware-e2e-")
+    cleanups = []
+    try:
+        broker = Mosquitto(directory)
+        cleanups.append(broker.stop)
+        elf = build(args.build_dir, broker.port)
+        gateway = APIGateway()
+        cleanups.append(gateway.stop)
+        watcher = Watcher(broker.port)
+        cleanups.append(watcher.stop)
+
+        environment = {k: v for k, v in os.environ.items() if not k.startswith(("DTWIN_", "TWILIO_"))}
+        environment.update({
+            "DTWIN_BROKER": "mqtt://127.0.0.1:%d" % broker.port, "DTWIN_CLIENTID": "e2e-bridge",
+            "DTWIN_UPSTREAM_MODE": "apigw", "DTWIN_UPSTREAM_URL": "http://127.0.0.1:%d/prod/iot" % gateway.port,
+            "DTWIN_STORE_PATH": os.path.join(directory, "twin.sqlite"),
+            "DTWIN_SPOOL_PATH": os.path.join(directory, "spool"), "DTWIN_HTTP_PORT": "0",
+        })
+        bridge_log = open(os.path.join(directory, "bridge.log"), "w")
+        bridge = subprocess.Popen([args.dtwin, "bridge"], env=environment, stdout=bridge_log, stderr=subprocess.STDOUT)
+        cleanups.append(lambda: (bridge.terminate(), bridge.wait(timeout=15)))
+        check(wait_until(lambda: watcher.has("dtwin/bridge/status", "online"), 20), "the bridge is online")
+
+        uno = SimulatedUno(args.uno_sim, elf, directory)
+        cleanups.append(uno.stop)
+        readings = lambda: [p for t, p, _ in watcher.messages if t == "dtwin/uno1/up" and p.startswith("sim-uno1 data ")]
+        check(wait_until(lambda: len(readings()) >= 2, 40), "readings reach dtwin/uno1/up", uno.console)
+        reading = (readings() or ["none"])[0]
+        check(reading in ["sim-uno1 data %d" % adc for adc in EXPECTED_ADC],
+              "a reading is the photoresistor's ADC value (A0 at %d mV)" % A0_MILLIVOLTS, readings())
+        check(watcher.has("dtwin/uno1/up", "uno1:awake"), "the boot event uno1:awake")
+        check(watcher.has("dtwin/uno1/status", "online"), "the retained status online")
+        check(uno.modem.config.get("CLEANSS") == "0" and uno.modem.config.get("CLIENTID") == '"uno1"',
+              "a persistent session with the device name as client id", uno.modem.config)
+        check(uno.modem.config.get("TOPIC") == '"dtwin/uno1/status"' and uno.modem.config.get("MESSAGE") == '"offline"',
+              "the last will is offline on dtwin/uno1/status", uno.modem.config)
+
+        # The bridge forwards them in the cloud contract.
+        events = lambda: [e for e in gateway.events if e.get("Topic") == "dtwin/uno1/up"]
+        wait_until(lambda: any(base64.b64decode(e.get("Payload", "")) == reading.encode() for e in events()), 15)
+        forwarded = [e for e in events() if base64.b64decode(e.get("Payload", "")) == reading.encode()]
+        event = forwarded[0] if forwarded else {}
+        check(bool(forwarded), "the bridge forwards the reading to the API Gateway URL", events()[:2])
+        check(event.get("SimUniqueName") == "uno1" and event.get("PayloadType") == "binary"
+              and event.get("Direction") == "from_sim" and event.get("Status") == "received" and event.get("Source") == "mqtt"
+              and event.get("MessageId") and event.get("ReceivedAt", "").endswith("Z"),
+              "in the cloud contract (SimUniqueName, Payload, PayloadType, Direction, Status, MessageId, ReceivedAt)", event)
+
+        # dtwin send lights D10; ACK turns it off.
+        sent = subprocess.run([args.dtwin, "send", "uno1", "LIG", "--broker", "mqtt://127.0.0.1:%d" % broker.port],
+                              env=environment, capture_output=True, text=True, timeout=30)
+        check(sent.returncode == 0, "dtwin send uno1 LIG", sent.stdout + sent.stderr)
+        check(wait_until(lambda: uno.led() == "D10 1", 15), "LIG lights D10", uno.pins)
+        check("command LIG: LED on" in uno.console, "the serial console says so")
+        subprocess.run([args.dtwin, "send", "uno1", "ACK", "--broker", "mqtt://127.0.0.1:%d" % broker.port],
+                       env=environment, capture_output=True, timeout=30)
+        check(wait_until(lambda: uno.led() == "D10 0", 15), "ACK turns D10 off", uno.pins)
+
+        # The network drops the MQTT connection: the sketch notices and connects again.
+        connects = uno.modem.connects
+        uno.modem.drop_connection()
+        check(wait_until(lambda: uno.modem.connects > connects, 30), "a dropped connection is noticed and made again",
+              uno.console[-600:])
+        count = len(readings())
+        check(wait_until(lambda: len(readings()) > count, 15), "readings go on after the reconnect")
+        uno.stop()
+        cleanups.remove(uno.stop)
+
+        # Old modem firmware: ERROR to every SM* command. The sketch says so and keeps trying.
+        old = SimulatedUno(args.uno_sim, elf, directory, old_firmware=True, seconds=60)
+        cleanups.append(old.stop)
+        check(wait_until(lambda: "its firmware has no MQTT" in old.console, 40), "old modem firmware is reported", old.console)
+        tries = lambda: sum(c.startswith("AT+SMCONF=\"URL\"") for c in old.modem.commands)
+        before = tries()
+        check(wait_until(lambda: tries() > before, 70), "and retried, the sketch still running", old.modem.commands[-3:])
+    except Exception as error:  # a harness failure is a failed test, with its reason
+        check(False, "the end-to-end run", repr(error))
+    finally:
+        for cleanup in reversed(cleanups):
+            try:
+                cleanup()
+            except Exception:
+                pass
+        shutil.rmtree(directory, ignore_errors=True)
+    print("firmware e2e: %d passed, %d failed" % (results["passed"], results["failed"]))
+    return 0 if results["failed"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

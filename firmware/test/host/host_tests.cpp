@@ -1,0 +1,380 @@
+// Host tests of the sketch's code: the real at_modem, commands, device and dtwin_uno.ino,
+// compiled with g++ (and sanitizers) against fake Arduino headers and a scripted SIM7000.
+// Prints "N passed, N failed"; exits non-zero when anything failed.
+#include <stdio.h>
+#include <functional>
+#include <string>
+#include <vector>
+#include "../../dtwin_uno/at_modem.h"
+#include "../../dtwin_uno/commands.h"
+#include "../../dtwin_uno/device.h"
+#include <SoftwareSerial.h>
+#include "fake_modem.h"
+
+void setup();
+void loop();
+
+static int failures = 0;
+#define CHECK(condition)                                                           \
+    do {                                                                           \
+        if (!(condition)) {                                                        \
+            failures++;                                                            \
+            printf("    %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #condition); \
+        }                                                                          \
+    } while (0)
+#define CHECK_EQ(actual, expected)                                                                        \
+    do {                                                                                                  \
+        const std::string a_ = (actual), e_ = (expected);                                                 \
+        if (a_ != e_) {                                                                                   \
+            failures++;                                                                                   \
+            printf("    %s:%d: %s is \"%s\", expected \"%s\"\n", __FILE__, __LINE__, #actual, a_.c_str(), e_.c_str()); \
+        }                                                                                                 \
+    } while (0)
+
+// A board: the scripted modem, the AT channel and the device, with a captured console.
+struct Board {
+    struct Console : Print {
+        std::string text;
+        size_t write(uint8_t c) override {
+            text += static_cast<char>(c);
+            return 1;
+        }
+        using Print::write;
+    };
+    fake::Modem modem;
+    AtModem at{modem};
+    Console console;
+    Device device{at, console, &Board::setBaud};
+    static Board* current;
+
+    Board() {
+        fake::reset();
+        current = this;
+        fake::analog[0] = 512;
+        device.begin();
+    }
+    static void setBaud(long baud) { current->modem.hostBaud = baud; }
+    // DUMP=1 prints what the modem was sent and what the console said, for a failing test.
+    ~Board() {
+        if (getenv("DUMP")) {
+            for (auto& c : modem.commands) printf("      > %s\n", c.c_str());
+            printf("%s\n", console.text.c_str());
+        }
+    }
+
+    // Runs the sketch's loop for `ms` of its own time; the loop must come back every time.
+    void run(unsigned long ms) {
+        const unsigned long end = fake::now + ms;
+        int calls = 0;
+        while (fake::now < end && calls < 1000000) {
+            device.loop();
+            delay(10);
+            calls++;
+        }
+    }
+    // Runs until the device is online (at most 5 minutes of its time).
+    void runUntilOnline() {
+        for (int i = 0; i < 30000 && device.state() != Device::ONLINE; i++) {
+            device.loop();
+            delay(10);
+        }
+        CHECK(device.state() == Device::ONLINE);
+        device.loop();  // its first reading
+    }
+    bool said(const char* text) const { return console.text.find(text) != std::string::npos; }
+    std::vector<std::string> payloads(const std::string& topic) const {
+        std::vector<std::string> found;
+        for (const auto& publish : modem.publishes)
+            if (publish.topic == topic) found.push_back(publish.payload);
+        return found;
+    }
+};
+Board* Board::current = nullptr;
+
+// --- commands and URC parsing -------------------------------------------------------------
+
+static void commandWords() {
+    CHECK(parseCommand("LIG").kind == COMMAND_LED_ON);
+    CHECK(parseCommand(" lig ").kind == COMMAND_LED_ON);
+    CHECK(parseCommand("led on").kind == COMMAND_LED_ON);
+    CHECK(parseCommand("ON").kind == COMMAND_LED_ON);
+    CHECK(parseCommand("ACK").kind == COMMAND_LED_OFF);
+    CHECK(parseCommand("Led Off").kind == COMMAND_LED_OFF);
+    CHECK(parseCommand("read").kind == COMMAND_READ);
+    CHECK(parseCommand("REPORT\r\n").kind == COMMAND_REPORT);
+    const Command period = parseCommand("PERIOD 120");
+    CHECK(period.kind == COMMAND_PERIOD);
+    CHECK(period.seconds == 120);
+    CHECK(parseCommand("period   10").seconds == 10);
+    CHECK(parseCommand("PERIOD 9").kind == COMMAND_BAD_ARGUMENT);
+    CHECK(parseCommand("PERIOD 86401").kind == COMMAND_BAD_ARGUMENT);
+    CHECK(parseCommand("PERIOD 99999999999999999999").kind == COMMAND_BAD_ARGUMENT);
+    CHECK(parseCommand("PERIOD 1x").kind == COMMAND_BAD_ARGUMENT);
+    CHECK(parseCommand("PERIOD ").kind == COMMAND_UNKNOWN);
+    CHECK(parseCommand("LIGHT").kind == COMMAND_UNKNOWN);
+    CHECK(parseCommand("").kind == COMMAND_UNKNOWN);
+    CHECK(parseCommand(std::string(200, 'A').c_str()).kind == COMMAND_UNKNOWN);
+}
+
+static void subscriptionLines() {
+    char line[] = "+SMSUB: \"dtwin/uno1/down\",\"LIG\"";
+    const char* topic = nullptr;
+    const char* message = nullptr;
+    CHECK(parseSubscriptionLine(line, &topic, &message));
+    CHECK_EQ(topic, "dtwin/uno1/down");
+    CHECK_EQ(message, "LIG");
+    char commas[] = "+SMSUB: \"dtwin/uno1/down\",\"PERIOD 30, \"please\"\"";
+    CHECK(parseSubscriptionLine(commas, &topic, &message));
+    CHECK_EQ(message, "PERIOD 30, \"please\"");
+    char empty[] = "+SMSUB: \"dtwin/uno1/down\",\"\"";
+    CHECK(parseSubscriptionLine(empty, &topic, &message));
+    CHECK_EQ(message, "");
+    char other[] = "+SMSTATE: 1";
+    CHECK(!parseSubscriptionLine(other, &topic, &message));
+    char unterminated[] = "+SMSUB: \"dtwin/uno1/down\",\"LIG";
+    CHECK(!parseSubscriptionLine(unterminated, &topic, &message));
+    char noMessage[] = "+SMSUB: \"dtwin/uno1/down\"";
+    CHECK(!parseSubscriptionLine(noMessage, &topic, &message));
+}
+
+// --- the device against the scripted modem ------------------------------------------------
+
+static void bootsJoinsAndPublishes() {
+    Board board;
+    board.run(5000);
+    CHECK(board.device.state() == Device::ONLINE);
+    // The modem echoes until ATE0; the parser copes.
+    std::vector<std::string> expected = {
+        "AT", "ATE0", "AT+CNACT?", "AT+CNACT=1,\"super\"", "AT+CNACT?",
+        "AT+SMCONF=\"URL\",\"broker.example.org\",1883", "AT+SMCONF=\"CLIENTID\",\"uno1\"", "AT+SMCONF=\"KEEPTIME\",60",
+        "AT+SMCONF=\"CLEANSS\",0", "AT+SMCONF=\"QOS\",1", "AT+SMCONF=\"USERNAME\",\"uno1\"", "AT+SMCONF=\"PASSWORD\",\"s3cret\"",
+        "AT+SMCONF=\"TOPIC\",\"dtwin/uno1/status\"", "AT+SMCONF=\"MESSAGE\",\"offline\"", "AT+SMCONF=\"RETAIN\",1", "AT+SMCONN",
+        "AT+SMPUB=\"dtwin/uno1/status\",6,1,1", "AT+SMPUB=\"dtwin/uno1/up\",10,1,0", "AT+SMSUB=\"dtwin/uno1/down\",1",
+        "AT+SMPUB=\"dtwin/uno1/up\",17,1,0",
+    };
+    CHECK(board.modem.commands.size() >= expected.size());
+    for (size_t i = 0; i < expected.size() && i < board.modem.commands.size(); i++) CHECK_EQ(board.modem.commands[i], expected[i]);
+    CHECK(board.modem.publishes.size() == 3);
+    if (board.modem.publishes.size() == 3) {
+        CHECK_EQ(board.modem.publishes[0].payload, "online");
+        CHECK(board.modem.publishes[0].retain);
+        CHECK_EQ(board.modem.publishes[1].payload, "uno1:awake");
+        CHECK_EQ(board.modem.publishes[2].payload, "sim-uno1 data 512");
+        CHECK(board.modem.publishes[2].qos == 1 && !board.modem.publishes[2].retain);
+    }
+    CHECK(!board.modem.subscriptions.empty() && board.modem.subscriptions[0] == "dtwin/uno1/down");
+    CHECK(board.said("modem answers"));
+    CHECK(board.said("network attached"));
+    CHECK(board.said("online: a reading every 60 s on dtwin/uno1/up"));
+    CHECK(board.said("sent sim-uno1 data 512"));
+}
+
+static void readsEveryPeriod() {
+    Board board;
+    board.runUntilOnline();
+    fake::analog[0] = 7;
+    board.run(61000);
+    fake::analog[0] = 1023;
+    board.run(60000);
+    const auto readings = board.payloads("dtwin/uno1/up");
+    CHECK(readings.size() == 4);
+    if (readings.size() == 4) {
+        CHECK_EQ(readings[1], "sim-uno1 data 512");
+        CHECK_EQ(readings[2], "sim-uno1 data 7");
+        CHECK_EQ(readings[3], "sim-uno1 data 1023");
+    }
+}
+
+static void actsOnCommands() {
+    Board board;
+    board.runUntilOnline();
+    board.modem.deliver("dtwin/uno1/down", "LIG");
+    board.run(100);
+    CHECK(board.device.ledOn());
+    CHECK(fake::pins[PIN_LED] == HIGH);
+    CHECK(board.said("command LIG: LED on"));
+    board.modem.deliver("dtwin/uno1/down", "ACK");
+    board.run(100);
+    CHECK(!board.device.ledOn());
+    CHECK(fake::pins[PIN_LED] == LOW);
+    // Another device's command is not ours.
+    board.modem.deliver("dtwin/uno2/down", "LIG");
+    board.run(100);
+    CHECK(!board.device.ledOn());
+    board.modem.deliver("dtwin/uno1/down", "led on");
+    board.modem.deliver("dtwin/uno1/down", "PERIOD 10");
+    board.run(100);
+    CHECK(board.device.ledOn());
+    CHECK(board.device.periodMs() == 10000);
+    const size_t before = board.payloads("dtwin/uno1/up").size();
+    board.run(10100);
+    CHECK(board.payloads("dtwin/uno1/up").size() == before + 1);
+    board.modem.deliver("dtwin/uno1/down", "READ");
+    board.run(100);
+    CHECK(board.payloads("dtwin/uno1/up").size() == before + 2);
+    board.modem.deliver("dtwin/uno1/down", "REPORT");
+    board.run(100);
+    const auto sms = board.payloads("dtwin/uno1/sms");
+    CHECK(sms.size() == 1);
+    if (!sms.empty()) CHECK_EQ(sms[0], "uno1: light 512, LED on, a reading every 10 s");
+    board.modem.deliver("dtwin/uno1/down", "DANCE");
+    board.modem.deliver("dtwin/uno1/down", "PERIOD 5");
+    board.run(100);
+    CHECK(board.said("command DANCE: unknown"));
+    CHECK(board.said("PERIOD takes 10 to 86400 seconds"));
+    CHECK(board.device.periodMs() == 10000);
+}
+
+static void aCommandArrivingDuringAPublishIsKept() {
+    Board board;
+    board.runUntilOnline();
+    // The URC is already waiting when the device starts its next publish.
+    board.modem.deliver("dtwin/uno1/down", "LIG");
+    board.modem.unsolicited("+SMSUB: \"dtwin/uno1/down\",\"" + std::string(300, 'x') + "\"");
+    board.modem.deliver("dtwin/uno1/down", "READ");
+    board.device.loop();
+    board.run(100);
+    CHECK(board.device.ledOn());
+    CHECK(board.said("ignored a line too long to read"));
+    CHECK(board.payloads("dtwin/uno1/up").size() == 3);
+}
+
+static void reconnectsAfterTheConnectionDrops() {
+    Board board;
+    board.runUntilOnline();
+    board.modem.brokerUp = false;
+    board.run(DTWIN_CHECK_MS + 1000);
+    CHECK(board.said("the MQTT connection was lost"));
+    CHECK(board.device.state() != Device::ONLINE);
+    const int connects = board.modem.count("AT+SMCONN");
+    board.run(20000);
+    CHECK(board.modem.count("AT+SMCONN") > connects);  // keeps trying
+    board.modem.brokerUp = true;
+    board.run(70000);
+    CHECK(board.device.state() == Device::ONLINE);
+    CHECK(board.modem.subscriptions.size() == 2);  // subscribed again
+    CHECK(board.payloads("dtwin/uno1/status").size() == 2);
+}
+
+static void aFailedPublishIsNoticed() {
+    Board board;
+    board.runUntilOnline();
+    board.modem.brokerUp = false;
+    board.modem.deliver("dtwin/uno1/down", "READ");  // a reading now: it fails, which checks the connection at once
+    board.run(100);
+    CHECK(board.said("publish failed: ERROR"));
+    CHECK(board.said("the MQTT connection was lost"));
+}
+
+static void oldFirmwareIsReportedAndRetriedForever() {
+    Board board;
+    board.modem.oldFirmware = true;
+    board.run(10 * 60000UL);
+    CHECK(board.device.modemLacksMqtt());
+    CHECK(board.said("its firmware has no MQTT"));
+    CHECK(board.said("firmware/README.md"));
+    CHECK(board.device.state() != Device::ONLINE);
+    const int tries = board.modem.count("AT+SMCONF=\"URL\"");
+    CHECK(tries >= 5);
+    board.run(5 * 60000UL);
+    CHECK(board.modem.count("AT+SMCONF=\"URL\"") > tries);  // never gives up, never hangs
+}
+
+static void aSilentModemIsPoweredUp() {
+    Board board;
+    board.modem.silent = true;
+    board.run(20000);
+    CHECK(board.said("modem does not answer: pressing its power key (D12)"));
+    CHECK(fake::pinHistory.find("D12=1 D12=0") != std::string::npos);
+    CHECK(board.device.state() == Device::POWER_UP);
+    board.modem.silent = false;
+    board.run(20000);
+    CHECK(board.device.state() == Device::ONLINE);
+}
+
+static void aModemAt115200IsSetTo19200() {
+    Board board;
+    board.modem.baud = 115200;
+    board.run(10000);
+    CHECK(board.modem.count("AT+IPR=19200") == 1);
+    CHECK(board.said("modem was at 115200 baud"));
+    CHECK(board.device.state() == Device::ONLINE);
+}
+
+static void waitsForTheNetwork() {
+    Board board;
+    board.modem.attachAfterQueries = 15;
+    board.run(25000);
+    CHECK(board.said("no network yet (APN super), still trying: +CNACT: 0,\"0.0.0.0\""));
+    CHECK(board.device.state() == Device::NETWORK);
+    board.run(30000);
+    CHECK(board.device.state() == Device::ONLINE);
+}
+
+static void refusedConnectionsBackOff() {
+    Board board;
+    board.modem.refuseConnections = 3;
+    board.run(60000);
+    CHECK(board.said("MQTT connection to broker.example.org refused or failed: ERROR"));
+    CHECK(board.said("again in 2 s"));
+    CHECK(board.said("again in 4 s"));
+    CHECK(board.said("again in 8 s"));
+    CHECK(board.device.state() == Device::ONLINE);
+    CHECK(board.modem.count("AT+SMCONN") == 4);
+}
+
+// The sketch file itself: setup() and loop() with the real SoftwareSerial's stand-in.
+static void theSketchRuns() {
+    fake::reset();
+    fake::Modem modem;
+    fake::plugged = &modem;
+    fake::analog[0] = 300;
+    setup();
+    for (int i = 0; i < 1000; i++) {
+        loop();
+        delay(10);
+    }
+    CHECK(!modem.publishes.empty());
+    CHECK_EQ(modem.publishes.back().payload, "sim-uno1 data 300");
+    CHECK(Serial.output.find("dtwin uno1: starting: broker broker.example.org:1883, APN super") != std::string::npos);
+    modem.deliver("dtwin/uno1/down", "LIG");
+    loop();
+    CHECK(fake::pins[PIN_LED] == HIGH);
+    fake::plugged = nullptr;
+}
+
+int main() {
+    const struct {
+        const char* name;
+        void (*run)();
+    } tests[] = {
+        {"command words", commandWords},
+        {"subscription lines", subscriptionLines},
+        {"boots, joins and publishes", bootsJoinsAndPublishes},
+        {"reads every period", readsEveryPeriod},
+        {"acts on commands", actsOnCommands},
+        {"a command arriving during a publish is kept", aCommandArrivingDuringAPublishIsKept},
+        {"reconnects after the connection drops", reconnectsAfterTheConnectionDrops},
+        {"a failed publish is noticed", aFailedPublishIsNoticed},
+        {"old modem firmware is reported and retried forever", oldFirmwareIsReportedAndRetriedForever},
+        {"a silent modem is powered up", aSilentModemIsPoweredUp},
+        {"a modem at 115200 baud is set to 19200", aModemAt115200IsSetTo19200},
+        {"waits for the network", waitsForTheNetwork},
+        {"refused connections back off", refusedConnectionsBackOff},
+        {"the sketch runs", theSketchRuns},
+    };
+    int passed = 0, failed = 0;
+    for (const auto& test : tests) {
+        const int before = failures;
+        test.run();
+        if (failures == before) {
+            passed++;
+            printf("  ok    %s\n", test.name);
+        } else {
+            failed++;
+            printf("  FAIL  %s\n", test.name);
+        }
+    }
+    printf("firmware: %d passed, %d failed\n", passed, failed);
+    return failed == 0 ? 0 : 1;
+}
