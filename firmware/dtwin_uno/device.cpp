@@ -215,8 +215,12 @@ bool Device::publish(const __FlashStringHelper* suffix, const char* payload, boo
     out.print(F("\","));
     out.print(length);
     out.print(retain ? F(",1,1") : F(",1,0"));
-    if (modem_.endAwaitingPrompt(kCommandTimeoutMs) != AtModem::PROMPT ||
-        modem_.sendData(payload, length, kPublishTimeoutMs) != AtModem::OK) {
+    if (modem_.endAwaitingPrompt(kCommandTimeoutMs) != AtModem::PROMPT) {
+        say().print(F("publish failed: no > prompt after AT+SMPUB, the modem said "));
+        sayModemAnswer();
+        return false;
+    }
+    if (modem_.sendData(payload, length, kPublishTimeoutMs) != AtModem::OK) {
         say().print(F("publish failed: "));
         sayModemAnswer();
         return false;

@@ -202,7 +202,7 @@ if __name__ == "__main__":
     import sys
 
     master, slave = os.openpty()
-    tty.setraw(master)
+    tty.setraw(slave)  # raw from the start: the sketch's bytes are not a terminal's
     print("fake SIM7000 on", os.ttyname(slave), flush=True)
     modem = FakeSim7000(master, old_firmware="--old-firmware" in sys.argv, log=print).start()
     try:
