@@ -104,7 +104,8 @@ struct SimulateCommand: AsyncParsableCommand {
                 await client.close()
             }
             let elapsed = ContinuousClock.now - started
-            emit("\(connected.count) simulated devices sent \(sent.current) readings in \(elapsed.secondsText)")
+            let devices = connected.count == 1 ? "1 simulated device" : "\(connected.count) simulated devices"
+            emit("\(devices) sent \(sent.current) \(sent.current == 1 ? "reading" : "readings") in \(elapsed.secondsText)")
             if let failure { throw CommandFailure.runtime(failure) }
         }
     }
