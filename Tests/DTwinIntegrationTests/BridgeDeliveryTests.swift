@@ -190,6 +190,28 @@ import Testing
         await gateway.stop()
     }
 
+    /// A device's 1 MB payload on a broker that takes messages up to 1 MiB (the production
+    /// broker's limit): whole, its dead letter would be a 1.4 MB publish that such a broker
+    /// drops (message_size_limit) or disconnects the bridge for (max_packet_size), again at
+    /// every reconnect. It carries the first 192 KiB and the size instead, and readings go on.
+    @Test func anOversizedPayloadsDeadLetterFitsTheBrokersLimit() async throws {
+        let broker = try MosquittoProcess(extraConfiguration: ["max_packet_size 1049600"])
+        let bridge = try await BridgeHarness(broker: broker) {
+            $0.devices = [try! DeviceName(validating: "uno1"): .init(reply: "ACK")]
+        }
+        let payload = (0..<1_000_000).map { UInt8(truncatingIfNeeded: $0) }
+        try await bridge.publish("dtwin/uno1/up", payload)
+        try await bridge.publish("dtwin/uno1/up", "sim-uno1 data 7")
+        #expect(await bridge.watcher.waitFor { $0.contains { $0.topic == "dtwin/bridge/deadletter" } })
+        let letter = try #require(bridge.deadLetters.first)
+        #expect(letter.payloadSize == 1_000_000)
+        #expect(letter.payloadBytes == Array(payload.prefix(DeadLetter.includedPayloadLimit)))
+        #expect(letter.reason.contains("1000000 bytes"))
+        #expect(await bridge.watcher.waitFor { $0.contains { $0.topic == "dtwin/uno1/down" } }, "the next reading was not stored")
+        #expect(!broker.log.contains("exceeded maximum packet size"), "the broker refused the bridge's publish")
+        await bridge.stop()
+    }
+
     @Test func redirectsAndHugeAnswersAreDeadLetteredNotFollowed() async throws {
         let huge = String(repeating: "x", count: 2 << 20)
         let gateway = try await HTTPReceiver.start { request in
