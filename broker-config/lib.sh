@@ -18,8 +18,8 @@ require_tools() {
 # The broker directory made by setup.sh, as an absolute path.
 broker_dir() {
     [ -n "${1:-}" ] || die "no broker directory given"
-    [ -f "$1/mosquitto.conf" ] && [ -f "$1/passwd" ] ||
-        die "$1 is not a broker directory made by broker-config/setup.sh (no mosquitto.conf or passwd)"
+    [ -f "$1/mosquitto.conf" ] && [ -f "$1/passwd" ] && [ -f "$1/setup.env" ] ||
+        die "$1 is not a broker directory made by broker-config/setup.sh (no mosquitto.conf, passwd or setup.env)"
     (cd "$1" && pwd)
 }
 
