@@ -67,13 +67,14 @@ set_password() {
     hand_to_broker "$dir"
 }
 
-# A running broker rereads its password and ACL files on SIGHUP.
+# A running broker rereads its password and ACL files on SIGHUP; a second argument is added
+# to what is said when it ran.
 reload_broker() {
-    local dir="$1" pid
+    local dir="$1" more="${2:-}" pid
     pid=$(cat "$dir/var/mosquitto.pid" 2>/dev/null || true)
     if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
         kill -HUP "$pid"
-        say "the running broker (pid $pid) has reloaded its password and ACL files"
+        say "the running broker (pid $pid) has reloaded its password and ACL files$more"
     else
         say "no broker is running from $dir: it reads the change when it starts"
     fi

@@ -209,11 +209,7 @@ chmod 644 "$dir/mosquitto.conf"
 } >"$dir/setup.env"
 chmod 644 "$dir/setup.env"
 hand_to_broker "$dir"
-pid=$(cat "$dir/var/mosquitto.pid" 2>/dev/null || true)
-if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill -HUP "$pid"
-    say "the running broker (pid $pid) reloaded its password and ACL files; restart it to take new ports or certificates"
-fi
+reload_broker "$dir" "; restart it to take new ports or certificates"
 
 say "broker directory ready: $dir"
 say "  start it:     mosquitto -c $dir/mosquitto.conf"

@@ -1,3 +1,4 @@
+import DTwinContract
 import DTwinMQTT
 import DTwinTestSupport
 import Foundation
@@ -26,14 +27,13 @@ import Testing
             #expect(try mode(secret) == 0o600, "\(secret) must be readable by its owner only")
         }
         let bridgeEnvironment = try read("bridge.env")
-        #expect(bridgeEnvironment.contains("DTWIN_BROKER=mqtt://dtwin-bridge:"))
-        #expect(bridgeEnvironment.contains("@127.0.0.1:21883"))
+        let bridgeURL = try BrokerURL(parsing: try GeneratedBroker.bridgeURL(in: directory))
+        #expect(bridgeURL == BrokerURL(host: "127.0.0.1", port: 21883, username: "dtwin-bridge", password: bridgeURL.password))
         let configuration = try read("mosquitto.conf")
         #expect(configuration.contains("listener 21883 127.0.0.1"))
         #expect(configuration.contains("listener 28883\n"))
         // The bridge's password is in bridge.env only: setup.sh does not print it.
-        let brokerLine = try #require(bridgeEnvironment.split(separator: "\n").first { $0.hasPrefix("DTWIN_BROKER=") })
-        let password = try #require(brokerLine.split(separator: ":").dropFirst(2).first?.split(separator: "@").first)
+        let password = try #require(bridgeURL.password)
         #expect(password.count == 24)
         #expect(!(first.output + first.errors).contains(password))
 

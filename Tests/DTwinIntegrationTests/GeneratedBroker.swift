@@ -1,3 +1,4 @@
+import DTwinContract
 import DTwinMQTT
 import DTwinTestSupport
 import Foundation
@@ -48,24 +49,23 @@ struct GeneratedBroker: Sendable {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    /// `DTWIN_BROKER` as setup.sh wrote it into bridge.env.
-    var bridgeURL: String {
-        get throws {
-            let text = try String(contentsOf: directory.appendingPathComponent("bridge.env"), encoding: .utf8)
-            guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("DTWIN_BROKER=") }) else {
-                throw TestSupportError("bridge.env has no DTWIN_BROKER line")
-            }
-            return String(line.dropFirst("DTWIN_BROKER=".count))
+    /// `DTWIN_BROKER` as setup.sh wrote it into `directory`/bridge.env.
+    static func bridgeURL(in directory: URL) throws -> String {
+        let text = try String(contentsOf: directory.appendingPathComponent("bridge.env"), encoding: .utf8)
+        guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("DTWIN_BROKER=") }) else {
+            throw TestSupportError("bridge.env has no DTWIN_BROKER line")
         }
+        return String(line.dropFirst("DTWIN_BROKER=".count))
     }
+
+    var bridgeURL: String { get throws { try Self.bridgeURL(in: directory) } }
 
     var bridgePassword: String {
         get throws {
-            let url = try bridgeURL
-            guard let at = url.firstIndex(of: "@"), let colon = url[..<at].lastIndex(of: ":") else {
+            guard let password = try BrokerURL(parsing: bridgeURL).password else {
                 throw TestSupportError("no password in the bridge's URL")
             }
-            return String(url[url.index(after: colon)..<at])
+            return password
         }
     }
 
@@ -100,20 +100,7 @@ struct GeneratedBroker: Sendable {
     static func connectionError(_ configuration: MQTTClientConfiguration) async throws -> MQTTError? {
         var logger = Logger(label: "broker-config-test")
         logger.logLevel = .critical
-        let client = try MQTTClient(configuration: configuration, logger: logger)
-        client.start()
-        let outcome: MQTTError?
-        do {
-            try await client.waitUntilConnected(timeout: .seconds(10), failFast: true)
-            outcome = nil
-        } catch let error as MQTTError {
-            outcome = error
-        } catch {
-            await client.close()
-            throw error
-        }
-        await client.close()
-        return outcome
+        return try await DTwinTestSupport.connectionError(of: MQTTClient(configuration: configuration, logger: logger))
     }
 
     struct ScriptRun {

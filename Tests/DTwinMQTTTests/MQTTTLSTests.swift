@@ -68,27 +68,13 @@ import Testing
         await good.close()
 
         // A wrong password: refused, and the error does not carry the password.
-        let refused = try await connectionError(try client(port: broker.port, ca: certificates.ca, password: "guess"))
+        let refused = try await connectionError(of: try client(port: broker.port, ca: certificates.ca, password: "guess"))
         #expect(refused?.code == .refused, "a wrong password must be refused")
         #expect(refused?.message.contains("guess") == false)
 
         // A CA that did not sign the broker's certificate: a TLS failure.
-        let untrusted = try await connectionError(try client(port: broker.port, ca: certificates.otherCA, password: "s3cret-pw"))
+        let untrusted = try await connectionError(of: try client(port: broker.port, ca: certificates.otherCA, password: "s3cret-pw"))
         #expect(untrusted?.code == .tls, "a certificate the CA did not sign must fail TLS")
-    }
-
-    /// Starts `client`, waits for its first connection attempt and closes it; returns the error,
-    /// or `nil` if it connected.
-    func connectionError(_ client: MQTTClient) async throws -> MQTTError? {
-        client.start()
-        do {
-            try await client.waitUntilConnected(timeout: .seconds(10), failFast: true)
-            await client.close()
-            return nil
-        } catch let error as MQTTError {
-            await client.close()
-            return error
-        }
     }
 
     @Test func aMissingCAFileIsAClearError() throws {
