@@ -166,7 +166,9 @@ final class RunningDTwin: Sendable {
         let broker = try MosquittoProcess()
         defer { broker.stop() }
         let watcher = try await MessageCollector(port: broker.port, filters: ["dtwin/#"])
-        let simulate = try RunningDTwin(["simulate", "--devices", "2", "--rate", "5", "--count", "10", "--format", "json", "--broker", broker.url])
+        // 60 readings at 10 a second: `dtwin send` has six seconds to start and deliver LIG before
+        // the simulation ends, even on a loaded machine (with two seconds it once arrived too late).
+        let simulate = try RunningDTwin(["simulate", "--devices", "2", "--rate", "10", "--count", "60", "--format", "json", "--broker", broker.url])
         #expect(await watcher.waitFor { $0.contains { $0.topic == "dtwin/sim1/up" && String(decoding: $0.payload, as: UTF8.self).contains("seq") } })
         let sent = try await DTwinBinary.run(["send", "sim1", "LIG", "--broker", broker.url])
         #expect(sent.code == 0)
@@ -174,13 +176,13 @@ final class RunningDTwin: Sendable {
         // Each device's last messages travel on its own connection: wait until both said offline.
         #expect(await watcher.waitFor { $0.filter { $0.topic.hasSuffix("/status") && $0.payload == Array("offline".utf8) }.count == 2 })
         #expect(simulate.output.contains("sim1 got LIG: LED on"))
-        #expect(simulate.output.contains("2 simulated devices sent 20 readings"))
+        #expect(simulate.output.contains("2 simulated devices sent 120 readings"))
         func payloads(_ topic: String) -> [String] { watcher.messages(on: topic).map { String(decoding: $0.payload, as: UTF8.self) } }
         #expect(payloads("dtwin/sim1/status") == ["online", "offline"] && payloads("dtwin/sim2/status") == ["online", "offline"])
         #expect(payloads("dtwin/sim1/up").first == "sim1:awake")
         let readings = payloads("dtwin/sim1/up").dropFirst().map { DevicePayload.decode(Array($0.utf8)) }
-        #expect(readings.count == 10 && readings.allSatisfy { $0.kind == .reading })
-        #expect(readings.map(\.seq) == (1...10).map { Int64($0) })
+        #expect(readings.count == 60 && readings.allSatisfy { $0.kind == .reading })
+        #expect(readings.map(\.seq) == (1...60).map { Int64($0) })
         // After LIG the LED shines on the photoresistor; sim2 never got a command.
         #expect(payloads("dtwin/sim1/up").last?.contains(#""led": "on""#) == true)
         #expect(!payloads("dtwin/sim2/up").contains { $0.contains(#""led": "on""#) })

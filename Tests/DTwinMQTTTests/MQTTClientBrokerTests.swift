@@ -134,13 +134,15 @@ import Testing
         lonely.start()
         let started = ContinuousClock.now
         do {
-            try await lonely.waitUntilConnected(timeout: .seconds(10), failFast: true)
+            try await lonely.waitUntilConnected(timeout: .seconds(120), failFast: true)
             Issue.record("connected to nothing")
         } catch let error as MQTTError {
             #expect(error.code == .unreachable)
             #expect(error.message.contains("127.0.0.1:\(port)"))
         }
-        #expect(ContinuousClock.now - started < .seconds(5))
+        // Fail-fast means the refused connection ends the wait, not the timeout: far below it even
+        // on a loaded machine (measured alone: 4 ms; 8 s once while the whole suite ran).
+        #expect(ContinuousClock.now - started < .seconds(60))
         await lonely.close()
     }
 
