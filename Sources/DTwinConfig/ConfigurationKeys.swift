@@ -29,6 +29,8 @@ extension ConfigurationKey {
             return nil
         },
         string("ca", \.ca),
+        string("instance", \.instance),
+        string("sharedGroup", \.sharedGroup),
         key("topicPrefix") { config, text in
             do throws(InvalidTopicPrefix) { config.topicPrefix = try TopicTree(prefix: text) } catch { return error.reason }
             return nil
@@ -47,6 +49,7 @@ extension ConfigurationKey {
             return nil
         },
         choice("upstream.method", \.upstream.method),
+        choice("upstream.auth", \.upstream.auth),
         string("upstream.function", \.upstream.function),
         url("upstream.endpoint", \.upstream.endpoint),
         duration("upstream.timeout", \.upstream.timeout, atLeast: .milliseconds(10)),
@@ -89,6 +92,7 @@ extension ConfigurationKey {
         },
         duration("shutdownTimeout", \.shutdownTimeout, atLeast: .zero),
         choice("logLevel", \.logLevel),
+        choice("logFormat", \.logFormat),
     ]
 
     static let byPath: [String: ConfigurationKey] = Dictionary(uniqueKeysWithValues: all.map { ($0.path, $0) })

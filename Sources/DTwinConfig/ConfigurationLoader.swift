@@ -65,8 +65,17 @@ public enum ConfigurationLoader {
         if config.upstream.mode == .apigw && config.upstream.url.isEmpty {
             throw ConfigurationError(key: "upstream.url", message: "is required when upstream.mode is apigw (the API Gateway invoke URL)")
         }
+        if config.upstream.auth == .iam && config.upstream.mode != .apigw {
+            throw ConfigurationError(
+                key: "upstream.auth",
+                message: "iam signs apigw requests; upstream.mode \(config.upstream.mode) \(config.upstream.mode == .lambda ? "is always signed" : "sends nothing upstream")")
+        }
         if config.upstream.mode == .lambda && config.upstream.function.isEmpty {
             throw ConfigurationError(key: "upstream.function", message: "is required when upstream.mode is lambda (a function name or ARN)")
+        }
+        for (key, value) in [("instance", config.instance), ("sharedGroup", config.sharedGroup)] where !value.isEmpty {
+            throw ConfigurationError(
+                key: key, message: "several bridges on a shared subscription are not supported by this version: leave it empty")
         }
         if config.upstream.retry.initial > config.upstream.retry.max {
             throw ConfigurationError(key: "upstream.retry.initial", message: "must not be longer than upstream.retry.max")

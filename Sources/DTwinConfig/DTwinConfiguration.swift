@@ -11,8 +11,24 @@ public struct DTwinConfiguration: Sendable, Equatable {
         case GET, POST
     }
 
+    /// How `apigw` requests prove who sends them.
+    public enum UpstreamAuth: String, Sendable, Equatable, CaseIterable {
+        /// Unsigned: an open API, or one that checks a key in `upstream.url`.
+        case none
+        /// Signature Version 4 for `execute-api` with the standard AWS credentials, for an
+        /// `AWS_IAM` route such as the cloud stack's `POST /bridge` (cloud/template.yaml).
+        case iam
+    }
+
     public enum StoreKind: String, Sendable, Equatable, CaseIterable {
         case sqlite, dynamodb
+    }
+
+    public enum LogFormat: String, Sendable, Equatable, CaseIterable {
+        /// swift-log's lines: `2026-12-01T12:00:00+0000 info dtwin: [DTwinBridge] message key=value`.
+        case text
+        /// One JSON object per line (``JSONLogHandler`` in DTwinApp).
+        case json
     }
 
     public enum LogLevel: String, Sendable, Equatable, CaseIterable {
@@ -37,6 +53,7 @@ public struct DTwinConfiguration: Sendable, Equatable {
         public var mode: UpstreamMode = .local
         public var url: String = ""
         public var method: HTTPMethod = .GET
+        public var auth: UpstreamAuth = .none
         public var function: String = ""
         public var endpoint: String = ""
         public var timeout: Duration = .seconds(10)
@@ -121,6 +138,11 @@ public struct DTwinConfiguration: Sendable, Equatable {
     /// How long a SIGTERM may take: in-flight deliveries get this long to finish.
     public var shutdownTimeout: Duration = .seconds(10)
     public var logLevel: LogLevel = .info
+    public var logFormat: LogFormat = .text
+    /// Several bridges on one broker (DESIGN.md §8): a name for each, and the group of their
+    /// `$share/<group>/…` subscriptions. Empty: one bridge, which is all this version runs.
+    public var instance: String = ""
+    public var sharedGroup: String = ""
 
     public init() {}
 }

@@ -38,7 +38,7 @@ struct BridgeCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingFailures {
             let configuration = try common.loadConfiguration()
-            let logger = bootstrapLogging(level: configuration.logLevel.loggerLevel)
+            let logger = bootstrapLogging(level: configuration.logLevel.loggerLevel, format: configuration.logFormat)
             let application: BridgeApplication
             do {
                 application = try BridgeApplication(configuration: configuration, logger: logger)

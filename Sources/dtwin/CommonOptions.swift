@@ -1,4 +1,5 @@
 import ArgumentParser
+import DTwinApp
 import DTwinConfig
 import DTwinContract
 import Foundation
@@ -68,12 +69,20 @@ func reportingFailures(_ body: () async throws -> Void) async throws {
     }
 }
 
-/// Logs to standard error at `level` (the bridge's log is its standard error stream).
-func bootstrapLogging(level: Logger.Level) -> Logger {
+/// Logs to standard error at `level` (the bridge's log is its standard error stream), as text
+/// lines or, with `logFormat: json`, JSON lines.
+func bootstrapLogging(level: Logger.Level, format: DTwinConfiguration.LogFormat = .text) -> Logger {
     LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = level
-        return handler
+        switch format {
+        case .text:
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        case .json:
+            var handler = JSONLogHandler(label: label)
+            handler.logLevel = level
+            return handler
+        }
     }
     return Logger(label: "dtwin")
 }

@@ -119,12 +119,38 @@ import Testing
         ("alerts:\n  - device: a\n    text: hi\n", "alerts[0]", "below or above"),
         ("alerts:\n  - device: '#'\n    below: 1\n", "alerts[0].device", "device name"),
         ("ca: /x.pem\n", "ca", "mqtts"),
+        ("upstream:\n  auth: sigv2\n", "upstream.auth", "one of none, iam"),
+        ("instance: gw2\n", "instance", "not supported by this version"),
+        ("sharedGroup: dtwin\n", "sharedGroup", "not supported by this version"),
+        ("upstream:\n  auth: iam\n", "upstream.auth", "sends nothing upstream"),
+        ("upstream:\n  mode: lambda\n  function: f\n  auth: iam\n", "upstream.auth", "always signed"),
         ("{{{", "config", "YAML"),
     ])
     func badValuesAreErrorsThatNameTheKey(_ yaml: String, _ key: String, _ words: String) throws {
         let problem = try #require(error(yaml), "\(yaml) was accepted")
         #expect(problem.key == key)
         #expect(problem.description.contains(words), "\(problem.description)")
+    }
+
+    @Test func theCloudStacksOutputLinesLoad() throws {
+        // What cloud/template.yaml's DtwinConfiguration output prints, filled in for a stack.
+        let yaml = """
+            upstream:
+              mode: apigw
+              url: https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/prod/bridge
+              method: POST
+              auth: iam
+            store:
+              kind: dynamodb
+              table: digitaltwin
+              region: eu-west-1
+            """
+        let config = try load(yaml).configuration
+        #expect(config.upstream.auth == .iam && config.upstream.method == .POST && config.upstream.mode == .apigw)
+        #expect(config.store.kind == .dynamodb && config.store.region == "eu-west-1")
+        #expect(try load(nil).configuration.upstream.auth == DTwinConfiguration.UpstreamAuth.none)
+        #expect(try load(nil, ["DTWIN_UPSTREAM_MODE": "apigw", "DTWIN_UPSTREAM_URL": "https://x/y", "DTWIN_UPSTREAM_AUTH": "iam"])
+            .configuration.upstream.auth == .iam)
     }
 
     @Test func environmentOverridesTheFile() throws {
