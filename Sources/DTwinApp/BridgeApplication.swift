@@ -86,19 +86,17 @@ public struct BridgeApplication: Sendable {
         let upstream: any Upstream
         switch configuration.upstream.mode {
         case .local:
-            let opened = try Self.openStore(configuration, environment: environment)
+            let opened = try Self.openStore(configuration, environment: environment, logger: logger)
             store = opened
             resources.append(.init(service: ResourceService(name: "store") { try? await opened.close() }))
             let replies = configuration.devices.compactMapValues { $0.reply.isEmpty ? nil : $0.reply }
             let alerts = AlertService(rules: configuration.alerts, relay: relay, logger: logger)
             upstream = LocalLambda(store: opened, replies: replies, onStored: { alerts.stored($0) })
         case .apigw:
-            store = try Self.cloudTable(configuration, environment: environment)
-            upstream = APIGatewayUpstream(
-                url: configuration.upstream.url, post: configuration.upstream.method == .POST,
-                timeout: configuration.upstream.timeout, client: httpClient!)
+            store = try Self.cloudTable(configuration, environment: environment, logger: logger)
+            upstream = try Self.apiGatewayUpstream(configuration, environment: environment, client: httpClient!)
         case .lambda:
-            store = try Self.cloudTable(configuration, environment: environment)
+            store = try Self.cloudTable(configuration, environment: environment, logger: logger)
             upstream = try Self.lambdaUpstream(configuration, environment: environment, client: httpClient!)
         }
         if let store, configuration.upstream.mode != .local {
@@ -154,7 +152,8 @@ public struct BridgeApplication: Sendable {
     /// Opens the configured twin table. DynamoDB takes its credentials the standard AWS way
     /// (environment, then `AWS_PROFILE` in the shared files) and `store.region`/`store.endpoint`.
     public static func openStore(
-        _ configuration: DTwinConfiguration, environment: [String: String] = ProcessInfo.processInfo.environment
+        _ configuration: DTwinConfiguration, environment: [String: String] = ProcessInfo.processInfo.environment,
+        logger: Logger = Logger(label: "dtwin.store")
     ) throws -> any TwinStore {
         let settings = configuration.store
         switch settings.kind {
@@ -165,10 +164,31 @@ public struct BridgeApplication: Sendable {
                 let aws = try AWSEnvironment.resolve(environment)
                 guard let credentials = aws.credentials else { throw AWSError.noCredentials }
                 let client = try DynamoDBClient(endpoint: settings.endpoint, region: settings.region, credentials: credentials, http: .shared)
-                return DynamoDBTwinStore(table: settings.table, client: client)
+                return DynamoDBTwinStore(table: settings.table, client: client, logger: logger)
             } catch {
                 throw ConfigurationError(key: "store.kind", message: "dynamodb: \(error)")
             }
+        }
+    }
+
+    /// The API Gateway upstream; with `upstream.auth: iam` signed with the standard AWS
+    /// credentials for the invoke URL's region (else `AWS_REGION`, the profile's, `store.region`).
+    static func apiGatewayUpstream(
+        _ configuration: DTwinConfiguration, environment: [String: String], client: HTTPClient
+    ) throws -> APIGatewayUpstream {
+        let settings = configuration.upstream
+        do throws(AWSError) {
+            var signer: SigV4?
+            if settings.auth == .iam {
+                let aws = try AWSEnvironment.resolve(environment)
+                guard let credentials = aws.credentials else { throw AWSError.noCredentials }
+                let region = APIGatewayUpstream.region(ofInvokeURL: settings.url) ?? aws.region ?? configuration.store.region
+                signer = SigV4(credentials: credentials, region: region, service: "execute-api")
+            }
+            return try APIGatewayUpstream(
+                url: settings.url, post: settings.method == .POST, timeout: settings.timeout, client: client, signer: signer)
+        } catch {
+            throw ConfigurationError(key: "upstream.auth", message: "iam: \(error)")
         }
     }
 
@@ -192,8 +212,8 @@ public struct BridgeApplication: Sendable {
 
     /// With `apigw` or `lambda` the cloud writes the twin table; when that table is on DynamoDB
     /// (`store.kind: dynamodb`) the API reads it from there. A local SQLite file would stay empty.
-    static func cloudTable(_ configuration: DTwinConfiguration, environment: [String: String]) throws -> (any TwinStore)? {
-        configuration.store.kind == .dynamodb ? try openStore(configuration, environment: environment) : nil
+    static func cloudTable(_ configuration: DTwinConfiguration, environment: [String: String], logger: Logger) throws -> (any TwinStore)? {
+        configuration.store.kind == .dynamodb ? try openStore(configuration, environment: environment, logger: logger) : nil
     }
 
     /// Twilio credentials from the environment; `nil` means dry-run. Half a pair is an error.

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import DTwinAWS
 import DTwinContract
 import Foundation
 import Logging
@@ -8,6 +9,8 @@ import NIOHTTP1
 /// `upstream.mode: apigw` — an HTTP request to the API Gateway invoke URL with the event's
 /// parameters in the query string, so API Gateway builds the proxy event itself. `POST`
 /// carries the same parameters as a form body too, the way Twilio's own webhooks POST them.
+/// With `upstream.auth: iam` every request is signed (SigV4, service `execute-api`) for an
+/// `AWS_IAM` route such as the cloud stack's `POST /bridge`.
 public struct APIGatewayUpstream: Upstream {
     public let name = "apigw"
     let url: String
@@ -16,8 +19,18 @@ public struct APIGatewayUpstream: Upstream {
     let method: HTTPMethod
     let headers: HTTPHeaders
     let exchange: UpstreamExchange
+    let signing: Signing?
 
-    public init(url: String, post: Bool, timeout: Duration, client: HTTPClient) {
+    /// What SigV4 signs besides the parameters: the URL's host, path and own query, as sent.
+    struct Signing: Sendable {
+        let signer: SigV4
+        let host: String
+        let path: String
+        let query: [(String, String)]
+    }
+
+    /// `signer`: SigV4 for `execute-api` (`upstream.auth: iam`), or `nil` to send unsigned.
+    public init(url: String, post: Bool, timeout: Duration, client: HTTPClient, signer: SigV4? = nil) throws(AWSError) {
         self.url = url
         self.urlBeforeQuery = url + (url.contains("?") ? "&" : "?")
         self.method = post ? .POST : .GET
@@ -25,6 +38,27 @@ public struct APIGatewayUpstream: Upstream {
         if post { headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded") }
         self.headers = headers
         self.exchange = UpstreamExchange(client: client, timeout: timeout)
+        if let signer {
+            guard let parsed = URLComponents(string: url), let host = parsed.host else {
+                throw AWSError(.validation, "upstream.url \(Self.redactedOrigin(url)) has no host to sign for")
+            }
+            let query = (try? FormEncoding.decode(Array((parsed.percentEncodedQuery ?? "").utf8))) ?? []
+            self.signing = Signing(
+                signer: signer, host: parsed.port.map { "\(host):\($0)" } ?? host,
+                path: parsed.percentEncodedPath.isEmpty ? "/" : parsed.percentEncodedPath,
+                query: query.map { ($0.name, $0.value) })
+        } else {
+            self.signing = nil
+        }
+    }
+
+    /// The region in an invoke URL (`https://<id>.execute-api.<region>.amazonaws.com/<stage>/…`),
+    /// or `nil` for another host (a custom domain: then the AWS environment's region is used).
+    public static func region(ofInvokeURL url: String) -> String? {
+        guard let host = URLComponents(string: url)?.host else { return nil }
+        let labels = host.split(separator: ".")
+        guard labels.count >= 5, labels[1] == "execute-api", labels[3] == "amazonaws" else { return nil }
+        return String(labels[2])
     }
 
     public var workerExecutors: [any TaskExecutor] { exchange.executors }
@@ -39,20 +73,46 @@ public struct APIGatewayUpstream: Upstream {
 
     func send(parameters: [IoTEvent.Parameter], logger: Logger) async -> DeliveryOutcome {
         let form = FormEncoding.encode(parameters)
+        let body = method == .POST ? form : nil
+        var headers = self.headers
+        if let signing {
+            // The query is sent escaped exactly as SigV4's canonical form escapes it.
+            let request = SigV4.Request(
+                method: method.rawValue, path: signing.path, query: signing.query + parameters.map { ($0.name, $0.value) },
+                headers: [("Host", signing.host)], body: Array((body ?? "").utf8))
+            for (name, value) in signing.signer.signingHeaders(for: request, at: Date()) { headers.add(name: name, value: value) }
+        }
         let request: HTTPClient.Request
         do {
-            request = try HTTPClient.Request(
-                url: urlBeforeQuery + form, method: method, headers: headers, body: method == .POST ? .string(form) : nil)
+            request = try HTTPClient.Request(url: urlBeforeQuery + form, method: method, headers: headers, body: body.map { .string($0) })
         } catch {
             return .reject(reason: "upstream.url cannot be requested: \(error)")
         }
         switch await exchange.send(request, target: Self.redactedOrigin(url)) {
         case .success(let response):
-            let body = response.body.map { Array($0.readableBytesView) } ?? []
-            return UpstreamAnswer.classify(status: Int(response.status.code), body: body)
+            return Self.classify(
+                status: Int(response.status.code), errorType: response.headers.first(name: "x-amzn-ErrorType"),
+                body: response.body.map { Array($0.readableBytesView) } ?? [])
         case .failure(let failure):
             return failure.outcome
         }
+    }
+
+    /// The answer as a delivery outcome. Pure. API Gateway's own 403s (`x-amzn-ErrorType` a
+    /// signature or token error; `MissingAuthenticationTokenException` also means no such route)
+    /// are retried: the message is fine, the gateway's settings or credentials are not, and
+    /// `upstream.retry.maxAge` still bounds the wait. Everything else as ``UpstreamAnswer``.
+    public static func classify(status: Int, errorType: String?, body: [UInt8]) -> DeliveryOutcome {
+        if status == 403, let errorType {
+            let type = String(errorType.prefix { $0 != ":" })
+            if LambdaUpstream.credentialErrors.contains(type) {
+                let message = JSONValue.parse(body)?["message"]?.stringValue ?? ""
+                return .retry(
+                    reason: "API Gateway refused the request (\(type)\(message.isEmpty ? "" : ": \(message)")): check upstream.url, "
+                        + "upstream.auth and the AWS credentials, region and clock")
+            }
+        }
+        return UpstreamAnswer.classify(status: status, body: body)
     }
 
     /// Scheme, host and port only: invoke URLs can carry keys in their query.

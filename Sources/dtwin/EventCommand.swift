@@ -11,7 +11,8 @@ struct EventCommand: AsyncParsableCommand {
 
             Prints the API Gateway (REST, format 1.0) proxy event that the lambda upstream sends, or \
             with --format query the query string that the apigw upstream sends. Use --test for the \
-            Lambda console's test event.
+            Lambda console's test event. --message-id and --received-at fix what the bridge would \
+            choose, so the same event can be made again (to replay a stored item, or in tests).
             """
     )
 
@@ -37,6 +38,12 @@ struct EventCommand: AsyncParsableCommand {
     @Option(help: "The prefix of the topic in the event.")
     var topicPrefix: String = TopicTree.defaultPrefix
 
+    @Option(help: "The event's MessageId (default: a new one, as the bridge makes).")
+    var messageId: String?
+
+    @Option(help: "The event's ReceivedAt: ISO-8601 or Unix milliseconds (default: now).")
+    var receivedAt: String?
+
     func run() async throws {
         try await reportingFailures {
             if test {
@@ -56,11 +63,20 @@ struct EventCommand: AsyncParsableCommand {
             } else {
                 bytes = Array(payload.utf8)
             }
-            let now = Timestamp.nowMillis()
+            var received = Timestamp.nowMillis()
+            if let receivedAt {
+                guard let millis = Timestamp.parseMillis(receivedAt) else {
+                    throw CommandFailure.usage("--received-at \(receivedAt.debugDescription) is not ISO-8601 or Unix milliseconds")
+                }
+                received = millis
+            }
+            if let messageId, messageId.isEmpty || messageId.count > 128 {
+                throw CommandFailure.usage("--message-id must be 1 to 128 characters")
+            }
             var generator = SystemRandomNumberGenerator()
             let message = DeviceMessage(
-                id: MessageID(millis: now, using: &generator), device: name, topic: tree.up(name), payload: bytes,
-                receivedAtMillis: now)
+                id: messageId.map(MessageID.init(rawValue:)) ?? MessageID(millis: received, using: &generator), device: name,
+                topic: tree.up(name), payload: bytes, receivedAtMillis: received)
             let event = IoTEvent(message: message)
             print(format == .query ? event.formEncoded : Self.json(event.proxyEvent()))
         }
