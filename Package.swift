@@ -93,6 +93,7 @@ let package = Package(
                 "DTwinContract",
                 "DTwinStore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
@@ -274,6 +275,7 @@ let package = Package(
             dependencies: [
                 "DTwinAWS", "DTwinContract", "DTwinDynamoDB", "DTwinStore", "DTwinTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

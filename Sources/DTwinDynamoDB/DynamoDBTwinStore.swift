@@ -2,10 +2,15 @@ import DTwinAWS
 import DTwinContract
 import DTwinStore
 import Foundation
+import Logging
 
 /// The twin table on DynamoDB (DESIGN.md §4, `store.kind: dynamodb`): partition key
 /// `messageid`, the global secondary index ``index`` on (`device`, `ts`) for a device's items
-/// in a time range. `cloud/dynamodb-table.json` creates both.
+/// in a time range. `cloud/dynamodb-table.json` and `cloud/template.yaml` create both.
+///
+/// A table made the seed's way has the partition key and nothing else. Writes work the same;
+/// a device's items then come from a paginated Scan with a filter (it reads, and bills, the
+/// whole table), and the first time that happens one warning gives the command that adds the index.
 public struct DynamoDBTwinStore: TwinStore {
     /// The index the queries read; its name is part of the table's definition.
     public static let index = "device-ts"
@@ -14,22 +19,48 @@ public struct DynamoDBTwinStore: TwinStore {
     let client: DynamoDBClient
     /// Items per Query or Scan page (DynamoDB's own cap is 1 MB a page).
     let pageSize: Int
+    let logger: Logger
+    /// Set once the missing index has been reported: one warning per store, not one per request.
+    let reportedNoIndex = SharedFlag()
 
-    public init(table: String, client: DynamoDBClient, pageSize: Int = 500) {
+    public init(table: String, client: DynamoDBClient, pageSize: Int = 500, logger: Logger = Logger(label: "dtwin.dynamodb")) {
         self.table = table
         self.client = client
         self.pageSize = pageSize
+        self.logger = logger
     }
 
-    /// Checks the table and its index exist (start-up, `/readyz`).
+    /// Checks the table exists (start-up, `/readyz`). A table without the index is ready (it is
+    /// read by Scan), and says so once.
     public func check() async throws {
         let answer = try await client.call("DescribeTable", ["TableName": .string(table)])
         let indexes = answer["Table"]?["GlobalSecondaryIndexes"]
         let names: [String] =
             if case .array(let list)? = indexes { list.compactMap { $0["IndexName"]?.stringValue } } else { [] }
-        guard names.contains(Self.index) else {
-            throw AWSError(.notFound, "table \(table) has no index \(Self.index) on (device, ts): create it as cloud/dynamodb-table.json does")
-        }
+        if !names.contains(Self.index) { reportNoIndex() }
+    }
+
+    /// The AWS CLI command that adds the index to a table made without it.
+    public static func addIndexCommand(table: String) -> String {
+        "aws dynamodb update-table --table-name \(table) "
+            + "--attribute-definitions AttributeName=device,AttributeType=S AttributeName=ts,AttributeType=S "
+            + "--global-secondary-index-updates '[{\"Create\":{\"IndexName\":\"\(index)\",\"KeySchema\":["
+            + "{\"AttributeName\":\"device\",\"KeyType\":\"HASH\"},{\"AttributeName\":\"ts\",\"KeyType\":\"RANGE\"}],"
+            + "\"Projection\":{\"ProjectionType\":\"ALL\"}}}]'"
+    }
+
+    func reportNoIndex() {
+        guard reportedNoIndex.setOnce() else { return }
+        logger.warning(
+            "table \(table) has no index \(Self.index): a device's readings are read by a full Scan, which reads (and bills) the whole table. Add the index: \(Self.addIndexCommand(table: table))")
+    }
+
+    /// DynamoDB answers a Query on a missing index with ValidationException "The table does not
+    /// have the specified index"; moto with ResourceNotFoundException "Invalid index".
+    static func isMissingIndex(_ error: AWSError) -> Bool {
+        guard error.code == .validation || error.code == .notFound else { return false }
+        let message = error.message.lowercased()
+        return message.contains("specified index") || message.contains("invalid index")
     }
 
     public func put(_ item: TwinItem) async throws -> Bool {
@@ -78,12 +109,49 @@ public struct DynamoDBTwinStore: TwinStore {
         var found: [TwinItem] = []
         while found.count < limit {
             request["Limit"] = .number(Double(min(pageSize, limit - found.count)))
-            let page = try await page("Query", request)
+            let page: (items: [TwinItem], next: JSONValue?)
+            do throws(AWSError) {
+                page = try await rawPage("Query", request)
+            } catch where Self.isMissingIndex(error) {
+                reportNoIndex()
+                return try await scannedItems(device: device, since: since, until: until, limit: limit)
+            } catch {
+                throw StoreError(storeMessage(error))
+            }
             found += page.items
             guard let next = page.next else { break }
             request["ExclusiveStartKey"] = next
         }
         return found
+    }
+
+    /// A device's items on a table without the index: every page scanned, DynamoDB filtering,
+    /// sorted here, newest first.
+    func scannedItems(device: DeviceName, since: Int64?, until: Int64?, limit: Int) async throws -> [TwinItem] {
+        var filter = "#d = :d"
+        var names: [String: JSONValue] = ["#d": .string("device")]
+        var values: [String: JSONValue] = [":d": .s(device.rawValue)]
+        if let since {
+            filter += " AND #t >= :a"
+            values[":a"] = .s(Timestamp.iso8601(millis: since))
+        }
+        if let until {
+            filter += " AND #t < :b"
+            values[":b"] = .s(Timestamp.iso8601(millis: until))
+        }
+        if since != nil || until != nil { names["#t"] = .string("ts") }
+        var request: [String: JSONValue] = [
+            "TableName": .string(table), "FilterExpression": .string(filter), "ExpressionAttributeNames": .object(names),
+            "ExpressionAttributeValues": .object(values), "Limit": .number(Double(pageSize)),
+        ]
+        var found: [TwinItem] = []
+        while true {
+            let page = try await page("Scan", request)
+            found += page.items
+            guard let next = page.next else { break }
+            request["ExclusiveStartKey"] = next
+        }
+        return Array(found.sorted { $0.ts > $1.ts }.prefix(limit))
     }
 
     public func devices() async throws -> [DeviceSummary] {
@@ -112,8 +180,11 @@ public struct DynamoDBTwinStore: TwinStore {
 
     /// One Query or Scan page: its items, and where the next page starts (`nil`: none).
     func page(_ operation: String, _ request: [String: JSONValue]) async throws -> (items: [TwinItem], next: JSONValue?) {
-        let answer: [String: JSONValue]
-        do throws(AWSError) { answer = try await client.call(operation, request) } catch { throw StoreError(storeMessage(error)) }
+        do throws(AWSError) { return try await rawPage(operation, request) } catch { throw StoreError(storeMessage(error)) }
+    }
+
+    func rawPage(_ operation: String, _ request: [String: JSONValue]) async throws(AWSError) -> (items: [TwinItem], next: JSONValue?) {
+        let answer = try await client.call(operation, request)
         let items: [TwinItem] = if case .array(let list)? = answer["Items"] { list.compactMap(Self.item) } else { [] }
         return (items, answer["LastEvaluatedKey"])
     }

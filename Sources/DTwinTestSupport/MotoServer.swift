@@ -64,4 +64,16 @@ extension DynamoDBClient {
         let file = ProjectFolder.file("cloud/dynamodb-table.json")
         _ = try await call("CreateTable", try JSONDecoder().decode([String: JSONValue].self, from: Data(contentsOf: file)))
     }
+
+    /// A table made the seed's way ("defaults except table name and partition key"): `messageid`
+    /// and nothing else, no index.
+    public func createSeedTable(named name: String) async throws {
+        _ = try await call(
+            "CreateTable",
+            [
+                "TableName": .string(name), "BillingMode": .string("PAY_PER_REQUEST"),
+                "AttributeDefinitions": .array([.object(["AttributeName": .string("messageid"), "AttributeType": .string("S")])]),
+                "KeySchema": .array([.object(["AttributeName": .string("messageid"), "KeyType": .string("HASH")])]),
+            ])
+    }
 }

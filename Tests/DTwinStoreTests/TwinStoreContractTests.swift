@@ -5,6 +5,7 @@ import DTwinDynamoDB
 import DTwinStore
 import DTwinTestSupport
 import Foundation
+import Logging
 import Testing
 
 /// One suite, both stores: SQLite in a temporary file, and DynamoDB on moto's server (a real
@@ -107,6 +108,36 @@ import Testing
         #expect(devices.map(\.count) == [2, 7])
         #expect(devices.map(\.latest) == [Self.item(1, device: "b"), Self.item(6)])
         await fixture.close()
+    }
+}
+
+/// A table made the seed's way (partition key only): written as usual, read by Scan, said once.
+@Suite struct SeedTableTests {
+    @Test func readingsComeFromAFilteredScanWithOneWarning() async throws {
+        let moto = try MotoServer()
+        defer { moto.stop() }
+        let client = try DynamoDBClient(endpoint: moto.endpoint, region: "us-west-2", credentials: TwinStoreContractTests.credentials, http: .shared)
+        try await client.createSeedTable(named: "seedtable")
+        let log = RecordedLog()
+        // Pages of 2, so the Scan's pagination is used.
+        let store = DynamoDBTwinStore(table: "seedtable", client: client, pageSize: 2, logger: log.logger())
+        try await store.check()  // ready: the table answers, only the index is missing
+        for n in 0..<7 { try await store.put(TwinStoreContractTests.item(n)) }
+        for n in 0..<3 { try await store.put(TwinStoreContractTests.item(n, device: "b")) }
+        #expect(try await store.put(TwinStoreContractTests.item(3)) == false)
+
+        let uno1 = try DeviceName(validating: "uno1")
+        let all = try await store.items(device: uno1, since: nil, until: nil, limit: 100)
+        #expect(all == (0..<7).reversed().map { TwinStoreContractTests.item($0) })
+        let since = Timestamp.parseMillis(TwinStoreContractTests.item(2).ts)!
+        let until = Timestamp.parseMillis(TwinStoreContractTests.item(6).ts)!
+        let range = try await store.items(device: uno1, since: since, until: until, limit: 3)
+        #expect(range.map(\.messageId) == ["m-uno1-5", "m-uno1-4", "m-uno1-3"])
+
+        let warnings = log.messages(at: .warning)
+        #expect(warnings.count == 1, "\(warnings)")
+        #expect(warnings.first?.contains("aws dynamodb update-table --table-name seedtable") == true)
+        #expect(warnings.first?.contains(#""IndexName":"device-ts""#) == true)
     }
 }
 
