@@ -52,14 +52,17 @@ build_release() {
     DTWIN_RELEASE_BIN="$(swift build "${flags[@]}" --show-bin-path)"
 }
 
-# moto's server (PyPI `moto[server]`), which the DynamoDB store's tests start on 127.0.0.1, and
-# paho-mqtt, which the firmware's fake SIM7000 speaks MQTT with, in a virtual environment of
-# their own under .build (found there by the tests).
+# The PyPI packages of scripts/test-requirements.txt (moto's server, paho-mqtt, pytest, cfn-lint,
+# the SAM translator, boto3 and the Lambda layer's packages) in a virtual environment of their own
+# under .build, found there by the tests. Installed again only when the requirements change.
 install_test_tools() {
-    local venv=.build/tools-venv
-    [ -x "$venv/bin/moto_server" ] && "$venv/bin/python" -c 'import paho.mqtt' 2>/dev/null && return 0
-    say "installing moto[server] and paho-mqtt from PyPI into $venv"
+    local venv=.build/tools-venv requirements=scripts/test-requirements.txt
+    local stamp="$venv/.requirements.sha256" wanted
+    wanted="$(cat "$requirements" cloud/layer/requirements.txt | sha256sum | cut -d' ' -f1)"
+    [ -x "$venv/bin/python" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$wanted" ] && return 0
+    say "installing the test tools of $requirements from PyPI into $venv"
     [ -x "$venv/bin/pip" ] || python3 -m venv "$venv" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
-    "$venv/bin/pip" install --quiet --disable-pip-version-check 'moto[server]>=5,<6' 'paho-mqtt>=2,<3' ||
-        die "pip could not install moto[server] and paho-mqtt (is PyPI reachable?)"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements" ||
+        die "pip could not install $requirements (is PyPI reachable?)"
+    echo "$wanted" >"$stamp"
 }
