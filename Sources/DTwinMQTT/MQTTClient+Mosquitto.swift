@@ -12,7 +12,9 @@ private func client(_ obj: UnsafeMutableRawPointer?) -> MQTTClient? {
     obj.map { Unmanaged<MQTTClient>.fromOpaque($0).takeUnretainedValue() }
 }
 
-private func onConnect(_: OpaquePointer?, _ obj: UnsafeMutableRawPointer?, _ rc: Int32) {
+// The v5 callbacks: libmosquitto calls them for MQTT 3.1.1 connections too (reason code 0 or
+// the 3.1.1 CONNACK code), and only they carry a PUBACK's reason code.
+private func onConnect(_: OpaquePointer?, _ obj: UnsafeMutableRawPointer?, _ rc: Int32, _ flags: Int32, _: OpaquePointer?) {
     client(obj)?.handleConnect(rc)
 }
 
@@ -20,8 +22,8 @@ private func onDisconnect(_: OpaquePointer?, _ obj: UnsafeMutableRawPointer?, _ 
     client(obj)?.handleDisconnect(rc)
 }
 
-private func onPublish(_: OpaquePointer?, _ obj: UnsafeMutableRawPointer?, _ mid: Int32) {
-    client(obj)?.handlePublishAcknowledged(mid)
+private func onPublish(_: OpaquePointer?, _ obj: UnsafeMutableRawPointer?, _ mid: Int32, _ reasonCode: Int32, _: OpaquePointer?) {
+    client(obj)?.handlePublishAcknowledged(mid, reasonCode: reasonCode)
 }
 
 private func onMessage(_: OpaquePointer?, _ obj: UnsafeMutableRawPointer?, _ message: UnsafePointer<mosquitto_message>?) {
@@ -56,7 +58,7 @@ extension MQTTClient {
             if rc != MOSQ_ERR_SUCCESS.rawValue { throw MQTTError.mosquitto(rc, errno: errno, context: what) }
         }
         try check(mosquitto_threaded_set(pointer, true), "setting threaded mode")
-        try check(mosquitto_int_option(pointer, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311), "setting MQTT 3.1.1")
+        try setProtocolVersion(configuration.protocolVersion)
         try check(mosquitto_int_option(pointer, MOSQ_OPT_TCP_NODELAY, 1), "disabling Nagle")
         try check(mosquitto_max_inflight_messages_set(pointer, UInt32(max(0, configuration.maxInflight))), "setting max inflight")
         if let username = configuration.username {
@@ -79,14 +81,36 @@ extension MQTTClient {
             try check(rc, "setting the last will on \(will.topic)")
         }
         mosquitto_user_data_set(pointer, Unmanaged.passUnretained(self).toOpaque())
-        mosquitto_connect_callback_set(pointer, onConnect)
+        mosquitto_connect_v5_callback_set(pointer, onConnect)
         mosquitto_disconnect_callback_set(pointer, onDisconnect)
-        mosquitto_publish_callback_set(pointer, onPublish)
+        mosquitto_publish_v5_callback_set(pointer, onPublish)
         mosquitto_message_callback_set(pointer, onMessage)
         mosquitto_subscribe_callback_set(pointer, onSubscribe)
     }
 
+    func setProtocolVersion(_ version: MQTTClientConfiguration.ProtocolVersion) throws(MQTTError) {
+        let value = version == .v5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311
+        let rc = mosquitto_int_option(handle.pointer, MOSQ_OPT_PROTOCOL_VERSION, value)
+        if rc != MOSQ_ERR_SUCCESS.rawValue { throw MQTTError.mosquitto(rc, errno: errno, context: "setting the MQTT version") }
+    }
+
     // MARK: calls into libmosquitto
+
+    /// Opens the connection. MQTT 5 ends a session when the connection does unless CONNECT
+    /// says how long to keep it: a persistent session asks for "never expire", which is what
+    /// MQTT 3.1.1's clean-session-off means.
+    func connectNow() -> Int32 {
+        let pointer = handle.pointer
+        let (host, port, keepAlive) = (configuration.host, Int32(configuration.port), Int32(configuration.keepAliveSeconds))
+        guard state.withLock({ $0.protocolVersion }) == .v5, !configuration.cleanSession else {
+            return mosquitto_connect(pointer, host, port, keepAlive)
+        }
+        var properties: OpaquePointer?
+        defer { mosquitto_property_free_all(&properties) }
+        let rc = mosquitto_property_add_int32(&properties, Int32(MQTT_PROP_SESSION_EXPIRY_INTERVAL.rawValue), UInt32.max)
+        guard rc == MOSQ_ERR_SUCCESS.rawValue else { return rc }
+        return mosquitto_connect_bind_v5(pointer, host, port, keepAlive, nil, properties)
+    }
 
     func publishNow(topic: String, payload: [UInt8], qos: MQTTQoS, retain: Bool) throws(MQTTError) -> Int32 {
         guard payload.count <= Int(Int32.max) else {
@@ -128,6 +152,18 @@ extension MQTTClient {
     // MARK: callback handlers (network thread)
 
     func handleConnect(_ rc: Int32) {
+        // A broker that does not speak MQTT 5 says so (5: reason 132; 3.1.1: return code 1).
+        let unsupported = rc == Int32(MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION.rawValue) || rc == 1
+        if unsupported, updateState({ state -> Bool in
+            guard state.protocolVersion == .v5 else { return false }
+            state.protocolVersion = .v311
+            return true
+        }) {
+            logger.notice(
+                "the broker does not speak MQTT 5; using MQTT 3.1.1, where a publish it refuses is dropped without a word",
+                metadata: ["broker": "\(configuration.endpointDescription)"])
+            return
+        }
         guard rc == 0 else {
             let error = MQTTError.connack(rc, endpoint: configuration.endpointDescription)
             updateState { $0.lastError = error }
@@ -182,9 +218,13 @@ extension MQTTClient {
         }
     }
 
-    func handlePublishAcknowledged(_ mid: Int32) {
-        let waiter = state.withLock { $0.acknowledgements.acknowledged(mid) }
-        waiter?.resume()
+    func handlePublishAcknowledged(_ mid: Int32, reasonCode: Int32) {
+        let waiter = state.withLock { $0.acknowledgements.acknowledged(mid, reasonCode: reasonCode) }
+        waiter?.settle(reasonCode: reasonCode)
+        if reasonCode >= 128 && waiter == nil {
+            // Nobody waits (publishWithoutWaiting): the refusal must still not pass in silence.
+            logger.error("the broker refused a publish", metadata: ["error": "\(MQTTError.publishRefused(reasonCode, topic: nil))"])
+        }
     }
 
     func handleSubscribeAcknowledged(_ mid: Int32, granted: Bool) {
@@ -216,8 +256,11 @@ extension MQTTClient {
                 nextSweep = now + .milliseconds(100)
             }
             if !socketOpen {
-                let rc = mosquitto_connect(
-                    pointer, configuration.host, Int32(configuration.port), Int32(configuration.keepAliveSeconds))
+                let version = state.withLock { $0.protocolVersion }
+                do throws(MQTTError) { try setProtocolVersion(version) } catch {
+                    logger.error("MQTT version not set", metadata: ["error": "\(error)"])
+                }
+                let rc = connectNow()
                 if rc == MOSQ_ERR_SUCCESS.rawValue {
                     socketOpen = true
                 } else {

@@ -27,7 +27,10 @@ extension MQTTClient {
         var subscribeRequests: [Int32: String] = [:]
         /// SUBACKs that arrived before their request id was recorded (see `sendSubscribe`).
         var earlySubacks: [Int32: Bool] = [:]
-        var acknowledgements = PublishAcknowledgements<CheckedContinuation<Void, any Error>>()
+        var acknowledgements = PublishAcknowledgements<PublishWaiter>()
+        /// The protocol of the next connection: ``MQTTClientConfiguration/protocolVersion``, or
+        /// 3.1.1 once the broker refused 5.
+        var protocolVersion: MQTTClientConfiguration.ProtocolVersion = .v5
         var conditionWaiters: [Int: ConditionWaiter] = [:]
         var nextWaiterID = 0
         var threadFinished = false
@@ -86,7 +89,21 @@ extension MQTTClient {
     }
 
     /// Calls `send` (which returns a libmosquitto message id) and waits for that id's PUBACK.
-    func awaitAcknowledgement(timeout: Duration, _ send: @escaping () throws(MQTTError) -> Int32) async throws {
+    /// A publish waiting for its PUBACK, with its topic for the error when the broker refuses it.
+    struct PublishWaiter: Sendable {
+        let continuation: CheckedContinuation<Void, any Error>
+        let topic: String
+
+        func settle(reasonCode: Int32) {
+            if reasonCode >= 128 {
+                continuation.resume(throwing: MQTTError.publishRefused(reasonCode, topic: topic))
+            } else {
+                continuation.resume()
+            }
+        }
+    }
+
+    func awaitAcknowledgement(topic: String, timeout: Duration, _ send: @escaping () throws(MQTTError) -> Int32) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let closed = state.withLock { state -> Bool in
                 if state.threadFinished || !state.started { return true }
@@ -105,10 +122,11 @@ extension MQTTClient {
                 continuation.resume(throwing: error)
                 return
             }
-            let registered = state.withLock {
-                $0.acknowledgements.register(mid, continuation, deadline: .now + timeout)
+            let waiter = PublishWaiter(continuation: continuation, topic: topic)
+            let registration = state.withLock {
+                $0.acknowledgements.register(mid, waiter, deadline: .now + timeout)
             }
-            if !registered { continuation.resume() }
+            if case .alreadyAcknowledged(let reasonCode) = registration { waiter.settle(reasonCode: reasonCode) }
         }
     }
 
@@ -120,8 +138,8 @@ extension MQTTClient {
             for id in late.keys { state.conditionWaiters.removeValue(forKey: id) }
             return (publishes, Array(late.values))
         }
-        for continuation in publishes {
-            continuation.resume(throwing: MQTTError(.timeout, "the broker did not acknowledge a publish in time"))
+        for waiter in publishes {
+            waiter.continuation.resume(throwing: MQTTError(.timeout, "the broker did not acknowledge a publish in time"))
         }
         for waiter in conditions { waiter.continuation.resume(throwing: waiter.timeoutError) }
     }
@@ -139,7 +157,7 @@ extension MQTTClient {
             return (state.acknowledgements.removeAll(), conditions, exits)
         }
         let closed = MQTTError(.closed, "the MQTT client closed")
-        for continuation in publishes { continuation.resume(throwing: closed) }
+        for waiter in publishes { waiter.continuation.resume(throwing: closed) }
         for waiter in conditions { waiter.continuation.resume(throwing: closed) }
         for exit in exits { exit.resume() }
     }

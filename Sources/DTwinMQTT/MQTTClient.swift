@@ -34,7 +34,9 @@ public final class MQTTClient: Sendable {
         let (stream, continuation) = AsyncStream<MQTTMessage>.makeStream(bufferingPolicy: .unbounded)
         self.messages = MQTTMessages(stream: stream)
         self.continuation = continuation
-        self.state = Mutex(State())
+        var initial = State()
+        initial.protocolVersion = configuration.protocolVersion
+        self.state = Mutex(initial)
         // The client id must stay fixed for a persistent session to mean anything.
         guard let pointer = mosquitto_new(configuration.clientID, configuration.cleanSession, nil) else {
             throw MQTTError(.invalidArgument, "could not create an MQTT client (client id \(configuration.clientID.debugDescription))")
@@ -128,7 +130,7 @@ public final class MQTTClient: Sendable {
             _ = try publishNow(topic: topic, payload: bytes, qos: qos, retain: retain)
             return
         }
-        try await awaitAcknowledgement(timeout: timeout) { () throws(MQTTError) -> Int32 in
+        try await awaitAcknowledgement(topic: topic, timeout: timeout) { () throws(MQTTError) -> Int32 in
             try self.publishNow(topic: topic, payload: bytes, qos: qos, retain: retain)
         }
     }

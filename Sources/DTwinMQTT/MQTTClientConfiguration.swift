@@ -16,6 +16,13 @@ public struct MQTTClientConfiguration: Sendable {
         }
     }
 
+    /// The protocol the client speaks first. MQTT 5 by default: a broker answers a publish it
+    /// refuses (an ACL) with a reason code, where MQTT 3.1.1 acknowledges it and drops it in
+    /// silence. A broker that refuses 5 as an unsupported version is spoken to in 3.1.1.
+    public enum ProtocolVersion: Sendable, Equatable {
+        case v5, v311
+    }
+
     public struct TLS: Sendable, Equatable {
         /// A PEM file of CA certificates; `nil` uses the operating system's trust store.
         public var caFile: String?
@@ -37,6 +44,7 @@ public struct MQTTClientConfiguration: Sendable {
     public var reconnectDelay: (minimum: Duration, maximum: Duration)
     /// Outgoing QoS 1 messages in flight at once (0 = no limit).
     public var maxInflight: Int
+    public var protocolVersion: ProtocolVersion = .v5
 
     public init(
         host: String = "127.0.0.1", port: Int = 1883, clientID: String, cleanSession: Bool = false,

@@ -15,6 +15,9 @@ public struct MQTTError: Error, Sendable, Equatable, CustomStringConvertible {
         case notConnected
         /// The broker refused a subscription (usually an ACL).
         case subscriptionRefused
+        /// The broker acknowledged a publish with a failure reason code (MQTT 5; usually an ACL):
+        /// it was not delivered to anyone.
+        case publishRefused
         case timeout
         case closed
         case invalidArgument
@@ -55,9 +58,18 @@ public struct MQTTError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// Maps a CONNACK return code (MQTT 3.1.1) to an error.
+    /// Maps a CONNACK code to an error: MQTT 3.1.1's return codes (1-5) and MQTT 5's reason
+    /// codes (128 and up) have their own texts.
     static func connack(_ rc: Int32, endpoint: String) -> MQTTError {
-        let reason = String(cString: mosquitto_connack_string(rc))
+        let reason = String(cString: rc >= 128 ? mosquitto_reason_string(rc) : mosquitto_connack_string(rc))
         return MQTTError(.refused, "broker \(endpoint) refused the connection: \(reason)")
+    }
+
+    /// A PUBACK with a failure reason code (MQTT 5: 128 and up).
+    static func publishRefused(_ reasonCode: Int32, topic: String?) -> MQTTError {
+        let reason = String(cString: mosquitto_reason_string(reasonCode))
+        let hint = reasonCode == Int32(MQTT_RC_NOT_AUTHORIZED.rawValue) ? " (the broker's ACL does not let this client publish there)" : ""
+        return MQTTError(
+            .publishRefused, "the broker refused the publish\(topic.map { " on \($0.debugDescription)" } ?? ""): \(reason) (\(reasonCode))\(hint)")
     }
 }

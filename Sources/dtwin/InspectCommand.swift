@@ -90,7 +90,11 @@ struct InspectCommand: AsyncParsableCommand {
             let configuration = try common.loadConfiguration()
             let tree = configuration.topicPrefix
             let recorder = try record.map(Recorder.init(path:))
-            let client = try await ToolConnection.connect(.tool(configuration, name: "inspect"))
+            var connection = MQTTClientConfiguration.tool(configuration, name: "inspect")
+            // inspect only watches. MQTT 5 would deliver a message once per matching filter
+            // (`dtwin/# dtwin/uno1/up` would show uno1's readings twice); 3.1.1 shows it once.
+            connection.protocolVersion = .v311
+            let client = try await ToolConnection.connect(connection)
             let subscriptions = filters.isEmpty ? [tree.everything] : filters
             do {
                 try await client.subscribe(subscriptions)

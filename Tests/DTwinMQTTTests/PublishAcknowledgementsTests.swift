@@ -8,7 +8,7 @@ import Testing
         var acks = PublishAcknowledgements<String>()
         acks.begin()
         let registered = acks.register(7, "seven", deadline: later)
-        #expect(registered)
+        #expect(registered == .waiting)
         let waiter = acks.acknowledged(7)
         #expect(waiter == "seven")
         #expect(acks.waitingCount == 0)
@@ -20,7 +20,7 @@ import Testing
         let early = acks.acknowledged(9)
         #expect(early == nil)  // PUBACK raced ahead of the publisher
         let registered = acks.register(9, "nine", deadline: later)
-        #expect(registered == false)  // so the caller resumes at once
+        #expect(registered == .alreadyAcknowledged(reasonCode: 0))  // so the caller resumes at once
         #expect(acks.waitingCount == 0)
     }
 
@@ -30,9 +30,19 @@ import Testing
         #expect(stray == nil)  // nobody publishing: not remembered
         acks.begin()
         let registered = acks.register(3, "three", deadline: later)
-        #expect(registered)  // so a later id 3 still waits
+        #expect(registered == .waiting)  // so a later id 3 still waits
         let waiter = acks.acknowledged(3)
         #expect(waiter == "three")
+    }
+
+    @Test func aRefusalThatRacesAheadKeepsItsReasonCode() {
+        var acks = PublishAcknowledgements<String>()
+        acks.begin()
+        #expect(acks.acknowledged(4, reasonCode: 135) == nil)
+        #expect(acks.register(4, "four", deadline: later) == .alreadyAcknowledged(reasonCode: 135))
+        acks.begin()
+        #expect(acks.register(5, "five", deadline: later) == .waiting)
+        #expect(acks.acknowledged(5, reasonCode: 135) == "five")
     }
 
     @Test func expiredWaitersAreReturnedOnce() {
