@@ -12,6 +12,7 @@ public final class BridgeCounters: Sendable {
         public var deadLettered = 0
         public var replies = 0
         public var lost = 0
+        public var publishRefused = 0
     }
 
     /// One total, kept for the stats line and reported as a metric.
@@ -37,6 +38,8 @@ public final class BridgeCounters: Sendable {
     let deadLettered: Tally
     let replies: Tally
     let lost: Tally
+    /// Publishes the broker acknowledged with a refusal (MQTT 5 reason code; usually its ACL).
+    let publishRefused: Tally
 
     /// `upstream` labels the delivery counters (`apigw`, `local`, …).
     public init(upstream: String, factory: any MetricsFactory) {
@@ -47,12 +50,13 @@ public final class BridgeCounters: Sendable {
         deadLettered = Tally("dtwin_messages_dead_lettered_total", dimensions: upstreamLabel, factory: factory)
         replies = Tally("dtwin_replies_total", dimensions: upstreamLabel, factory: factory)
         lost = Tally("dtwin_messages_lost_total", dimensions: [], factory: factory)
+        publishRefused = Tally("dtwin_publishes_refused_total", dimensions: [], factory: factory)
     }
 
     public var snapshot: Snapshot {
         Snapshot(
             received: received.count, delivered: delivered.count, retries: retries.count, deadLettered: deadLettered.count,
-            replies: replies.count, lost: lost.count)
+            replies: replies.count, lost: lost.count, publishRefused: publishRefused.count)
     }
 }
 

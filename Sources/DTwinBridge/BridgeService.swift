@@ -44,7 +44,6 @@ public final class BridgeService: Service, Sendable {
     public let registry: DeviceRegistry
     public let dispatcher: CommandDispatcher
     let smsRelay: SMSRelay?
-    let ipCommandMarks = IPCommandMarks()
 
     public init(
         mqtt: MQTTClient, upstream: any Upstream, spool: Spool?, dispatcher: CommandDispatcher, registry: DeviceRegistry,
@@ -115,17 +114,40 @@ public final class BridgeService: Service, Sendable {
     /// The last `online`/`offline` each device announced.
     public var deviceStatuses: [DeviceName: String] { registry.statuses }
 
-    /// Publishes a Super SIM IP command's payload on the device's `up` topic, for every
-    /// subscriber to see; the bridge delivers it upstream with `Source` = `twilio-ipcommand`.
-    public func publishFromIPCommand(_ payload: [UInt8], device: DeviceName) async throws {
-        let topic = tree.up(device)
-        ipCommandMarks.mark(topic: topic, payload: payload, now: Timestamp.nowMillis())
-        do {
-            try await mqtt.publish(topic: topic, payload: payload, qos: .atLeastOnce, timeout: .seconds(10))
-        } catch {
-            _ = ipCommandMarks.consume(topic: topic, payload: payload, now: Timestamp.nowMillis())
-            throw error
+    /// Takes in a Super SIM IP command's payload (`POST /twilio/ipcommands`) the way ``accept(_:)``
+    /// takes in a device's MQTT message, with `Source` = `twilio-ipcommand`: when this returns,
+    /// the message is in the spool and queued for delivery, so the webhook may answer 200.
+    ///
+    /// It never goes through the broker to come back: the bridge's credentials may only read a
+    /// device's `up` topic, and a broker drops a publish its ACL denies. A copy is queued for
+    /// ``TopicTree/ipCommandCopy(_:)`` so the topic tree still shows cellular traffic.
+    public func ingestFromIPCommand(_ payload: [UInt8], device: DeviceName) throws(IntakeRefusal) -> MessageID {
+        guard !stopping.load(ordering: .relaxed) else { throw IntakeRefusal(.unavailable, "the bridge is shutting down") }
+        guard payload.count <= maxPayload else {
+            throw IntakeRefusal(.tooLarge, "payload of \(payload.count) bytes is over the limit of \(maxPayload) bytes (maxPayload)")
         }
+        let now = Timestamp.nowMillis()
+        let id = idGenerator.withLock { MessageID(millis: now, using: &$0) }
+        var message = DeviceMessage(id: id, device: device, topic: tree.up(device), payload: payload, receivedAtMillis: now)
+        message.source = .twilioIPCommand
+        var seq: Int64?
+        if let spool {
+            do throws(SpoolError) { seq = try spool.append(message) } catch {
+                throw IntakeRefusal(.unavailable, "the spool refuses it: \(error)")
+            }
+        }
+        counters.received.increment()
+        lastIntakeMillis.store(now, ordering: .relaxed)
+        registry.noteMessage(device, payload: payload, atMillis: now)
+        scheduler.enqueue(Job(message: message, spooled: seq), lane: device.rawValue)
+        do throws(SpoolError) {
+            _ = try publishQueue.enqueue(
+                OutboundMessage(topic: tree.ipCommandCopy(device), payload: payload, createdAtMillis: now), bounded: true)
+        } catch {
+            // Only the copy for watchers is missing; the message itself is stored.
+            logger.warning("IP command copy not queued for the topic tree", metadata: ["device": "\(device)", "error": "\(error)"])
+        }
+        return id
     }
 
     public func run() async throws {
@@ -141,7 +163,9 @@ public final class BridgeService: Service, Sendable {
             ])
         await withTaskGroup(of: Void.self) { group in
             if let spool { group.addTask { await self.commitRemovals(from: spool) } }
-            group.addTask { await self.publishQueue.run(mqtt: self.mqtt, logger: self.logger) }
+            group.addTask {
+                await self.publishQueue.run(mqtt: self.mqtt, logger: self.logger) { _ in self.counters.publishRefused.increment() }
+            }
             let executors = upstream.workerExecutors
             for index in 0..<concurrency {
                 let executor = executors.isEmpty ? nil : executors[index % executors.count]
@@ -165,12 +189,9 @@ public final class BridgeService: Service, Sendable {
         lastIntakeMillis.store(now, ordering: .relaxed)
         let id = idGenerator.withLock { MessageID(millis: now, using: &$0) }
         switch MessageIntake.decide(message, tree: tree, maxPayload: maxPayload, receivedAtMillis: now, id: id) {
-        case .deliver(var deviceMessage):
+        case .deliver(let deviceMessage):
             counters.received.increment()
             registry.noteMessage(deviceMessage.device, payload: deviceMessage.payload, atMillis: now)
-            if ipCommandMarks.consume(topic: deviceMessage.topic, payload: deviceMessage.payload, now: now) {
-                deviceMessage.source = .twilioIPCommand
-            }
             let seq = spool.flatMap { spool in
                 persist(["device": "\(deviceMessage.device)"]) { () throws(SpoolError) in try spool.append(deviceMessage) }
             }

@@ -58,7 +58,7 @@ enum MessageIntake {
             // A device with a bad name still sent something: keep it where an operator can see it.
             if kind == .up { return deadLetter("\(error)") }
             return .ignore("\(error)")
-        case .bridgeStatus, .deadLetter:
+        case .bridgeStatus, .deadLetter, .ipCommandCopy:
             return .ownTopic
         case .outsideTree(let reason):
             return .ignore(reason)

@@ -9,10 +9,16 @@ extension PublishQueue {
     /// Publishes what waits, whenever the broker is connected, until cancelled. A message
     /// leaves storage only after its PUBACK; one that fails is tried again at the next round
     /// (every 250 ms while something waits, and at once when something new is queued).
-    func run(mqtt: MQTTClient, logger: Logger) async {
+    ///
+    /// A publish the broker refuses (MQTT 5 PUBACK reason code, usually its ACL) is a failed
+    /// delivery like any other: the message stays, the refusal is logged and counted
+    /// (`refusals`), and it is tried again every 5 s, so fixing the ACL lets it through.
+    func run(mqtt: MQTTClient, logger: Logger, refusals: @escaping @Sendable (MQTTError) -> Void = { _ in }) async {
         var failing = false
+        var refused = false
         while !Task.isCancelled {
-            await doorbell.wait(timeout: count > 0 ? .milliseconds(250) : .seconds(5))
+            await doorbell.wait(timeout: refused ? .seconds(5) : count > 0 ? .milliseconds(250) : .seconds(5))
+            refused = false
             guard !Task.isCancelled, mqtt.isConnected else { continue }
             while !Task.isCancelled {
                 let batch: [Spool.OutboundEntry]
@@ -32,7 +38,13 @@ extension PublishQueue {
                     break
                 }
                 if let failure {
-                    if !failing {
+                    if failure.code == .publishRefused {
+                        refused = true
+                        refusals(failure)
+                        logger.error(
+                            "the broker refused a publish; the message is kept and tried again every 5 s",
+                            metadata: ["error": "\(failure)", "waiting": "\(count)"])
+                    } else if !failing {
                         logger.warning(
                             "publishing waits for the broker; messages are kept until it acknowledges them",
                             metadata: ["error": "\(failure)", "waiting": "\(count)"])

@@ -35,6 +35,11 @@ public struct TopicTree: Sendable, Equatable {
     public func sms(_ device: DeviceName) -> String { "\(prefix)/\(device)/sms" }
     public var bridgeStatus: String { "\(prefix)/\(Self.bridgeLevel)/status" }
     public var deadLetter: String { "\(prefix)/\(Self.bridgeLevel)/deadletter" }
+    /// Where the bridge shows a cellular device's message that arrived as a Super SIM IP command
+    /// (`<prefix>/bridge/ipcommand/<dev>`): a copy for people watching the tree. The bridge took
+    /// the message in directly; no subscription of its own matches this topic, so it can never
+    /// come back in, and the broker's ACL lets the bridge write under `<prefix>/bridge/`.
+    public func ipCommandCopy(_ device: DeviceName) -> String { "\(prefix)/\(Self.bridgeLevel)/ipcommand/\(device)" }
 
     /// Subscription filters the bridge needs: every device's `up`, `status` and `sms`.
     public var bridgeSubscriptions: [String] { ["\(prefix)/+/up", "\(prefix)/+/status", "\(prefix)/+/sms"] }
@@ -57,6 +62,8 @@ public struct TopicTree: Sendable, Equatable {
         case device(DeviceTopic)
         case bridgeStatus
         case deadLetter
+        /// The bridge's copy of a cellular device's IP-command message (``ipCommandCopy(_:)``).
+        case ipCommandCopy(DeviceName)
         /// Not a dtwin topic: another prefix, another depth, another last level.
         case outsideTree(reason: String)
         /// Shaped like a device topic, but the device level is not a valid name.
@@ -69,6 +76,9 @@ public struct TopicTree: Sendable, Equatable {
             return .outsideTree(reason: "topic does not start with \(head.debugDescription)")
         }
         let rest = topic.dropFirst(head.count).split(separator: "/", omittingEmptySubsequences: false)
+        if rest.count == 3, rest[0] == Self.bridgeLevel, rest[1] == "ipcommand", let device = DeviceName(String(rest[2])) {
+            return .ipCommandCopy(device)
+        }
         guard rest.count == 2 else {
             return .outsideTree(reason: "expected \(prefix)/<device>/<up|down|status|sms>")
         }

@@ -150,15 +150,20 @@ public final class TwilioWebhooks: Sendable {
             counters.bump(\.duplicates)
             return .text(200, "already received")
         }
-        do {
-            try await bridge.publishFromIPCommand(payload, device: device)
+        // 200 only once the message is in the spool: Twilio does not send it again after that.
+        let id: MessageID
+        do throws(IntakeRefusal) {
+            id = try bridge.ingestFromIPCommand(payload, device: device)
         } catch {
             if let sid = form[first: "Sid"] { seen.release(sid) }
-            logger.error("IP command not published", metadata: ["device": "\(device)", "error": "\(error)"])
-            return .text(503, "the broker is not reachable; the IP command was not accepted")
+            logger.error("IP command not accepted", metadata: ["device": "\(device)", "error": "\(error)"])
+            switch error.reason {
+            case .tooLarge: return .text(413, "not accepted: \(error)")
+            case .unavailable: return .text(503, "not accepted, try again: \(error)")
+            }
         }
         counters.bump(\.ipCommands)
-        logger.info("IP command received", metadata: ["device": "\(device)", "bytes": "\(payload.count)"])
+        logger.info("IP command received", metadata: ["device": "\(device)", "bytes": "\(payload.count)", "messageId": "\(id)"])
         return .text(200, "received")
     }
 

@@ -29,19 +29,14 @@ public enum Meaning: Sendable, Equatable {
         case .device(let topic):
             switch topic.kind {
             case .up:
-                let decoded = DevicePayload.decode(observation.payload)
-                switch decoded.kind {
-                case .reading where decoded.value != nil:
-                    return .reading(device: topic.device, value: decoded.value!, unit: decoded.unit, seq: decoded.seq, format: decoded.format)
-                case .awake:
-                    return .awake(device: topic.device)
-                default:
-                    return .raw(device: topic.device, format: decoded.format, note: decoded.note)
-                }
+                return upstream(observation.payload, from: topic.device)
             case .down: return .command(device: topic.device, text: text)
             case .status: return .deviceStatus(device: topic.device, status: text)
             case .sms: return .smsRequest(device: topic.device, text: text)
             }
+        case .ipCommandCopy(let device):
+            // A cellular device's message, which the bridge took in from Twilio: read as on `up`.
+            return upstream(observation.payload, from: device)
         case .bridgeStatus:
             return .bridgeStatus(status: text)
         case .deadLetter:
@@ -50,6 +45,18 @@ public enum Meaning: Sendable, Equatable {
             return .invalidDevice(reason: "\(error)")
         case .outsideTree(let reason):
             return .outsideTree(reason: reason)
+        }
+    }
+
+    static func upstream(_ payload: [UInt8], from device: DeviceName) -> Meaning {
+        let decoded = DevicePayload.decode(payload)
+        switch decoded.kind {
+        case .reading where decoded.value != nil:
+            return .reading(device: device, value: decoded.value!, unit: decoded.unit, seq: decoded.seq, format: decoded.format)
+        case .awake:
+            return .awake(device: device)
+        default:
+            return .raw(device: device, format: decoded.format, note: decoded.note)
         }
     }
 
