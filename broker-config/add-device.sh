@@ -41,6 +41,7 @@ if ! has_user "$dir" "$name" && [ -n "$rotate" ]; then
 fi
 password="$(new_password)"
 set_password "$dir" "$name" "$password"
+hand_to_broker "$dir"
 if [ -n "$rotate" ]; then say "device $name has a new password (the old one no longer logs in)"; else say "device $name added"; fi
 reload_broker "$dir"
 say "it connects to mqtts://$SETUP_HOST:$SETUP_MQTTS_PORT as user $name with the password below,"

@@ -23,7 +23,7 @@ broker_dir() {
     (cd "$1" && pwd)
 }
 
-# The device-name rule of the whole system (DESIGN.md §2), plus the two reserved names.
+# The device-name rule of the whole system (README: "Topic tree"), plus the two reserved names.
 validate_device_name() {
     local name="$1"
     [[ "$name" =~ ^[A-Za-z0-9_-]{1,64}$ ]] ||
@@ -60,11 +60,21 @@ hand_to_broker() {
 }
 
 # Sets (adds or replaces) USER's password in the password file, hashed by mosquitto_passwd.
+# The password never appears on a command line (mosquitto_passwd's batch option would show it to every
+# local user in the process list): it goes into a private temporary file that
+# `mosquitto_passwd -U` hashes in place, and the hashed line joins the password file.
 set_password() {
-    local dir="$1" user="$2" password="$3"
-    mosquitto_passwd -b "$dir/passwd" "$user" "$password" >/dev/null ||
-        die "mosquitto_passwd could not write $dir/passwd"
-    hand_to_broker "$dir"
+    local dir="$1" user="$2" password="$3" one rest
+    one="$(mktemp "$dir/.passwd-new.XXXXXX")" rest="$(mktemp "$dir/.passwd-rest.XXXXXX")"
+    chmod 600 "$one" "$rest"
+    printf '%s:%s\n' "$user" "$password" >"$one"
+    if ! mosquitto_passwd -U "$one" >/dev/null; then
+        rm -f "$one" "$rest"
+        die "mosquitto_passwd could not hash the password for $user"
+    fi
+    { grep -v "^$user:" "$dir/passwd" 2>/dev/null || true; cat "$one"; } >"$rest"
+    rm -f "$one"
+    mv "$rest" "$dir/passwd" || die "could not write $dir/passwd"
 }
 
 # A running broker rereads its password and ACL files on SIGHUP; a second argument is added

@@ -93,7 +93,7 @@ touch "$dir/passwd"
 if [ ! -f "$dir/bridge.env" ] || ! has_user "$dir" "$BRIDGE_USER"; then
     say "making the bridge's credentials (bridge.env)"
     password="$(new_password)"
-    mosquitto_passwd -b "$dir/passwd" "$BRIDGE_USER" "$password" >/dev/null
+    set_password "$dir" "$BRIDGE_USER" "$password"
     {
         echo "# The bridge's broker credentials, made by broker-config/setup.sh. Secret: keep it mode 600."
         echo "# Use:  set -a; . $dir/bridge.env; set +a; dtwin bridge"

@@ -188,7 +188,7 @@ struct DTwinBench: AsyncParsableCommand {
     }
 
     /// The rate `mosquitto_pub -l` (QoS 1) reaches into the same plain subscriber: the
-    /// publisher the reference figures in BUILD-NOTES.md were measured with.
+    /// publisher the machine's reference figures (about 23,000 msg/s at QoS 1) were measured with.
     func mosquittoPubRate(broker: MosquittoProcess, logger: Logger) async throws -> Double? {
         let tool = "/usr/bin/mosquitto_pub"
         guard FileManager.default.isExecutableFile(atPath: tool) else { return nil }

@@ -2,7 +2,7 @@ import DTwinConfig
 import DTwinContract
 import Foundation
 
-/// The `alerts:` rules of `local` mode (DESIGN.md §8): a reading below or above a threshold
+/// The `alerts:` rules of `local` mode (README: "Configuration"): a reading below or above a threshold
 /// sends the rule's text to the device's phones, at most once per `cooldown` per rule and device.
 ///
 /// Pure: the caller gives the time in milliseconds.

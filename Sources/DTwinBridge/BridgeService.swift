@@ -9,7 +9,7 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-/// The bridge (DESIGN.md §1): device messages from MQTT become IoT events for the upstream;
+/// The bridge (README: "What the bridge does"): device messages from MQTT become IoT events for the upstream;
 /// replies go back down; what cannot be delivered goes to the dead letter topic.
 ///
 /// Messages arrive on the MQTT client's network thread (``accept(_:)``), are written to the

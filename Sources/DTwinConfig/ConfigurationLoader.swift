@@ -3,7 +3,7 @@ import Foundation
 import Yams
 
 /// Reads the configuration: embedded defaults, then the YAML file, then `DTWIN_*` environment
-/// variables (DESIGN.md §8). Unknown keys and bad values are errors that name the key.
+/// variables (README: "Configuration"). Unknown keys and bad values are errors that name the key.
 public enum ConfigurationLoader {
     /// The file read when neither `--config` nor `DTWIN_CONFIG` names one.
     public static let defaultFileName = "dtwin.yaml"
@@ -186,17 +186,16 @@ private struct Reader {
         var phones: [String] = []
         for item in items {
             let phone = try scalar(item, key: key)
-            guard Self.isE164(phone) else {
-                throw ConfigurationError(key: key, message: "\(phone.debugDescription) is not a phone number in E.164 form, like +12065550100", source: location(item))
+            guard PhoneNumber(phone) != nil else {
+                throw ConfigurationError(
+                    key: key, message: "\(phone.debugDescription) is not a phone number in E.164 form, like +12065550100 (spaces, dashes and parentheses may separate the digits)",
+                    source: location(item))
             }
             phones.append(phone)
         }
         return phones
     }
 
-    static func isE164(_ text: String) -> Bool {
-        text.hasPrefix("+") && (7...16).contains(text.count) && text.dropFirst().allSatisfy { $0.isASCII && $0.isNumber }
-    }
 
     mutating func readAlerts(_ node: Node) throws(ConfigurationError) {
         if ConfigurationLoader.isNull(node) { return }

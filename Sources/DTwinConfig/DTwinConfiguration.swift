@@ -1,6 +1,6 @@
 import DTwinContract
 
-/// The whole configuration of dtwin (DESIGN.md §8). The defaults here are the embedded
+/// The whole configuration of dtwin (README: "Configuration"). The defaults here are the embedded
 /// defaults the bridge runs on when there is no file at all.
 public struct DTwinConfiguration: Sendable, Equatable {
     public enum UpstreamMode: String, Sendable, Equatable, CaseIterable {
@@ -139,7 +139,7 @@ public struct DTwinConfiguration: Sendable, Equatable {
     public var shutdownTimeout: Duration = .seconds(10)
     public var logLevel: LogLevel = .info
     public var logFormat: LogFormat = .text
-    /// Several bridges on one broker (DESIGN.md §8): a name for each, and the group of their
+    /// Several bridges on one broker (README: "Configuration"): a name for each, and the group of their
     /// `$share/<group>/…` subscriptions. Empty: one bridge, which is all this version runs.
     public var instance: String = ""
     public var sharedGroup: String = ""

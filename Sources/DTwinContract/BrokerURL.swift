@@ -1,6 +1,6 @@
 import Foundation
 
-/// `mqtt://[user:pass@]host[:port]` or `mqtts://…` (DESIGN.md §7, `--broker`).
+/// `mqtt://[user:pass@]host[:port]` or `mqtts://…` (README: "The command line", `--broker`).
 public struct BrokerURL: Sendable, Equatable, CustomStringConvertible {
     public var tls: Bool
     public var host: String

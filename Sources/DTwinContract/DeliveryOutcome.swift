@@ -1,4 +1,4 @@
-/// What became of one attempt to deliver a device message upstream (DESIGN.md §3).
+/// What became of one attempt to deliver a device message upstream (README: "The IoT event").
 public enum DeliveryOutcome: Sendable, Equatable {
     /// A 2xx answer. `reply`, when present, is published on the device's `down` topic;
     /// `note` says why an answer had no usable reply (not JSON, `reply` not a string, …).

@@ -1,4 +1,4 @@
-/// What the bridge makes of the bytes a device published on `<prefix>/<dev>/up` (DESIGN.md §2).
+/// What the bridge makes of the bytes a device published on `<prefix>/<dev>/up` (README: "Topic tree").
 ///
 /// Decoding never fails: anything that is not a reading or an awake event is ``Kind/raw`` and
 /// is forwarded byte for byte. ``note`` says why a payload that looked like a reading was not one.

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The cloud message contract (DESIGN.md §3): every device message becomes these parameters,
+/// The cloud message contract (README: "The IoT event"): every device message becomes these parameters,
 /// shaped like Twilio's Super SIM IP-command callback, so the seed's Lambda reads MQTT devices
 /// and cellular ones alike.
 public struct IoTEvent: Sendable, Equatable {

@@ -1,4 +1,4 @@
-/// The dtwin topic tree under a configurable prefix (DESIGN.md §2).
+/// The dtwin topic tree under a configurable prefix (README: "Topic tree").
 ///
 /// ```
 /// <prefix>/<dev>/up        device -> bridge   readings and events

@@ -1,6 +1,6 @@
 import Foundation
 
-/// One row of the twin table `digitaltwin` (DESIGN.md §4), partition key `messageid`.
+/// One row of the twin table `digitaltwin` (README: "The twin table"), partition key `messageid`.
 public struct TwinItem: Sendable, Equatable, Codable {
     public var messageId: String
     public var device: String

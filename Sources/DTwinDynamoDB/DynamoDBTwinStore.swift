@@ -4,7 +4,7 @@ import DTwinStore
 import Foundation
 import Logging
 
-/// The twin table on DynamoDB (DESIGN.md §4, `store.kind: dynamodb`): partition key
+/// The twin table on DynamoDB (README: "The twin table", `store.kind: dynamodb`): partition key
 /// `messageid`, the global secondary index ``index`` on (`device`, `ts`) for a device's items
 /// in a time range. `cloud/dynamodb-table.json` and `cloud/template.yaml` create both.
 ///

@@ -1,6 +1,6 @@
 import Crypto
 
-/// `/api` needs `Authorization: Bearer $DTWIN_API_TOKEN` (DESIGN.md §6). Without the variable
+/// `/api` needs `Authorization: Bearer $DTWIN_API_TOKEN` (README: "The HTTP API"). Without the variable
 /// the API is closed and says why, rather than being open by accident.
 public struct APIAccess: Sendable {
     /// The token's SHA-256: requests are compared digest to digest, with swift-crypto's

@@ -5,7 +5,7 @@ import DTwinTwilio
 import Foundation
 import Logging
 
-/// The non-IoT API (DESIGN.md §6): what the twin knows, and commands and test events for
+/// The non-IoT API (README: "The HTTP API"): what the twin knows, and commands and test events for
 /// people and scripts. Every route needs the bearer token (``APIAccess``); every answer is
 /// JSON, and every mistake of the caller's is a 4xx that says what to change.
 public final class DeviceAPI: Sendable {

@@ -9,7 +9,7 @@ import Prometheus
 import ServiceLifecycle
 import Synchronization
 
-/// The bridge's HTTP server (DESIGN.md §5, §6): Twilio webhooks, `/healthz`, `/readyz`,
+/// The bridge's HTTP server (README: "SMS and cellular devices", "The HTTP API"): Twilio webhooks, `/healthz`, `/readyz`,
 /// `/metrics`, `/api`. A Hummingbird `Application`, run as a `Service` in the bridge's service
 /// group.
 public enum HTTPServer {
@@ -66,7 +66,7 @@ public enum HTTPServer {
         return ListeningService(application: application, host: host, port: port)
     }
 
-    /// `/api/...` (DESIGN.md §6). Every route, and every path under `/api` that is not one,
+    /// `/api/...` (README: "The HTTP API"). Every route, and every path under `/api` that is not one,
     /// answers JSON behind the bearer token.
     static func addAPIRoutes(to router: Router<BasicRequestContext>, _ api: DeviceAPI) {
         func route(_ handler: @escaping @Sendable (WebhookRequest, [Substring]) async -> WebhookAnswer) -> @Sendable (

@@ -5,7 +5,7 @@ import DTwinTwilio
 import Foundation
 import Logging
 
-/// The three Twilio webhooks (DESIGN.md §5): inbound SMS, SMS status callbacks, Super SIM IP
+/// The three Twilio webhooks (README: "SMS and cellular devices"): inbound SMS, SMS status callbacks, Super SIM IP
 /// commands. Every request must carry a valid `X-Twilio-Signature` for the URL Twilio called
 /// (`http.publicURL` + the request target); anything else is answered 403 and changes nothing.
 public final class TwilioWebhooks: Sendable {

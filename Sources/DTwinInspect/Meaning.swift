@@ -1,7 +1,7 @@
 import DTwinContract
 import Foundation
 
-/// What dtwin makes of a message on its topic tree (DESIGN.md §2, §3): the same reading of
+/// What dtwin makes of a message on its topic tree (README: "Topic tree", "The IoT event"): the same reading of
 /// topics and payloads the bridge uses, told to a person.
 public enum Meaning: Sendable, Equatable {
     /// `<dev>/up`: a reading, an awake event, or bytes forwarded as they are.

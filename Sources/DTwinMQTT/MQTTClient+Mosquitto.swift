@@ -5,8 +5,9 @@ import Synchronization
 
 // C callbacks. libmosquitto calls them on the client's network thread with the `obj` pointer
 // set by `mosquitto_user_data_set`: an unretained `MQTTClient`, which the network thread keeps
-// alive. They are file-level functions, not closures in main-actor code: see BUILD-NOTES.md on
-// the SIGILL that isolated closures cause when called from a C thread.
+// alive. They are file-level functions, not closures in main-actor code: a closure written in
+// top-level (main-actor) code compiles without a warning and then dies with SIGILL on its first
+// call from libmosquitto's thread, where the runtime's isolation check fails.
 
 private func client(_ obj: UnsafeMutableRawPointer?) -> MQTTClient? {
     obj.map { Unmanaged<MQTTClient>.fromOpaque($0).takeUnretainedValue() }

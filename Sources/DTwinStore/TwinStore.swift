@@ -1,6 +1,6 @@
 import DTwinContract
 
-/// The twin table (DESIGN.md §4): items keyed by `messageid`, queried by device and time.
+/// The twin table (README: "The twin table"): items keyed by `messageid`, queried by device and time.
 public protocol TwinStore: Sendable {
     /// Stores an item. Idempotent on `messageId`: returns `false` when it was already stored
     /// (the first copy wins, so a retried delivery cannot change history).

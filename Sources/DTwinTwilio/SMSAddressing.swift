@@ -1,6 +1,6 @@
 import DTwinContract
 
-/// What the SMS webhook does with a request: the addressing rules of DESIGN.md §5, pure.
+/// What the SMS webhook does with a request: the addressing rules of README: "SMS and cellular devices", pure.
 ///
 /// Answers are short ASCII so each fits one GSM-7 SMS segment; refusals never say whether a
 /// device exists, only that this number may not command it.

@@ -1,6 +1,6 @@
 import DTwinContract
 
-/// What a person asked for in an SMS to the Twilio number (DESIGN.md §5).
+/// What a person asked for in an SMS to the Twilio number (README: "SMS and cellular devices").
 ///
 /// ```
 /// @a LIG          command LIG for device a

@@ -6,7 +6,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 
-/// `upstream.mode: lambda` — the Lambda Invoke API (DESIGN.md §3): `POST
+/// `upstream.mode: lambda` — the Lambda Invoke API (README: "The IoT event"): `POST
 /// /2015-03-31/functions/<name>/invocations`, SigV4-signed for service `lambda`, with the full
 /// API Gateway proxy event as the payload, so the seed's function runs unchanged.
 public struct LambdaUpstream: Upstream {

@@ -1,7 +1,7 @@
 import DTwinContract
 import Logging
 
-/// Where IoT events go (DESIGN.md §3, `upstream.mode`).
+/// Where IoT events go (README: "The IoT event", `upstream.mode`).
 ///
 /// An upstream never throws: every failure is classified into a ``DeliveryOutcome`` so the
 /// bridge can decide between retrying and dead-lettering.

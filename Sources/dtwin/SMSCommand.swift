@@ -2,6 +2,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import DTwinApp
 import DTwinConfig
+import DTwinContract
 import DTwinTwilio
 import Foundation
 import Logging

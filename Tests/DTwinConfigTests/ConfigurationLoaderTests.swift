@@ -132,6 +132,14 @@ import Testing
         #expect(problem.description.contains(words), "\(problem.description)")
     }
 
+    /// One phone-number rule: what the configuration accepts is what the Twilio side accepts.
+    @Test(arguments: ["+12065550100", "+1 206 555 0100", "+1 (206) 555-0100", "+123456", "+1234567", "+1234567890123456", "12065550100"])
+    func theConfigurationAcceptsExactlyThePhoneNumbersTwilioDoes(_ phone: String) throws {
+        let accepted = error("devices:\n  a:\n    phones: [\"\(phone)\"]\n") == nil
+        #expect(accepted == (PhoneNumber(phone) != nil), "\(phone)")
+        #expect(accepted == ["+12065550100", "+1 206 555 0100", "+1 (206) 555-0100", "+1234567"].contains(phone), "\(phone)")
+    }
+
     @Test func theCloudStacksOutputLinesLoad() throws {
         // What cloud/template.yaml's DtwinConfiguration output prints, filled in for a stack.
         let yaml = """

@@ -72,6 +72,14 @@ import Testing
         #expect(badPort.errors.contains("'http' is not a port number"))
     }
 
+    /// `mosquitto_passwd -b USER PASSWORD` shows the password to every local user (`ps`).
+    @Test func noScriptPutsAPasswordOnACommandLine() throws {
+        for script in ["setup.sh", "add-device.sh", "remove-device.sh", "lib.sh"] {
+            let text = try String(contentsOf: ProjectFolder.file("broker-config/\(script)"), encoding: .utf8)
+            #expect(!text.contains("mosquitto_passwd -b"), "\(script)")
+        }
+    }
+
     @Test func addAndRemoveDevicesValidateNamesAndPrintThePasswordOnce() async throws {
         let generated = try await GeneratedBroker()
         defer { generated.stop() }

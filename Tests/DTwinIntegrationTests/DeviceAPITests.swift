@@ -10,7 +10,7 @@ import Foundation
 import NIOHTTP1
 import Testing
 
-/// The non-IoT API (DESIGN.md §6) over real HTTP, on a bridge with a real broker and store.
+/// The non-IoT API (README: "The HTTP API") over real HTTP, on a bridge with a real broker and store.
 @Suite struct DeviceAPITests {
     /// Readings with their own times (`ts`, Unix ms): one a minute from this moment.
     static let start: Int64 = 1_764_000_000_000

@@ -33,7 +33,7 @@ final class RunningDTwin: Sendable {
     deinit { try? FileManager.default.removeItem(at: outputFile) }
 }
 
-/// `dtwin inspect`, `replay`, `simulate` and `send` against a real broker (DESIGN.md §7).
+/// `dtwin inspect`, `replay`, `simulate` and `send` against a real broker (README: "The command line").
 @Suite struct ToolCommandTests {
     /// A retained message on `dtwin/probe/<level>`: every new subscriber to `dtwin/#` gets it at
     /// once, so its line in the output says the tool's subscription is in place.

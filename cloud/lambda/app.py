@@ -2,7 +2,7 @@
 
 Routes (API Gateway REST, proxy integration, payload format 1.0):
   GET|POST /iot                   Twilio's Super SIM IP-command webhook (X-Twilio-Signature checked)
-  POST /bridge                    dtwin's `apigw` upstream (AWS_IAM): DESIGN.md §3's parameters
+  POST /bridge                    dtwin's `apigw` upstream (AWS_IAM): README: "The IoT event"'s parameters
   GET /devices/{device}/readings  the seed's non-IoT API: since, until, limit (AWS_IAM)
   GET /status                     the table answers and has its index (AWS_IAM)
 The Lambda console's test event `{"testuser": "kilroy", "testdata": "3.14", "isIOT": "False"}`

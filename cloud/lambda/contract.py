@@ -1,4 +1,4 @@
-"""The cloud message contract (DESIGN.md §2-§4) as the Lambda reads it. Pure: no I/O, no clock.
+"""The cloud message contract (README: "Topic tree", "The IoT event", "The twin table") as the Lambda reads it. Pure: no I/O, no clock.
 
 It decodes a device message exactly as the bridge's `local` upstream does (DTwinContract's
 DevicePayload and TwinItem), so an item is the same whichever side stored it; the shared
@@ -230,12 +230,12 @@ def _days_in(month: int, year: int) -> int:
     return 30 if month in (4, 6, 9, 11) else 31
 
 
-# MARK: the twin item (TwinItem.from(event:), DESIGN.md §4)
+# MARK: the twin item (TwinItem.from(event:), README: "The twin table")
 
 
 @dataclass
 class IoTMessage:
-    """One device message, from the bridge (DESIGN.md §3) or from Twilio's Super SIM webhook."""
+    """One device message, from the bridge (README: "The IoT event") or from Twilio's Super SIM webhook."""
 
     message_id: str
     device: str
@@ -260,7 +260,7 @@ def decode_base64(text: str, max_bytes: int) -> bytes:
 
 
 def message_from_dtwin(params: dict, max_bytes: int) -> IoTMessage:
-    """DESIGN.md §3's parameters, as the bridge's `apigw` and `lambda` upstreams send them."""
+    """README: "The IoT event"'s parameters, as the bridge's `apigw` and `lambda` upstreams send them."""
     device = require_device(params.get("SimUniqueName"))
     if "Payload" not in params:
         raise BadEvent("Payload is missing")

@@ -1,4 +1,4 @@
-"""The twin table `digitaltwin` on DynamoDB (DESIGN.md §4): idempotent writes, a device's readings.
+"""The twin table `digitaltwin` on DynamoDB (README: "The twin table"): idempotent writes, a device's readings.
 
 Readings come from the `device-ts` index. A table made the seed's way (partition key only) has
 no index: then a paginated Scan with a filter serves them, and one warning says how to add it.

@@ -14,7 +14,7 @@ import app
 from conftest import REGION, create_table
 from harness import Bridge, GeneratedBroker, MotoServer, dtwin, wait_until
 
-# Every kind of payload the contract names (DESIGN.md §2), and the edges of each.
+# Every kind of payload the contract names (README: "Topic tree"), and the edges of each.
 PAYLOADS: list[bytes] = [
     b"sim-c1 data 512",
     b"sim-c1 data -3",
