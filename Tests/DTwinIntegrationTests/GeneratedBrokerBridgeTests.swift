@@ -83,6 +83,9 @@ import Testing
         let refusedLog = (try? String(contentsOf: log, encoding: .utf8)) ?? ""
         #expect(refusedLog.contains("the broker refused a publish") && refusedLog.contains("Not authorized"), "\(refusedLog.suffix(2000))")
         #expect(!device.messages.map(\.payload).contains(Array("LED ON".utf8)))
+        // dtwin send says so too, instead of "sent".
+        let refusedSend = try await DTwinBinary.run(["send", "uno1", "READ", "--broker", try generated.bridgeURL])
+        #expect(refusedSend.code == 1 && refusedSend.output.contains("refused the publish"), "\(refusedSend.output)")
         try original.write(to: acl, atomically: true, encoding: .utf8)
         kill(generated.broker.pid, SIGHUP)
         #expect(await device.waitFor(timeout: .seconds(15)) { $0.map(\.payload).contains(Array("LED ON".utf8)) }, "the kept command never went out")
