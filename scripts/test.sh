@@ -9,6 +9,9 @@ source scripts/lib.sh
 install_packages "${DTWIN_TEST_APT_PACKAGES[@]}"
 install_test_tools
 require_swift
+say "checking the Swift code's format (swift format, configured in .swift-format)"
+swift format lint --strict --recursive Sources Tests Benchmarks Package.swift ||
+    die "swift format found code to format: run  swift format format -i --recursive Sources Tests Benchmarks Package.swift"
 say "building (the first build takes a few minutes)"
 swift build --build-tests
 say "running the tests"

@@ -50,7 +50,9 @@ struct DTwinBench: AsyncParsableCommand {
         // holds small PUBACKs back and every acknowledged publish waits milliseconds.
         let broker = try MosquittoProcess(extraConfiguration: ["set_tcp_nodelay true"])
         defer { broker.stop() }
-        let executable = bridge ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let executable =
+            bridge
+            ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
             .appendingPathComponent("dtwin").path
         print("dtwin-bench: \(messages) messages from \(devices) devices; latency at \(rate) msg/s for \(seconds) s")
         print("broker: mosquitto on 127.0.0.1:\(broker.port); bridge: \(executable), spool \(spool ? "on" : "off")")
@@ -71,14 +73,19 @@ struct DTwinBench: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(at: directory) }
         let bridgeProcess = try ChildProcess(
             executable: executable, arguments: ["bridge"],
-            environment: ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("DTWIN_") }.merging([
-                "DTWIN_BROKER": broker.url, "DTWIN_UPSTREAM_MODE": "apigw", "DTWIN_UPSTREAM_URL": receiver.url,
-                "DTWIN_STORE_PATH": directory.appendingPathComponent("unused.sqlite").path, "DTWIN_LOGLEVEL": "warning",
-                "DTWIN_SPOOL_PATH": directory.appendingPathComponent("spool").path, "DTWIN_SPOOL_ENABLED": "\(spool)",
-                "DTWIN_CLIENTID": "bench-bridge", "DTWIN_HTTP_PORT": "0",
-            ].merging(concurrency.map { ["DTWIN_UPSTREAM_CONCURRENCY": "\($0)"] } ?? [:]) { $1 }) { $1 },
+            environment: ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("DTWIN_") }.merging(
+                [
+                    "DTWIN_BROKER": broker.url, "DTWIN_UPSTREAM_MODE": "apigw", "DTWIN_UPSTREAM_URL": receiver.url,
+                    "DTWIN_STORE_PATH": directory.appendingPathComponent("unused.sqlite").path, "DTWIN_LOGLEVEL": "warning",
+                    "DTWIN_SPOOL_PATH": directory.appendingPathComponent("spool").path, "DTWIN_SPOOL_ENABLED": "\(spool)",
+                    "DTWIN_CLIENTID": "bench-bridge", "DTWIN_HTTP_PORT": "0",
+                ].merging(concurrency.map { ["DTWIN_UPSTREAM_CONCURRENCY": "\($0)"] } ?? [:]) { $1 }
+            ) { $1 },
             outputFile: directory.appendingPathComponent("bridge.log").path)
-        defer { bridgeProcess.signal(SIGTERM); _ = bridgeProcess.waitForExit(timeout: 15) }
+        defer {
+            bridgeProcess.signal(SIGTERM)
+            _ = bridgeProcess.waitForExit(timeout: 15)
+        }
         let publisher = try await connectedClient(broker: broker, id: "bench-devices", logger: logger)
         let status = try await MessageCollector(port: broker.port, filters: ["dtwin/bridge/status"])
         guard await status.waitFor(timeout: .seconds(30), { $0.last?.payload == Array("online".utf8) }) else {
@@ -97,13 +104,17 @@ struct DTwinBench: AsyncParsableCommand {
         let done = await waitUntil(timeout: .seconds(300), interval: .milliseconds(2)) { receiver.requestCount >= before + messages }
         let elapsed = ContinuousClock.now - start
         let throughput = Double(receiver.requestCount - before) / elapsed.seconds
-        print(String(format: "bridge burst (apigw, %d devices, QoS 1): %.0f msg/s (%d delivered in %.2f s)%@",
-            devices, throughput, receiver.requestCount - before, elapsed.seconds, done ? "" : " INCOMPLETE"))
+        print(
+            String(
+                format: "bridge burst (apigw, %d devices, QoS 1): %.0f msg/s (%d delivered in %.2f s)%@",
+                devices, throughput, receiver.requestCount - before, elapsed.seconds, done ? "" : " INCOMPLETE"))
         print(String(format: "bridge / raw broker: %.0f%%", throughput / raw * 100))
         let bridgeCPU = cpuSeconds(pid: bridgeProcess.pid) - cpuBefore.bridge
-        print(String(format: "CPU during the burst (2 cores = %.1f s available): bridge %.2f s (%.0f µs/msg), broker %.2f s, publisher+receiver %.2f s",
-            elapsed.seconds * 2, bridgeCPU, bridgeCPU / Double(messages) * 1e6, cpuSeconds(pid: broker.pid) - cpuBefore.broker,
-            cpuSeconds(pid: getpid()) - cpuBefore.bench))
+        print(
+            String(
+                format: "CPU during the burst (2 cores = %.1f s available): bridge %.2f s (%.0f µs/msg), broker %.2f s, publisher+receiver %.2f s",
+                elapsed.seconds * 2, bridgeCPU, bridgeCPU / Double(messages) * 1e6, cpuSeconds(pid: broker.pid) - cpuBefore.broker,
+                cpuSeconds(pid: getpid()) - cpuBefore.bench))
 
         // 3. Latency at a steady rate.
         latencies.reset()
@@ -123,8 +134,10 @@ struct DTwinBench: AsyncParsableCommand {
         func percentile(_ p: Double) -> Double {
             sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
         }
-        print(String(format: "latency at %d msg/s (device publish -> upstream arrival, %d samples): p50 %.2f ms, p99 %.2f ms, max %.2f ms",
-            rate, sorted.count, percentile(0.5), percentile(0.99), sorted.last ?? .nan))
+        print(
+            String(
+                format: "latency at %d msg/s (device publish -> upstream arrival, %d samples): p50 %.2f ms, p99 %.2f ms, max %.2f ms",
+                rate, sorted.count, percentile(0.5), percentile(0.99), sorted.last ?? .nan))
         print("bridge peak RSS (VmHWM): \(peakRSS(pid: bridgeProcess.pid))")
         await publisher.close()
     }

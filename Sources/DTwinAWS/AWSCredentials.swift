@@ -44,7 +44,8 @@ public struct AWSEnvironment: Sendable {
         let fileSection = credentialsFile[profile] ?? [:]
 
         var result = AWSEnvironment(credentials: nil, region: nil, credentialsSource: "none")
-        result.region = [environment["AWS_REGION"], environment["AWS_DEFAULT_REGION"], configSection["region"]]
+        result.region =
+            [environment["AWS_REGION"], environment["AWS_DEFAULT_REGION"], configSection["region"]]
             .compactMap(\.nonEmpty).first
 
         let id = environment["AWS_ACCESS_KEY_ID"] ?? ""

@@ -1,7 +1,7 @@
 import AsyncHTTPClient
+import DTwinAWS
 import DTwinBridge
 import DTwinConfig
-import DTwinAWS
 import DTwinContract
 import DTwinDynamoDB
 import DTwinHTTP
@@ -186,7 +186,7 @@ public struct BridgeApplication: Sendable {
                 signer = SigV4(credentials: credentials, region: region, service: "execute-api")
             }
             return try APIGatewayUpstream(
-                url: settings.url, post: settings.method == .POST, timeout: settings.timeout, client: client, signer: signer)
+                url: settings.url, post: settings.method == .post, timeout: settings.timeout, client: client, signer: signer)
         } catch {
             throw ConfigurationError(key: "upstream.auth", message: "iam: \(error)")
         }

@@ -30,9 +30,10 @@ public struct JSONLogHandler: LogHandler {
     public func log(event: LogEvent) {
         var fields = metadata
         if let extra = event.metadata { fields.merge(extra) { $1 } }
-        write(Self.line(
-            millis: Timestamp.nowMillis(), level: event.level, label: label, source: event.source,
-            message: event.message.description, metadata: fields))
+        write(
+            Self.line(
+                millis: Timestamp.nowMillis(), level: event.level, label: label, source: event.source,
+                message: event.message.description, metadata: fields))
     }
 
     /// The JSON line for one record. Pure.

@@ -26,9 +26,11 @@ public final class DeviceRegistry: Sendable {
     /// a reading is kept even when other messages follow it before anyone asks.
     func noteMessage(_ device: DeviceName, payload: [UInt8], atMillis: Int64) {
         let decoded = DevicePayload.decode(payload)
-        let reading = decoded.kind == .reading ? decoded.value.map {
-            Reading(value: $0, unit: decoded.unit, atMillis: decoded.timestampMillis ?? atMillis)
-        } : nil
+        let reading =
+            decoded.kind == .reading
+            ? decoded.value.map {
+                Reading(value: $0, unit: decoded.unit, atMillis: decoded.timestampMillis ?? atMillis)
+            } : nil
         entries.withLock { entries in
             entries[device, default: Entry(device: device)].lastSeenMillis = atMillis
             if let reading { entries[device]!.lastReading = reading }

@@ -76,7 +76,7 @@ extension PublishQueue {
                         do throws(MQTTError) {
                             try await Self.publish(entry.message, mqtt: mqtt)
                             done.append(entry)
-                        } catch where error.code == .invalidArgument {
+                        } catch  where error.code == .invalidArgument {
                             // libmosquitto will never take it (bad topic, bad size): retrying
                             // forever would block this topic. Logged in full, then dropped.
                             logger.error(

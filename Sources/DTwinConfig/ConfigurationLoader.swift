@@ -68,7 +68,9 @@ public enum ConfigurationLoader {
         if config.upstream.auth == .iam && config.upstream.mode != .apigw {
             throw ConfigurationError(
                 key: "upstream.auth",
-                message: "iam signs apigw requests; upstream.mode \(config.upstream.mode) \(config.upstream.mode == .lambda ? "is always signed" : "sends nothing upstream")")
+                message:
+                    "iam signs apigw requests; upstream.mode \(config.upstream.mode) \(config.upstream.mode == .lambda ? "is always signed" : "sends nothing upstream")"
+            )
         }
         if config.upstream.mode == .lambda && config.upstream.function.isEmpty {
             throw ConfigurationError(key: "upstream.function", message: "is required when upstream.mode is lambda (a function name or ARN)")
@@ -171,7 +173,8 @@ private struct Reader {
                     case "reply":
                         device.reply = try scalar(fieldValue, key: key)
                     default:
-                        throw ConfigurationError(key: key, message: "unknown key; a device has phones, cellular and reply", source: location(fieldNode))
+                        throw ConfigurationError(
+                            key: key, message: "unknown key; a device has phones, cellular and reply", source: location(fieldNode))
                     }
                 }
             }
@@ -188,14 +191,15 @@ private struct Reader {
             let phone = try scalar(item, key: key)
             guard PhoneNumber(phone) != nil else {
                 throw ConfigurationError(
-                    key: key, message: "\(phone.debugDescription) is not a phone number in E.164 form, like +12065550100 (spaces, dashes and parentheses may separate the digits)",
+                    key: key,
+                    message:
+                        "\(phone.debugDescription) is not a phone number in E.164 form, like +12065550100 (spaces, dashes and parentheses may separate the digits)",
                     source: location(item))
             }
             phones.append(phone)
         }
         return phones
     }
-
 
     mutating func readAlerts(_ node: Node) throws(ConfigurationError) {
         if ConfigurationLoader.isNull(node) { return }
@@ -233,7 +237,8 @@ private struct Reader {
                     }
                     rule.cooldown = duration
                 default:
-                    throw ConfigurationError(key: key, message: "unknown key; a rule has device, below, above, text and cooldown", source: location(fieldNode))
+                    throw ConfigurationError(
+                        key: key, message: "unknown key; a rule has device, below, above, text and cooldown", source: location(fieldNode))
                 }
             }
             if rule.below == nil && rule.above == nil {

@@ -8,7 +8,8 @@ public struct DTwinConfiguration: Sendable, Equatable {
     }
 
     public enum HTTPMethod: String, Sendable, Equatable, CaseIterable {
-        case GET, POST
+        case get = "GET"
+        case post = "POST"
     }
 
     /// How `apigw` requests prove who sends them.
@@ -52,7 +53,7 @@ public struct DTwinConfiguration: Sendable, Equatable {
     public struct Upstream: Sendable, Equatable {
         public var mode: UpstreamMode = .local
         public var url: String = ""
-        public var method: HTTPMethod = .GET
+        public var method: HTTPMethod = .get
         public var auth: UpstreamAuth = .none
         public var function: String = ""
         public var endpoint: String = ""

@@ -29,9 +29,10 @@ public enum FormEncoding {
         for segment in bytes.split(separator: UInt8(ascii: "&"), omittingEmptySubsequences: true) {
             let equals = segment.firstIndex(of: UInt8(ascii: "="))
             let name = try unescape(segment[segment.startIndex..<(equals ?? segment.endIndex)])
-            let value = try equals.map { equals throws(FormDecodingError) in
-                try unescape(segment[segment.index(after: equals)...])
-            } ?? ""
+            let value =
+                try equals.map { equals throws(FormDecodingError) in
+                    try unescape(segment[segment.index(after: equals)...])
+                } ?? ""
             parameters.append(FormParameter(name: name, value: value))
         }
         return parameters

@@ -20,7 +20,7 @@ extension StringProtocol {
     }
 }
 
-extension Optional<String> {
+extension String? {
     /// The value, or `nil` when it is missing or empty: a setting or variable set to "" counts
     /// as unset.
     public var nonEmpty: String? {

@@ -52,7 +52,8 @@ public struct DynamoDBTwinStore: TwinStore {
     func reportNoIndex() {
         guard reportedNoIndex.setOnce() else { return }
         logger.warning(
-            "table \(table) has no index \(Self.index): a device's readings are read by a full Scan, which reads (and bills) the whole table. Add the index: \(Self.addIndexCommand(table: table))")
+            "table \(table) has no index \(Self.index): a device's readings are read by a full Scan, which reads (and bills) the whole table. Add the index: \(Self.addIndexCommand(table: table))"
+        )
     }
 
     /// DynamoDB answers a Query on a missing index with ValidationException "The table does not
@@ -73,7 +74,7 @@ public struct DynamoDBTwinStore: TwinStore {
                     "ConditionExpression": .string("attribute_not_exists(messageid)"),
                 ])
             return true
-        } catch where error.code == .conditionFailed {
+        } catch  where error.code == .conditionFailed {
             return false
         } catch {
             throw StoreError(storeMessage(error))
@@ -112,7 +113,7 @@ public struct DynamoDBTwinStore: TwinStore {
             let page: (items: [TwinItem], next: JSONValue?)
             do throws(AWSError) {
                 page = try await rawPage("Query", request)
-            } catch where Self.isMissingIndex(error) {
+            } catch  where Self.isMissingIndex(error) {
                 reportNoIndex()
                 return try await scannedItems(device: device, since: since, until: until, limit: limit)
             } catch {

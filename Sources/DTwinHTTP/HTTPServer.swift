@@ -69,9 +69,11 @@ public enum HTTPServer {
     /// `/api/...` (README: "The HTTP API"). Every route, and every path under `/api` that is not one,
     /// answers JSON behind the bearer token.
     static func addAPIRoutes(to router: Router<BasicRequestContext>, _ api: DeviceAPI) {
-        func route(_ handler: @escaping @Sendable (WebhookRequest, [Substring]) async -> WebhookAnswer) -> @Sendable (
-            Request, BasicRequestContext
-        ) async throws -> Response {
+        func route(_ handler: @escaping @Sendable (WebhookRequest, [Substring]) async -> WebhookAnswer)
+            -> @Sendable (
+                Request, BasicRequestContext
+            ) async throws -> Response
+        {
             { request, _ in
                 // Path segments as sent (percent-encoding kept): `["api", "devices", "a", "readings"]`.
                 let segments = request.uri.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map { $0 }

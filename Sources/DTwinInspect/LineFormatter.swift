@@ -60,7 +60,14 @@ public struct LineFormatter: Sendable {
     }
 
     enum Color: String {
-        case dim = "2", red = "31", green = "32", yellow = "33", blue = "34", magenta = "35", cyan = "36", bold = "1"
+        case dim = "2"
+        case red = "31"
+        case green = "32"
+        case yellow = "33"
+        case blue = "34"
+        case magenta = "35"
+        case cyan = "36"
+        case bold = "1"
     }
 
     static func color(of meaning: Meaning) -> Color {

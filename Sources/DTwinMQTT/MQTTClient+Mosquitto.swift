@@ -155,11 +155,13 @@ extension MQTTClient {
     func handleConnect(_ rc: Int32) {
         // A broker that does not speak MQTT 5 says so (5: reason 132; 3.1.1: return code 1).
         let unsupported = rc == Int32(MQTT_RC_UNSUPPORTED_PROTOCOL_VERSION.rawValue) || rc == 1
-        if unsupported, updateState({ state -> Bool in
-            guard state.protocolVersion == .v5 else { return false }
-            state.protocolVersion = .v311
-            return true
-        }) {
+        if unsupported,
+            updateState({ state -> Bool in
+                guard state.protocolVersion == .v5 else { return false }
+                state.protocolVersion = .v311
+                return true
+            })
+        {
             logger.notice(
                 "the broker does not speak MQTT 5; using MQTT 3.1.1, where a publish it refuses is dropped without a word",
                 metadata: ["broker": "\(configuration.endpointDescription)"])

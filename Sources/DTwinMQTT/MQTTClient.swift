@@ -105,7 +105,8 @@ public final class MQTTClient: Sendable {
             for filter in filters {
                 switch state.subscriptions[filter]?.granted {
                 case .some(false):
-                    return .failure(MQTTError(.subscriptionRefused, "the broker refused the subscription to \(filter.debugDescription) (check the ACL)"))
+                    return .failure(
+                        MQTTError(.subscriptionRefused, "the broker refused the subscription to \(filter.debugDescription) (check the ACL)"))
                 case .some(true): continue
                 case .none: return nil
                 }

@@ -75,17 +75,18 @@ public final class Spool: Sendable {
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
             try pool.write { db in
-                try db.execute(sql: """
-                    CREATE TABLE IF NOT EXISTS inbound (
-                        seq INTEGER PRIMARY KEY,
-                        messageId TEXT NOT NULL,
-                        device TEXT NOT NULL,
-                        topic TEXT NOT NULL,
-                        payload BLOB NOT NULL,
-                        receivedAt INTEGER NOT NULL,
-                        source TEXT NOT NULL
-                    )
-                    """)
+                try db.execute(
+                    sql: """
+                        CREATE TABLE IF NOT EXISTS inbound (
+                            seq INTEGER PRIMARY KEY,
+                            messageId TEXT NOT NULL,
+                            device TEXT NOT NULL,
+                            topic TEXT NOT NULL,
+                            payload BLOB NOT NULL,
+                            receivedAt INTEGER NOT NULL,
+                            source TEXT NOT NULL
+                        )
+                        """)
                 try db.execute(sql: Self.createOutbound)
                 let inbound = try Row.fetchOne(
                     db, sql: "SELECT COUNT(*), COALESCE(SUM(\(Self.sizeInSQL)), 0) FROM inbound")

@@ -10,7 +10,9 @@ public final class SQLiteTwinStore: TwinStore {
 
     /// Opens (creating if needed) the database at `path` with the twin table `table`.
     public init(path: String, table: String = "digitaltwin") throws {
-        guard !table.isEmpty, table.utf8.allSatisfy({ $0 == UInt8(ascii: "_") || (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) }) else {
+        guard !table.isEmpty,
+            table.utf8.allSatisfy({ $0 == UInt8(ascii: "_") || (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) })
+        else {
             throw StoreError("store.table \(table.debugDescription) must be letters, digits and _ only")
         }
         self.table = table
@@ -30,20 +32,21 @@ public final class SQLiteTwinStore: TwinStore {
     private func migrator(table: String) -> DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1-\(table)") { db in
-            try db.execute(sql: """
-                CREATE TABLE IF NOT EXISTS "\(table)" (
-                    messageid TEXT PRIMARY KEY NOT NULL,
-                    device TEXT NOT NULL,
-                    ts TEXT NOT NULL,
-                    payload TEXT NOT NULL,
-                    payloadEncoding TEXT,
-                    kind TEXT NOT NULL,
-                    value REAL,
-                    seq INTEGER,
-                    source TEXT NOT NULL
-                );
-                CREATE INDEX IF NOT EXISTS "\(table)_device_ts" ON "\(table)" (device, ts);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE IF NOT EXISTS "\(table)" (
+                        messageid TEXT PRIMARY KEY NOT NULL,
+                        device TEXT NOT NULL,
+                        ts TEXT NOT NULL,
+                        payload TEXT NOT NULL,
+                        payloadEncoding TEXT,
+                        kind TEXT NOT NULL,
+                        value REAL,
+                        seq INTEGER,
+                        source TEXT NOT NULL
+                    );
+                    CREATE INDEX IF NOT EXISTS "\(table)_device_ts" ON "\(table)" (device, ts);
+                    """)
         }
         return migrator
     }
@@ -101,7 +104,8 @@ public final class SQLiteTwinStore: TwinStore {
         let table = self.table
         do {
             return try await pool.read { db in
-                let counts = try Row.fetchAll(db, sql: "SELECT device, COUNT(*) AS n, MAX(ts) AS last FROM \"\(table)\" GROUP BY device ORDER BY device")
+                let counts = try Row.fetchAll(
+                    db, sql: "SELECT device, COUNT(*) AS n, MAX(ts) AS last FROM \"\(table)\" GROUP BY device ORDER BY device")
                 return try counts.compactMap { row -> DeviceSummary? in
                     let device: String = row["device"]
                     let latest = try Row.fetchOne(

@@ -34,7 +34,7 @@ public final class MosquittoProcess: @unchecked Sendable {
             do {
                 try start()
                 return
-            } catch where attempt < 5 && (log.contains("Address already in use") || process?.isRunning == false) {
+            } catch  where attempt < 5 && (log.contains("Address already in use") || process?.isRunning == false) {
                 try? FileManager.default.removeItem(at: logFile)
             }
         }
@@ -52,21 +52,22 @@ public final class MosquittoProcess: @unchecked Sendable {
     }
 
     private func writeConfiguration(listenerOptions: [String], anonymous: Bool, extraConfiguration: [String]) throws {
-        let configuration = ["listener \(port) 127.0.0.1"] + listenerOptions + [
-            "allow_anonymous \(anonymous)",
-            "persistence true",
-            "persistence_location \(directory.path)/",
-            "autosave_interval 1",
-            // Root keeps root, so the temporary folder stays writable (mosquitto otherwise drops
-            // to the `mosquitto` user); as any other user this line is ignored.
-            "user root",
-            // Tests and benchmarks queue far more than the default 1000 messages for an absent client.
-            "max_queued_messages 1000000",
-            "log_dest file \(logFile.path)",
-            "log_type error",
-            "log_type warning",
-            "log_type notice",
-        ] + extraConfiguration
+        let configuration =
+            ["listener \(port) 127.0.0.1"] + listenerOptions + [
+                "allow_anonymous \(anonymous)",
+                "persistence true",
+                "persistence_location \(directory.path)/",
+                "autosave_interval 1",
+                // Root keeps root, so the temporary folder stays writable (mosquitto otherwise drops
+                // to the `mosquitto` user); as any other user this line is ignored.
+                "user root",
+                // Tests and benchmarks queue far more than the default 1000 messages for an absent client.
+                "max_queued_messages 1000000",
+                "log_dest file \(logFile.path)",
+                "log_type error",
+                "log_type warning",
+                "log_type notice",
+            ] + extraConfiguration
         try configuration.joined(separator: "\n").appending("\n")
             .write(to: configurationFile, atomically: true, encoding: .utf8)
     }

@@ -52,7 +52,8 @@ public final class MotoServer: Sendable {
     static var executable: String? {
         let environment = ProcessInfo.processInfo.environment
         if let path = environment["DTWIN_MOTO_SERVER"] { return path }
-        let candidates = [ProjectFolder.file(".build/tools-venv/bin/moto_server").path]
+        let candidates =
+            [ProjectFolder.file(".build/tools-venv/bin/moto_server").path]
             + (environment["PATH"] ?? "").split(separator: ":").map { "\($0)/moto_server" }
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
     }

@@ -1,7 +1,7 @@
+import CoreMetrics
 import DTwinContract
 import Foundation
 import Logging
-import CoreMetrics
 import ServiceLifecycle
 import Synchronization
 

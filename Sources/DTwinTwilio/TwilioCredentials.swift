@@ -28,7 +28,7 @@ public struct TwilioCredentials: Sendable, CustomStringConvertible {
             names.lazy.compactMap { environment[$0] }.first { !$0.isEmpty }
         }
         switch (first(accountSidVariables), first(authTokenVariables)) {
-        case let (sid?, token?): return .found(TwilioCredentials(accountSid: sid, authToken: token))
+        case (let sid?, let token?): return .found(TwilioCredentials(accountSid: sid, authToken: token))
         case (nil, nil): return .absent
         case (nil, _): return .incomplete(missing: accountSidVariables.joined(separator: " or "))
         case (_, nil): return .incomplete(missing: authTokenVariables.joined(separator: " or "))

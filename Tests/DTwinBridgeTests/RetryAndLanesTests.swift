@@ -1,7 +1,8 @@
-@testable import DTwinBridge
 import DTwinContract
 import DTwinMQTT
 import Testing
+
+@testable import DTwinBridge
 
 @Suite struct RetryPolicyTests {
     let policy = RetryPolicy(initial: .milliseconds(200), maximum: .seconds(30), maxAge: .seconds(3600))

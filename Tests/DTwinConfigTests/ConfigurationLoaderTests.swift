@@ -23,7 +23,7 @@ import Testing
         #expect(config.topicPrefix.prefix == "dtwin")
         #expect(config.clientId == "dtwin-bridge")
         #expect(config.upstream.mode == .local)
-        #expect(config.upstream.method == .GET)
+        #expect(config.upstream.method == .get)
         #expect(config.upstream.timeout == .seconds(10))
         #expect(config.store.kind == .sqlite)
         #expect(config.store.path == "dtwin.sqlite")
@@ -56,7 +56,8 @@ import Testing
     }
 
     @Test func readsEveryKindOfValue() throws {
-        let config = try load("""
+        let config = try load(
+            """
             broker: mqtts://bridge:pw@broker.example:8883
             ca: /etc/dtwin/ca.pem
             topicPrefix: lab/dtwin
@@ -70,12 +71,13 @@ import Testing
             maxPayload: 1KiB
             shutdownTimeout: 3s
             logLevel: debug
-            """).configuration
+            """
+        ).configuration
         #expect(config.broker.tls && config.broker.password == "pw")
         #expect(config.ca == "/etc/dtwin/ca.pem")
         #expect(config.topicPrefix.prefix == "lab/dtwin")
         #expect(config.upstream.mode == .apigw)
-        #expect(config.upstream.method == .POST)
+        #expect(config.upstream.method == .post)
         #expect(config.upstream.timeout == .milliseconds(2500))
         #expect(config.upstream.concurrency == 8)
         #expect(config.upstream.retry.initial == .milliseconds(50))
@@ -154,11 +156,12 @@ import Testing
               region: eu-west-1
             """
         let config = try load(yaml).configuration
-        #expect(config.upstream.auth == .iam && config.upstream.method == .POST && config.upstream.mode == .apigw)
+        #expect(config.upstream.auth == .iam && config.upstream.method == .post && config.upstream.mode == .apigw)
         #expect(config.store.kind == .dynamodb && config.store.region == "eu-west-1")
         #expect(try load(nil).configuration.upstream.auth == DTwinConfiguration.UpstreamAuth.none)
-        #expect(try load(nil, ["DTWIN_UPSTREAM_MODE": "apigw", "DTWIN_UPSTREAM_URL": "https://x/y", "DTWIN_UPSTREAM_AUTH": "iam"])
-            .configuration.upstream.auth == .iam)
+        #expect(
+            try load(nil, ["DTWIN_UPSTREAM_MODE": "apigw", "DTWIN_UPSTREAM_URL": "https://x/y", "DTWIN_UPSTREAM_AUTH": "iam"])
+                .configuration.upstream.auth == .iam)
     }
 
     @Test func environmentOverridesTheFile() throws {

@@ -124,7 +124,9 @@ import Testing
         #expect(try BrokerURL(parsing: "mqtt://[::1]:1884").host == "::1")
     }
 
-    @Test(arguments: ["http://host", "mqtt://", "mqtt://host:0", "mqtt://host:99999", "mqtt://host:x", "mqtt://host/path", "mqtt://:pw@host", "mqtt://u:%zz@host"])
+    @Test(arguments: [
+        "http://host", "mqtt://", "mqtt://host:0", "mqtt://host:99999", "mqtt://host:x", "mqtt://host/path", "mqtt://:pw@host", "mqtt://u:%zz@host",
+    ])
     func rejects(_ text: String) {
         #expect(throws: InvalidBrokerURL.self) { try BrokerURL(parsing: text) }
     }

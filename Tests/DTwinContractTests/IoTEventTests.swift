@@ -1,5 +1,5 @@
-import DTwinTestSupport
 import DTwinContract
+import DTwinTestSupport
 import Foundation
 import Testing
 
@@ -14,9 +14,10 @@ import Testing
     @Test func carriesTheDesignParametersInOrder() throws {
         let message = try message(Array("sim-uno1 data 512".utf8))
         let event = IoTEvent(message: message)
-        #expect(event.parameters.map(\.name) == [
-            "SimUniqueName", "Payload", "PayloadType", "Direction", "Status", "MessageId", "Topic", "ReceivedAt", "Source",
-        ])
+        #expect(
+            event.parameters.map(\.name) == [
+                "SimUniqueName", "Payload", "PayloadType", "Direction", "Status", "MessageId", "Topic", "ReceivedAt", "Source",
+            ])
         #expect(event["SimUniqueName"] == "uno1")
         #expect(event["Payload"] == Data("sim-uno1 data 512".utf8).base64EncodedString())
         #expect(event["PayloadType"] == "binary")
@@ -56,7 +57,8 @@ import Testing
         for (key, value) in ours where key != "isBase64Encoded" {
             let theirs = try #require(sample[key], "AWS's sample has no \(key)")
             if !(value is NSNull) {
-                #expect(type(of: value as AnyObject) == type(of: theirs as AnyObject) || (value is [String: Any] && theirs is [String: Any]), "\(key)")
+                #expect(
+                    type(of: value as AnyObject) == type(of: theirs as AnyObject) || (value is [String: Any] && theirs is [String: Any]), "\(key)")
             }
         }
         for required in ["resource", "path", "httpMethod", "headers", "queryStringParameters", "requestContext", "body"] {

@@ -14,7 +14,9 @@ import Testing
     @Test func everyKindOfMessageIsNamed() {
         let uno1 = DeviceName("uno1")!
         #expect(meaning("dtwin/uno1/up", "sim-uno1 data 512") == .reading(device: uno1, value: 512, unit: nil, seq: nil, format: .legacyText))
-        #expect(meaning("dtwin/uno1/up", #"{"value": 21.5, "unit": "C", "seq": 7}"#) == .reading(device: uno1, value: 21.5, unit: "C", seq: 7, format: .json))
+        #expect(
+            meaning("dtwin/uno1/up", #"{"value": 21.5, "unit": "C", "seq": 7}"#)
+                == .reading(device: uno1, value: 21.5, unit: "C", seq: 7, format: .json))
         #expect(meaning("dtwin/uno1/up", "uno1:awake") == .awake(device: uno1))
         #expect(meaning("dtwin/uno1/up", "hello") == .raw(device: uno1, format: .text, note: nil))
         #expect(meaning("dtwin/uno1/down", "LIG") == .command(device: uno1, text: "LIG"))
@@ -25,15 +27,24 @@ import Testing
         let letterJSON = String(decoding: try! JSONEncoder().encode(letter), as: UTF8.self)
         #expect(meaning("dtwin/bridge/deadletter", letterJSON) == .deadLetter(letter))
         #expect(meaning("dtwin/bridge/deadletter", "not json") == .deadLetter(nil))
-        guard case .invalidDevice(let reason) = meaning("dtwin/a.b/up", "x") else { Issue.record("not invalid"); return }
+        guard case .invalidDevice(let reason) = meaning("dtwin/a.b/up", "x") else {
+            Issue.record("not invalid")
+            return
+        }
         #expect(reason.contains("contains '.'"))
-        guard case .outsideTree = meaning("other/uno1/up", "x") else { Issue.record("not outside"); return }
+        guard case .outsideTree = meaning("other/uno1/up", "x") else {
+            Issue.record("not outside")
+            return
+        }
     }
 
     @Test func summariesAndFieldsSayWhatItIs() {
         let reading = meaning("dtwin/uno1/up", #"{"value": 21.5, "unit": "C"}"#)
         #expect(reading.summary == "uno1 reading 21.5 C")
-        #expect(reading.fields == ["device": .string("uno1"), "type": .string("reading"), "value": .number(21.5), "unit": .string("C"), "format": .string("json")])
+        #expect(
+            reading.fields == [
+                "device": .string("uno1"), "type": .string("reading"), "value": .number(21.5), "unit": .string("C"), "format": .string("json"),
+            ])
         #expect(meaning("dtwin/uno1/down", "LIG").summary == #"command "LIG" for uno1"#)
         let letter = DeadLetter(topic: "dtwin/uno3/up", payload: [1], reason: "too big", device: "uno3")
         let dead = Meaning.deadLetter(letter)
@@ -114,7 +125,8 @@ import Testing
     @Test func statsCountRateLastValueAndStatus() {
         var stats = DeviceStats()
         for n in 0..<20 {
-            let observation = Observation(atMillis: Int64(n) * 1000, topic: "dtwin/uno1/up", qos: 1, retain: false, payload: Array("sim-uno1 data \(n)".utf8))
+            let observation = Observation(
+                atMillis: Int64(n) * 1000, topic: "dtwin/uno1/up", qos: 1, retain: false, payload: Array("sim-uno1 data \(n)".utf8))
             stats.add(observation, Meaning.of(observation, in: tree))
         }
         let status = Observation(atMillis: 19_500, topic: "dtwin/uno1/status", qos: 1, retain: false, payload: Array("online".utf8))

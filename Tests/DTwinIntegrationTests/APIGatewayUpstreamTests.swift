@@ -46,11 +46,12 @@ import Testing
 
     /// API Gateway's own refusals say nothing about the message: they are retried (and so kept),
     /// while the function's own 4xx is a dead letter and its 5xx a retry, as before.
-    @Test(arguments: [
-        (403, "InvalidSignatureException", true), (403, "MissingAuthenticationTokenException", true),
-        (403, "UnrecognizedClientException:http://internal.amazon.com/coral/", true), (403, "AccessDeniedException", true),
-        (403, nil, false), (400, nil, false), (413, "RequestTooLargeException", false),
-    ] as [(Int, String?, Bool)])
+    @Test(
+        arguments: [
+            (403, "InvalidSignatureException", true), (403, "MissingAuthenticationTokenException", true),
+            (403, "UnrecognizedClientException:http://internal.amazon.com/coral/", true), (403, "AccessDeniedException", true),
+            (403, nil, false), (400, nil, false), (413, "RequestTooLargeException", false),
+        ] as [(Int, String?, Bool)])
     func gatewayRefusalsAreRetried(_ status: Int, _ errorType: String?, _ retried: Bool) {
         let outcome = APIGatewayUpstream.classify(status: status, errorType: errorType, body: Array(#"{"message":"no"}"#.utf8))
         if case .retry(let reason) = outcome {
@@ -59,7 +60,8 @@ import Testing
         } else {
             #expect(!retried, "\(outcome)")
         }
-        if case .retry = APIGatewayUpstream.classify(status: 503, errorType: nil, body: []) {} else {
+        if case .retry = APIGatewayUpstream.classify(status: 503, errorType: nil, body: []) {
+        } else {
             Issue.record("a 503 is not retried")
         }
     }

@@ -52,7 +52,10 @@ import Testing
         ("dtwin/uno3/up", Array(#"{"value":1e400}"#.utf8), false, .stored),
         ("dtwin/uno3/up", Array(#"{"value":NaN}"#.utf8), false, .stored),
         ("dtwin/uno3/up", Array(#"{"value":5,"ts":"not a time"}"#.utf8), false, .stored),
-        ("dtwin/uno3/up", Array((#"{"value":"# + String(repeating: "[", count: 2000) + String(repeating: "]", count: 2000) + "}").utf8), false, .stored),
+        (
+            "dtwin/uno3/up", Array((#"{"value":"# + String(repeating: "[", count: 2000) + String(repeating: "]", count: 2000) + "}").utf8), false,
+            .stored
+        ),
         ("dtwin/uno3/up", Array(String(repeating: "\u{2028}\u{FEFF}", count: 100).utf8), false, .stored),
     ]
 
@@ -97,16 +100,18 @@ import Testing
         answers.append(("70 kB SMS", try await harness.sms("@a " + String(repeating: "x", count: 70_000)).status))
         answers.append(("status without fields", try await harness.post("/twilio/status", [("AccountSid", TwilioHarness.accountSid)]).status))
         answers.append(("IP command without a SIM name", try await harness.post("/twilio/ipcommands", [("Sid", "HGbad1")]).status))
-        answers.append((
-            "IP command from a badly named SIM",
-            try await harness.post("/twilio/ipcommands", [("Sid", "HGbad2"), ("SimUniqueName", "no.dots"), ("Payload", "eA==")]).status
-        ))
-        answers.append((
-            "IP command that is not base64",
-            try await harness.post(
-                "/twilio/ipcommands", [("Sid", "HGbad3"), ("SimUniqueName", "uno"), ("Direction", "from_sim"), ("Payload", "%%%")]
-            ).status
-        ))
+        answers.append(
+            (
+                "IP command from a badly named SIM",
+                try await harness.post("/twilio/ipcommands", [("Sid", "HGbad2"), ("SimUniqueName", "no.dots"), ("Payload", "eA==")]).status
+            ))
+        answers.append(
+            (
+                "IP command that is not base64",
+                try await harness.post(
+                    "/twilio/ipcommands", [("Sid", "HGbad3"), ("SimUniqueName", "uno"), ("Direction", "from_sim"), ("Payload", "%%%")]
+                ).status
+            ))
         // Signed and well-formed, but asking for things that must not happen: a polite 200 each.
         var politeRefusals: [String] = []
         for body in ["@a/# X", "@+ X", "@nobody LIG", "\u{0}\u{1}\u{7F}", "", String(repeating: "@", count: 1000)] {
@@ -144,7 +149,8 @@ import Testing
         // A stray % that a client library would have escaped.
         let badEscape = try rawHTTP(
             port: harness.port,
-            "GET /api/devices/a%zz/readings HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(TwilioHarness.apiToken)\r\nConnection: close\r\n\r\n")
+            "GET /api/devices/a%zz/readings HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(TwilioHarness.apiToken)\r\nConnection: close\r\n\r\n"
+        )
         answers.append(("API: bad percent-encoding in the path", Int(badEscape.dropFirst(9).prefix(3)) ?? 0))
         #expect(badEscape.contains("not valid percent-encoding"), "\(badEscape)")
         let garbage = try rawHTTP(port: harness.port, "\u{16}\u{03}\u{01}NOT HTTP AT ALL\r\n\r\n")

@@ -14,16 +14,20 @@ import Testing
 @Suite struct BridgeDeliveryTests {
     @Test func readingsFromSeveralDevicesArriveInTheContractWithPayloadsIntact() async throws {
         let gateway = try await HTTPReceiver.start()
-        let bridge = try await BridgeHarness { $0.upstream.mode = .apigw; $0.upstream.url = gateway.url }
+        let bridge = try await BridgeHarness {
+            $0.upstream.mode = .apigw
+            $0.upstream.url = gateway.url
+        }
         var sent: [String: [[UInt8]]] = [:]
         for round in 0..<15 {
             for device in ["uno1", "uno2", "esp-3"] {
                 // Text, JSON and binary (every byte value, and bytes that are not UTF-8).
-                let payload: [UInt8] = switch round % 3 {
-                case 0: Array("sim-\(device) data \(round)".utf8)
-                case 1: Array(#"{"value": \#(round).5, "seq": \#(round)}"#.utf8)
-                default: [UInt8(round), 0x00, 0xFF, 0xC3, 0x28] + (0...255).map(UInt8.init)
-                }
+                let payload: [UInt8] =
+                    switch round % 3 {
+                    case 0: Array("sim-\(device) data \(round)".utf8)
+                    case 1: Array(#"{"value": \#(round).5, "seq": \#(round)}"#.utf8)
+                    default: [UInt8(round), 0x00, 0xFF, 0xC3, 0x28] + (0...255).map(UInt8.init)
+                    }
                 sent[device, default: []].append(payload)
                 try await bridge.publish("dtwin/\(device)/up", payload)
             }
@@ -56,7 +60,7 @@ import Testing
         let bridge = try await BridgeHarness {
             $0.upstream.mode = .apigw
             $0.upstream.url = gateway.url + "?stage=test"
-            $0.upstream.method = .POST
+            $0.upstream.method = .post
         }
         try await bridge.publish("dtwin/uno1/up", "sim-uno1 data 7")
         #expect(await gateway.waitForRequests(1))
@@ -75,7 +79,10 @@ import Testing
         let gateway = try await HTTPReceiver.start { request in
             request.query["SimUniqueName"] == "uno1" ? .init(body: #"{"reply": "LIG"}"#) : .init(body: #"{"ok": true}"#)
         }
-        let bridge = try await BridgeHarness { $0.upstream.mode = .apigw; $0.upstream.url = gateway.url }
+        let bridge = try await BridgeHarness {
+            $0.upstream.mode = .apigw
+            $0.upstream.url = gateway.url
+        }
         try await bridge.publish("dtwin/uno1/up", "sim-uno1 data 900")
         try await bridge.publish("dtwin/uno2/up", "sim-uno2 data 900")
         #expect(await bridge.watcher.waitFor { $0.contains { $0.topic == "dtwin/uno1/down" } })
@@ -91,7 +98,10 @@ import Testing
         let gateway = try await HTTPReceiver.start { request in
             request.query["SimUniqueName"] == "bad" ? .init(status: 400, body: #"{"message": "Invalid request"}"#) : .init()
         }
-        let bridge = try await BridgeHarness { $0.upstream.mode = .apigw; $0.upstream.url = gateway.url }
+        let bridge = try await BridgeHarness {
+            $0.upstream.mode = .apigw
+            $0.upstream.url = gateway.url
+        }
         try await bridge.publish("dtwin/bad/up", [0xDE, 0xAD])
         try await bridge.publish("dtwin/good/up", "sim-good data 1")
         #expect(await bridge.watcher.waitFor { $0.contains { $0.topic == "dtwin/bridge/deadletter" } })
@@ -219,7 +229,10 @@ import Testing
                 ? .init(status: 301, body: "")
                 : .init(body: #"{"reply": "\#(huge)"}"#)
         }
-        let bridge = try await BridgeHarness { $0.upstream.mode = .apigw; $0.upstream.url = gateway.url }
+        let bridge = try await BridgeHarness {
+            $0.upstream.mode = .apigw
+            $0.upstream.url = gateway.url
+        }
         try await bridge.publish("dtwin/moved/up", "1")
         try await bridge.publish("dtwin/chatty/up", "2")
         #expect(await bridge.watcher.waitFor { $0.filter { $0.topic == "dtwin/bridge/deadletter" }.count == 2 })

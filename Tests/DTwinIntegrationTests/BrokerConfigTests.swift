@@ -94,9 +94,10 @@ import Testing
         #expect(stored.contains("uno1:$7$"), "the password file keeps a hash")
         #expect(!stored.contains(password))
 
-        for (name, reason) in [("a/b", "not a valid device name"), ("#", "not a valid device name"), ("", "not a valid device name"),
-            (String(repeating: "x", count: 65), "not a valid device name"), ("bridge", "reserved"), ("dtwin-bridge", "the bridge's own")]
-        {
+        for (name, reason) in [
+            ("a/b", "not a valid device name"), ("#", "not a valid device name"), ("", "not a valid device name"),
+            (String(repeating: "x", count: 65), "not a valid device name"), ("bridge", "reserved"), ("dtwin-bridge", "the bridge's own"),
+        ] {
             let refused = try await GeneratedBroker.script("add-device.sh", [dir, name])
             #expect(refused.code == 1, "\(name)")
             #expect(refused.errors.contains(reason), "\(name): \(refused.errors)")
@@ -153,16 +154,22 @@ import Testing
         #expect(try await GeneratedBroker.connectionError(plain) != nil, "plain MQTT on the TLS port must fail")
         let otherCA = generated.directory.appendingPathComponent("other-ca.crt")
         _ = try await GeneratedBroker.run(
-            "/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=other",
-                "-keyout", "/dev/null", "-out", otherCA.path])
+            "/usr/bin/openssl",
+            [
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=other",
+                "-keyout", "/dev/null", "-out", otherCA.path,
+            ])
         #expect(try await GeneratedBroker.connectionError(generated.device("a", password: passwordA, ca: otherCA.path))?.code == .tls)
 
         // TLS 1.2 and 1.3 are spoken, 1.1 is not (OpenSSL is allowed 1.1 here so that the
         // broker, not the client, is what refuses it).
         for (version, accepted) in [("-tls1_3", true), ("-tls1_2", true), ("-tls1_1", false)] {
             let handshake = try await GeneratedBroker.run(
-                "/usr/bin/openssl", ["s_client", "-connect", "127.0.0.1:\(generated.mqttsPort)", version, "-CAfile", generated.ca,
-                    "-verify_return_error", "-verify_hostname", "localhost", "-cipher", "DEFAULT:@SECLEVEL=0"])
+                "/usr/bin/openssl",
+                [
+                    "s_client", "-connect", "127.0.0.1:\(generated.mqttsPort)", version, "-CAfile", generated.ca,
+                    "-verify_return_error", "-verify_hostname", "localhost", "-cipher", "DEFAULT:@SECLEVEL=0",
+                ])
             #expect((handshake.code == 0) == accepted, "\(version): \(handshake.errors.suffix(300))")
             if accepted { #expect(handshake.output.contains("Verify return code: 0 (ok)")) }
         }

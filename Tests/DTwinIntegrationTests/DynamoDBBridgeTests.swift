@@ -1,6 +1,6 @@
 import AsyncHTTPClient
-import DTwinApp
 import DTwinAWS
+import DTwinApp
 import DTwinConfig
 import DTwinContract
 import DTwinDynamoDB

@@ -90,7 +90,7 @@ import Testing
                         try await publisher.publish(
                             topic: "dtwin/\(device)/up", payload: Array("sim-\(device) data \(n)".utf8), timeout: .seconds(2))
                         break
-                    } catch where ContinuousClock.now < deadline {
+                    } catch  where ContinuousClock.now < deadline {
                         try await Task.sleep(for: .milliseconds(50))
                     }
                 }

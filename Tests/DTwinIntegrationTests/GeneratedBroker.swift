@@ -34,7 +34,7 @@ struct GeneratedBroker: Sendable {
                 }
                 (mqttPort, mqttsPort, self.broker) = (ports.0, ports.1, broker)
                 return
-            } catch where attempt < 3 {
+            } catch  where attempt < 3 {
                 continue
             }
         }

@@ -1,6 +1,6 @@
 import AsyncHTTPClient
-import DTwinApp
 import DTwinAWS
+import DTwinApp
 import DTwinConfig
 import DTwinContract
 import DTwinMQTT
@@ -48,9 +48,10 @@ import Testing
         let harness = try await bridge(on: lambda, function: lambda.arn(of: "twin-ingest"))
         try await harness.publish("dtwin/uno1/up", "sim-uno1 data 512")
         try await harness.publish("dtwin/uno2/up", "sim-uno2 data 77")
-        #expect(await harness.watcher.waitFor { messages in
-            messages.contains { $0.topic == "dtwin/uno1/down" } && messages.contains { $0.topic == "dtwin/uno2/down" }
-        })
+        #expect(
+            await harness.watcher.waitFor { messages in
+                messages.contains { $0.topic == "dtwin/uno1/down" } && messages.contains { $0.topic == "dtwin/uno2/down" }
+            })
         #expect(harness.payloads(on: "dtwin/uno1/down") == ["LIG"], "the proxy response's body carries the reply")
         #expect(harness.payloads(on: "dtwin/uno2/down") == ["ACK"], "the seed's payload carries the reply")
         #expect(lambda.refusals.isEmpty, "\(lambda.refusals)")
@@ -205,7 +206,9 @@ import Testing
     }
 
     @Test func serviceErrors() {
-        let conflict = classify(409, errorType: "ResourceConflictException:http://internal.amazon.com/", #"{"message": "The operation cannot be performed at this time."}"#)
+        let conflict = classify(
+            409, errorType: "ResourceConflictException:http://internal.amazon.com/",
+            #"{"message": "The operation cannot be performed at this time."}"#)
         #expect(conflict == .retry(reason: "Lambda answered 409 ResourceConflictException: The operation cannot be performed at this time."))
         #expect(classify(429, errorType: "TooManyRequestsException", "{}") == .retry(reason: "Lambda answered 429 TooManyRequestsException"))
         #expect(classify(502, "") == .retry(reason: "Lambda answered 502 HTTP 502"))

@@ -1,12 +1,12 @@
 import DTwinApp
 import DTwinBridge
+import DTwinConfig
+import DTwinContract
 import DTwinHTTP
 import DTwinMQTT
 import DTwinStore
-import DTwinTwilio
-import DTwinConfig
-import DTwinContract
 import DTwinTestSupport
+import DTwinTwilio
 import Foundation
 import Testing
 
@@ -49,7 +49,8 @@ import Testing
             let wrongToken = try await harness.post("/twilio/sms", parameters, token: "not-the-token")
             // Signed correctly, then the body changed on the way.
             let tampered = try await harness.post(
-                "/twilio/sms", parameters, body: TwilioWebhookSigner.formBody([("MessageSid", "SMforged1"), ("From", TwilioHarness.alice), ("Body", "@b LIG")]))
+                "/twilio/sms", parameters,
+                body: TwilioWebhookSigner.formBody([("MessageSid", "SMforged1"), ("From", TwilioHarness.alice), ("Body", "@b LIG")]))
             for answer in [unsigned, wrongToken, tampered] {
                 #expect(answer.status == 403)
                 #expect(!answer.body.contains(TwilioHarness.authToken))
@@ -237,8 +238,10 @@ import Testing
             let payload = Data("sim-uno data 321".utf8).base64EncodedString()
             let answer = try await harness.post(
                 "/twilio/ipcommands",
-                [("Sid", "HG0001"), ("SimSid", "HS0001"), ("SimUniqueName", "uno"), ("Status", "received"), ("Direction", "from_sim"),
-                 ("PayloadType", "binary"), ("Payload", payload), ("DevicePort", "6969")])
+                [
+                    ("Sid", "HG0001"), ("SimSid", "HS0001"), ("SimUniqueName", "uno"), ("Status", "received"), ("Direction", "from_sim"),
+                    ("PayloadType", "binary"), ("Payload", payload), ("DevicePort", "6969"),
+                ])
             #expect(answer.status == 200)
             // Taken in directly (never round-tripped through dtwin/uno/up), and shown on the bridge's copy topic.
             #expect(await harness.bridge.watcher.waitFor { _ in harness.bridge.payloads(on: "dtwin/bridge/ipcommand/uno") == ["sim-uno data 321"] })

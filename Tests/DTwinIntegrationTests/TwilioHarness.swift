@@ -1,8 +1,8 @@
 import AsyncHTTPClient
 import DTwinApp
-import DTwinHTTP
 import DTwinConfig
 import DTwinContract
+import DTwinHTTP
 import DTwinTestSupport
 import Foundation
 import NIOCore

@@ -187,7 +187,12 @@ import Testing
         let watcher = try await MessageCollector(port: broker.port, filters: ["w/status"])
         // A separate process that connects with a will and is then killed: the broker must
         // publish the will (mosquitto_sub is the simplest real client that can set one).
-        let process = try ChildProcess(executable: "/usr/bin/mosquitto_sub", arguments: ["-p", "\(broker.port)", "-i", "will-client", "-t", "nothing", "--will-topic", "w/status", "--will-payload", "offline", "--will-retain", "--will-qos", "1"])
+        let process = try ChildProcess(
+            executable: "/usr/bin/mosquitto_sub",
+            arguments: [
+                "-p", "\(broker.port)", "-i", "will-client", "-t", "nothing", "--will-topic", "w/status", "--will-payload", "offline",
+                "--will-retain", "--will-qos", "1",
+            ])
         // The will is registered at CONNECT: wait until the broker has logged that connection.
         #expect(await waitUntil { broker.log.contains("as will-client") })
         process.signal(SIGKILL)

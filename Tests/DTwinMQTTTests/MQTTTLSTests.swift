@@ -19,15 +19,31 @@ import Testing
             directory = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-tls-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
             let d = directory.path
-            try await run("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=dtwin test CA",
-                "-keyout", "\(d)/ca.key", "-out", "\(d)/ca.crt"])
-            try await run("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=other CA",
-                "-keyout", "\(d)/other-ca.key", "-out", "\(d)/other-ca.crt"])
-            try await run("/usr/bin/openssl", ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
-                "-keyout", "\(d)/server.key", "-out", "\(d)/server.csr"])
+            try await run(
+                "/usr/bin/openssl",
+                [
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=dtwin test CA",
+                    "-keyout", "\(d)/ca.key", "-out", "\(d)/ca.crt",
+                ])
+            try await run(
+                "/usr/bin/openssl",
+                [
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=other CA",
+                    "-keyout", "\(d)/other-ca.key", "-out", "\(d)/other-ca.crt",
+                ])
+            try await run(
+                "/usr/bin/openssl",
+                [
+                    "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+                    "-keyout", "\(d)/server.key", "-out", "\(d)/server.csr",
+                ])
             try "subjectAltName=IP:127.0.0.1,DNS:localhost\n".write(toFile: "\(d)/san.ext", atomically: true, encoding: .utf8)
-            try await run("/usr/bin/openssl", ["x509", "-req", "-in", "\(d)/server.csr", "-CA", "\(d)/ca.crt", "-CAkey", "\(d)/ca.key",
-                "-CAcreateserial", "-days", "2", "-extfile", "\(d)/san.ext", "-out", "\(d)/server.crt"])
+            try await run(
+                "/usr/bin/openssl",
+                [
+                    "x509", "-req", "-in", "\(d)/server.csr", "-CA", "\(d)/ca.crt", "-CAkey", "\(d)/ca.key",
+                    "-CAcreateserial", "-days", "2", "-extfile", "\(d)/san.ext", "-out", "\(d)/server.crt",
+                ])
             try await run("/usr/bin/mosquitto_passwd", ["-c", "-b", "\(d)/passwd", "bridge", "s3cret-pw"])
         }
 
@@ -53,7 +69,9 @@ import Testing
         let certificates = try await Certificates()
         defer { try? FileManager.default.removeItem(at: certificates.directory) }
         let broker = try MosquittoProcess(
-            listenerOptions: ["cafile \(certificates.ca)", "certfile \(certificates.certificate)", "keyfile \(certificates.key)", "tls_version tlsv1.2"],
+            listenerOptions: [
+                "cafile \(certificates.ca)", "certfile \(certificates.certificate)", "keyfile \(certificates.key)", "tls_version tlsv1.2",
+            ],
             anonymous: false, extraConfiguration: ["password_file \(certificates.passwords)"])
         defer { broker.stop() }
 

@@ -1,5 +1,6 @@
-@testable import DTwinMQTT
 import Testing
+
+@testable import DTwinMQTT
 
 @Suite struct PublishAcknowledgementsTests {
     let later = ContinuousClock.now + .seconds(60)

@@ -71,7 +71,8 @@ import Testing
         let full = TwinItem(
             messageId: "m-full", device: "esp-3", ts: "2026-11-25T10:00:00.123Z", payload: "AP/DKA==", payloadEncoding: "base64",
             kind: .raw, value: -734.25, seq: 12, source: "twilio-ipcommand")
-        let awake = TwinItem(messageId: "m-awake", device: "esp-3", ts: "2026-11-25T10:00:01.000Z", payload: "esp-3:awake", kind: .awake, source: "mqtt")
+        let awake = TwinItem(
+            messageId: "m-awake", device: "esp-3", ts: "2026-11-25T10:00:01.000Z", payload: "esp-3:awake", kind: .awake, source: "mqtt")
         try await fixture.store.put(full)
         try await fixture.store.put(awake)
         let items = try await fixture.store.items(device: DeviceName("esp-3")!, since: nil, until: nil, limit: 10)
@@ -188,7 +189,9 @@ import Testing
         await throttled.stop()
 
         let invalid = try await HTTPReceiver.start { _ in
-            .init(status: 400, body: #"{"__type":"com.amazon.coral.validate#ValidationException","message":"One or more parameter values were invalid"}"#)
+            .init(
+                status: 400,
+                body: #"{"__type":"com.amazon.coral.validate#ValidationException","message":"One or more parameter values were invalid"}"#)
         }
         let strict = try DynamoDBClient(
             endpoint: "http://127.0.0.1:\(invalid.port)", region: "us-west-2", credentials: TwinStoreContractTests.credentials,

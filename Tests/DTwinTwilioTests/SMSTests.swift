@@ -1,5 +1,5 @@
-import DTwinTestSupport
 import DTwinContract
+import DTwinTestSupport
 import Testing
 
 @testable import DTwinTwilio
@@ -126,7 +126,7 @@ struct PhoneNumberTests {
         #expect(PhoneNumber("12065550100") == nil)
         #expect(PhoneNumber("+1206555010a") == nil)
         #expect(PhoneNumber("+123") == nil)
-        #expect(PhoneNumber("")  == nil)
+        #expect(PhoneNumber("") == nil)
         #expect(PhoneNumber("+12065550100")?.masked == "********0100")
     }
 }
@@ -177,7 +177,9 @@ struct TwiMLTests {
     }
 
     @Test func escapesMarkup() {
-        #expect(TwiML.message("a < b & c > d") == #"<?xml version="1.0" encoding="UTF-8"?><Response><Message>a &lt; b &amp; c &gt; d</Message></Response>"#)
+        #expect(
+            TwiML.message("a < b & c > d")
+                == #"<?xml version="1.0" encoding="UTF-8"?><Response><Message>a &lt; b &amp; c &gt; d</Message></Response>"#)
         #expect(TwiML.message("bell\u{7}") == #"<?xml version="1.0" encoding="UTF-8"?><Response><Message>bell</Message></Response>"#)
     }
 }

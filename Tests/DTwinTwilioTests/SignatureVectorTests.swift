@@ -1,5 +1,5 @@
-import DTwinTestSupport
 import DTwinContract
+import DTwinTestSupport
 import Foundation
 import Testing
 
@@ -71,7 +71,8 @@ struct SignatureVectorTests {
     @Test func portVariantsFollowTwilioPython() {
         #expect(TwilioRequestValidator.portVariants(of: "https://h.example/x") == ["https://h.example/x", "https://h.example:443/x"])
         #expect(TwilioRequestValidator.portVariants(of: "http://h.example:8080/x?a=1") == ["http://h.example:8080/x?a=1", "http://h.example/x?a=1"])
-        #expect(TwilioRequestValidator.portVariants(of: "https://u:p@h.example:1234/x") == ["https://u:p@h.example:1234/x", "https://u:p@h.example/x"])
+        #expect(
+            TwilioRequestValidator.portVariants(of: "https://u:p@h.example:1234/x") == ["https://u:p@h.example:1234/x", "https://u:p@h.example/x"])
         #expect(TwilioRequestValidator.portVariants(of: "http://[::1]/x") == ["http://[::1]/x", "http://[::1]:80/x"])
         #expect(TwilioRequestValidator.portVariants(of: "not a url") == ["not a url"])
     }

@@ -50,10 +50,12 @@ struct TwilioClientTests {
             let accepted = try await client.sendMessage(
                 to: Self.alice, from: "+15017122661", body: "hello device", statusCallback: "https://bridge.example.com/twilio/status")
             #expect(accepted.sid.hasPrefix("SM") && accepted.status == "queued")
-            #expect(server.messages == [
-                .init(sid: accepted.sid, to: "+12065550100", from: "+15017122661", body: "hello device",
-                    statusCallback: "https://bridge.example.com/twilio/status")
-            ])
+            #expect(
+                server.messages == [
+                    .init(
+                        sid: accepted.sid, to: "+12065550100", from: "+15017122661", body: "hello device",
+                        statusCallback: "https://bridge.example.com/twilio/status")
+                ])
             #expect(server.refusals.isEmpty)
         }
     }
