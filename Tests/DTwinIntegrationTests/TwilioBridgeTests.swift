@@ -176,7 +176,11 @@ import Testing
             try await harness.bridge.publish("dtwin/a/up", "sim-a data 500")
             #expect(await waitUntil { harness.twilio.messages.count == 2 })
             // One alert for a (to its two phones); the second low reading is inside the cooldown.
-            try await Task.sleep(for: .milliseconds(300))
+            // The rules run as each reading is stored: once all three are, every alert is decided.
+            let store = try BridgeApplication.openStore(harness.bridge.configuration)
+            #expect(await waitUntil { ((try? await store.items(device: DeviceName("a")!, since: nil, until: nil, limit: 10)) ?? []).count == 3 })
+            try await store.close()
+            #expect(harness.bridge.application.outbox.entries.count == 2)
             #expect(harness.twilio.messages.map(\.body) == ["a light low: 80", "a light low: 80"])
             #expect(Set(harness.twilio.messages.map(\.to)) == [TwilioHarness.alice, TwilioHarness.bob])
         }

@@ -40,14 +40,17 @@ import Testing
         subscriber.addSubscription("t/slow", qos: .atLeastOnce)
         subscriber.start()
         try await subscriber.waitUntilConnected(timeout: .seconds(10))
-        try await Task.sleep(for: .milliseconds(200))  // the SUBSCRIBE is granted
+        #expect(await waitUntil(timeout: .seconds(5)) { broker.log.contains("Sending SUBACK to slow-sub") })
         let publisher = try client(broker, id: "pub-slow")
         publisher.start()
         try await publisher.waitUntilConnected(timeout: .seconds(10))
         try await publisher.publish(topic: "t/slow", payload: Array("x".utf8), qos: .atLeastOnce)
         // The broker sent it; the handler holds it; no PUBACK may have come back.
         #expect(await waitUntil(timeout: .seconds(5)) { broker.log.contains("Sending PUBLISH to slow-sub") })
-        try await Task.sleep(for: .milliseconds(300))
+        // A later marker instead of a pause: once the broker has taken a publish sent after that
+        // line, a PUBACK sent on receipt would have reached it first.
+        try await publisher.publish(topic: "t/marker", payload: Array("m".utf8), qos: .atLeastOnce)
+        #expect(await waitUntil(timeout: .seconds(5)) { broker.log.contains("Received PUBLISH from pub-slow") && broker.log.contains("'t/marker'") })
         #expect(!broker.log.contains("Received PUBACK from slow-sub"))
         #expect(handled.load(ordering: .relaxed) == 0)
         release.store(true, ordering: .relaxed)
