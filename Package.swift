@@ -250,6 +250,21 @@ let package = Package(
             path: "Benchmarks/dtwin-bench",
             swiftSettings: swiftSettings
         ),
+        // The HTTP routes without sockets (HummingbirdTesting's router client), with stand-ins
+        // for the bridge behind the HTTP layer's protocols.
+        .testTarget(
+            name: "DTwinHTTPTests",
+            dependencies: [
+                "DTwinHTTP", "DTwinBridge", "DTwinContract", "DTwinTwilio", "DTwinTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "DTwinInspectTests",
             dependencies: ["DTwinInspect", "DTwinContract"],

@@ -111,9 +111,10 @@ public struct BridgeApplication: Sendable {
         let cellular = Set(configuration.devices.filter { $0.value.cellular }.keys)
         let queue = PublishQueue(spool: spool, memoryLimit: configuration.spool.maxBytes)
         let dispatcher = CommandDispatcher(queue: queue, tree: configuration.topicPrefix, cellular: cellular, twilio: twilio, logger: logger)
+        let registry = DeviceRegistry()
         let retry = configuration.upstream.retry
         bridge = BridgeService(
-            mqtt: mqtt, upstream: upstream, spool: spool, dispatcher: dispatcher, registry: DeviceRegistry(), smsRelay: relay,
+            mqtt: mqtt, upstream: upstream, spool: spool, dispatcher: dispatcher, registry: registry, smsRelay: relay,
             tree: configuration.topicPrefix, maxPayload: configuration.maxPayload,
             retryPolicy: RetryPolicy(initial: retry.initial, maximum: retry.max, maxAge: retry.maxAge),
             concurrency: configuration.upstream.concurrency, shutdownTimeout: configuration.shutdownTimeout,
@@ -121,19 +122,20 @@ public struct BridgeApplication: Sendable {
 
         webhooks = TwilioWebhooks(
             validator: credentials.map { TwilioRequestValidator(authToken: $0.authToken) }, publicURL: publicURL, book: book,
-            outbox: outbox, bridge: bridge, store: store, logger: logger)
+            outbox: outbox, commands: dispatcher, directory: registry, cellular: bridge, store: store, logger: logger)
         if publicURL.isEmpty {
             logger.notice(
                 "http.publicURL is not set: webhook signatures are checked against the Host header, which is wrong behind a proxy")
         }
         let api = DeviceAPI(
-            access: APIAccess(token: environment["DTWIN_API_TOKEN"]), bridge: bridge, store: store,
+            access: APIAccess(token: environment["DTWIN_API_TOKEN"]), commands: dispatcher, directory: registry, testEvents: bridge,
+            store: store,
             storeAbsence: "upstream.mode \(configuration.upstream.mode) stores readings in the cloud: set store.kind: dynamodb "
                 + "(and store.table, store.region) to read the cloud's twin table here",
             configured: Set(configuration.devices.keys), outbox: outbox, logger: logger)
         let server = HTTPServer.build(
             host: configuration.http.host, port: configuration.http.port, webhooks: webhooks, api: api,
-            readiness: Readiness(bridge: bridge, store: store), address: httpAddress, metrics: metrics, logger: logger)
+            readiness: Readiness(health: bridge, store: store), health: bridge, address: httpAddress, metrics: metrics, logger: logger)
 
         var groupConfiguration = ServiceGroupConfiguration(
             services: resources + [

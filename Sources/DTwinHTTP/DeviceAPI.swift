@@ -18,7 +18,9 @@ public final class DeviceAPI: Sendable {
     public static let maxCommandBytes = 1024
 
     let access: APIAccess
-    let bridge: BridgeService
+    let commands: any CommandSending
+    let directory: any DeviceDirectory
+    let testEvents: any TestEventDelivery
     /// The twin table to read; `nil` when readings live only in the cloud (see ``storeAbsence``).
     let store: (any TwinStore)?
     /// Why there is no store to read, for the answer that says so.
@@ -29,22 +31,18 @@ public final class DeviceAPI: Sendable {
     let logger: Logger
 
     public init(
-        access: APIAccess, bridge: BridgeService, store: (any TwinStore)?, storeAbsence: String, configured: Set<DeviceName>,
-        outbox: SMSOutbox?, logger: Logger
+        access: APIAccess, commands: any CommandSending, directory: any DeviceDirectory, testEvents: any TestEventDelivery,
+        store: (any TwinStore)?, storeAbsence: String, configured: Set<DeviceName>, outbox: SMSOutbox?, logger: Logger
     ) {
         self.access = access
-        self.bridge = bridge
+        self.commands = commands
+        self.directory = directory
+        self.testEvents = testEvents
         self.store = store
         self.storeAbsence = storeAbsence
         self.configured = configured
         self.outbox = outbox
         self.logger = logger
-    }
-
-    /// Runs `handler` for an authorised request; answers 401/403 otherwise.
-    public func authorised(_ request: WebhookRequest, _ handler: () async -> WebhookAnswer) async -> WebhookAnswer {
-        if let refusal = access.refusal(authorization: request.headers["authorization"]) { return refusal }
-        return await handler()
     }
 
     // MARK: GET /api/devices
@@ -70,7 +68,7 @@ public final class DeviceAPI: Sendable {
     }
 
     public func devices(_ request: WebhookRequest) async -> WebhookAnswer {
-        do throws(Refusal) { _ = try Self.query(request.target, allowed: []) } catch { return error.answer }
+        do throws(Refusal) { _ = try Self.query(request, allowed: []) } catch { return error.answer }
         var summaries: [String: DeviceSummary] = [:]
         if let store {
             do {
@@ -81,9 +79,9 @@ public final class DeviceAPI: Sendable {
                 return storeUnavailable(error)
             }
         }
-        let names = Set(bridge.registry.devices).union(configured).union(summaries.keys.compactMap(DeviceName.init))
+        let names = Set(directory.devices).union(configured).union(summaries.keys.compactMap(DeviceName.init))
         let views = names.sorted().map { name -> DeviceView in
-            let entry = bridge.registry.entry(name)
+            let entry = directory.entry(name)
             let summary = summaries[name.rawValue]
             var reading = entry?.lastReading.map { DeviceView.Reading(value: $0.value, unit: $0.unit, at: Timestamp.iso8601(millis: $0.atMillis)) }
             if reading == nil, let latest = summary?.latest, latest.kind == .reading, let value = latest.value {
@@ -93,7 +91,7 @@ public final class DeviceAPI: Sendable {
             let seen = [entry?.lastSeenMillis.map(Timestamp.iso8601(millis:)), summary?.latest.ts].compactMap { $0 }.max()
             return DeviceView(
                 device: name.rawValue, status: entry?.status, lastSeen: seen, lastReading: reading, storedItems: summary?.count,
-                cellular: bridge.dispatcher.isCellular(name))
+                cellular: commands.isCellular(name))
         }
         return Self.json(200, DeviceListing(devices: views))
     }
@@ -113,7 +111,7 @@ public final class DeviceAPI: Sendable {
         var limit = Self.defaultLimit
         do throws(Refusal) {
             device = try Self.device(text)
-            let query = try Self.query(request.target, allowed: ["since", "until", "limit"])
+            let query = try Self.query(request, allowed: ["since", "until", "limit"])
             for name in ["since", "until"] {
                 guard let value = query[first: name] else { continue }
                 guard let millis = Timestamp.parseMillis(value) else {
@@ -167,14 +165,14 @@ public final class DeviceAPI: Sendable {
         }
         let route: CommandDispatcher.Route
         do throws(CommandError) {
-            route = try await bridge.dispatcher.send(command, to: device, from: .person)
+            route = try await commands.send(command, to: device, from: .person)
         } catch {
             logger.error("API command not sent", metadata: ["device": "\(device)", "error": "\(error.reason)"])
             // Not stored: nothing will be sent, so the caller may simply try again.
             return Self.error(error.isStorageFailure ? 503 : 502, "not sent: \(error.reason)")
         }
         logger.info("API command sent", metadata: ["device": "\(device)", "route": "\(route.rawValue)"])
-        let topic = bridge.dispatcher.isCellular(device) ? nil : bridge.dispatcher.topic(for: device)
+        let topic = commands.isCellular(device) ? nil : commands.topic(for: device)
         var receipt = CommandReceipt(device: device.rawValue, command: command, route: route.rawValue, topic: topic, note: nil)
         switch route {
         case .queued:
@@ -232,8 +230,8 @@ public final class DeviceAPI: Sendable {
             }
             event = decoded
         }
-        let upstream = bridge.upstreamName
-        switch await bridge.deliverTestEvent(event) {
+        let upstream = testEvents.upstreamName
+        switch await testEvents.deliverTestEvent(event) {
         case .delivered(let reply, let note):
             return Self.json(200, TestEventResult(upstream: upstream, delivered: true, reply: reply, note: note))
         case .retry(let reason), .reject(let reason):
@@ -249,8 +247,9 @@ public final class DeviceAPI: Sendable {
         var entries: [OutboxEntry]
     }
 
-    public func outboxListing() -> WebhookAnswer {
-        Self.json(200, OutboxListing(dryRun: outbox?.isDryRun ?? true, entries: outbox?.entries ?? []))
+    public func outboxListing(_ request: WebhookRequest) -> WebhookAnswer {
+        do throws(Refusal) { _ = try Self.query(request, allowed: []) } catch { return error.answer }
+        return Self.json(200, OutboxListing(dryRun: outbox?.isDryRun ?? true, entries: outbox?.entries ?? []))
     }
 
     // MARK: helpers
@@ -275,12 +274,8 @@ public final class DeviceAPI: Sendable {
 
     /// The query's parameters; a 400 for one the route does not take, since a typo
     /// (`limt=5`) should not silently give the default.
-    static func query(_ target: String, allowed: Set<String>) throws(Refusal) -> [FormParameter] {
-        let query = target.firstIndex(of: "?").map { target[target.index(after: $0)...] } ?? ""
-        let parameters: [FormParameter]
-        do { parameters = try FormEncoding.decode(Array(query.utf8)) } catch {
-            throw Refusal(400, "the query string is not valid percent-encoding: \(error.reason)")
-        }
+    static func query(_ request: WebhookRequest, allowed: Set<String>) throws(Refusal) -> [FormParameter] {
+        let parameters = request.query
         if let unknown = parameters.first(where: { !allowed.contains($0.name) }) {
             let accepted = allowed.isEmpty ? "this route takes none" : "this route takes \(allowed.sorted().joined(separator: ", "))"
             throw Refusal(400, "unknown query parameter \(unknown.name.debugDescription): \(accepted)")

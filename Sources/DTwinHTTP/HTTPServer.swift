@@ -1,4 +1,5 @@
 import DTwinBridge
+import DTwinContract
 import DTwinTwilio
 import Foundation
 import HTTPTypes
@@ -36,26 +37,11 @@ public enum HTTPServer {
     }
 
     public static func build(
-        host: String, port: Int, webhooks: TwilioWebhooks, api: DeviceAPI, readiness: Readiness, address: Address,
-        metrics: PrometheusCollectorRegistry, logger: Logger
+        host: String, port: Int, webhooks: TwilioWebhooks, api: DeviceAPI, readiness: Readiness, health: any BridgeHealth,
+        address: Address, metrics: PrometheusCollectorRegistry, logger: Logger
     ) -> some Service {
-        let router = Router()
-        router.add(middleware: RequestCounter(factory: PrometheusMetricsFactory(registry: metrics)))
-        let bridge = webhooks.bridge
-        router.get("/healthz") { _, _ in "ok\n" }
-        router.get("/readyz") { _, _ in response(await readiness.answer()) }
-        router.get("/metrics") { _, _ in
-            bridge.recordGauges()
-            return Response(
-                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer())))
-        }
-        router.post("/twilio/sms") { request, _ in try await respond(request) { await webhooks.sms($0) } }
-        router.post("/twilio/status") { request, _ in try await respond(request) { await webhooks.status($0) } }
-        router.post("/twilio/ipcommands") { request, _ in try await respond(request) { await webhooks.ipCommand($0) } }
-        addAPIRoutes(to: router, api)
         let application = Application(
-            router: router,
+            router: router(webhooks: webhooks, api: api, readiness: readiness, health: health, metrics: metrics),
             configuration: .init(address: .hostname(host, port: port), serverName: "dtwin"),
             onServerRunning: { channel in
                 let bound = channel.localAddress?.port ?? port
@@ -66,49 +52,73 @@ public enum HTTPServer {
         return ListeningService(application: application, host: host, port: port)
     }
 
-    /// `/api/...` (README: "The HTTP API"). Every route, and every path under `/api` that is not one,
-    /// answers JSON behind the bearer token.
+    /// Every route of the server; tests drive it without a socket (HummingbirdTesting's router client).
+    public static func router(
+        webhooks: TwilioWebhooks, api: DeviceAPI, readiness: Readiness, health: any BridgeHealth, metrics: PrometheusCollectorRegistry
+    ) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: RequestCounter(factory: PrometheusMetricsFactory(registry: metrics)))
+        router.get("/healthz") { _, _ in "ok\n" }
+        router.get("/readyz") { _, _ in response(await readiness.answer()) }
+        router.get("/metrics") { _, _ in
+            health.recordGauges()
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer())))
+        }
+        router.post("/twilio/sms") { request, _ in try await respond(request) { await webhooks.sms($0) } }
+        router.post("/twilio/status") { request, _ in try await respond(request) { await webhooks.status($0) } }
+        router.post("/twilio/ipcommands") { request, _ in try await respond(request) { await webhooks.ipCommand($0) } }
+        addAPIRoutes(to: router, api)
+        return router
+    }
+
+    /// One route of `/api`: the table below registers it, and the answers for a wrong method or
+    /// an unknown path are made from the same table.
+    struct APIRoute: Sendable {
+        let method: HTTPRequest.Method
+        /// Under `/api`, with Hummingbird's `:device` for the path parameter.
+        let path: String
+        let handle: @Sendable (WebhookRequest, _ device: String?) async -> WebhookAnswer
+
+        /// `/api/devices/<device>/readings`, for people reading an error.
+        var shown: String { "/api/" + path.replacingOccurrences(of: ":device", with: "<device>") }
+    }
+
+    static func apiRoutes(_ api: DeviceAPI) -> [APIRoute] {
+        [
+            APIRoute(method: .get, path: "outbox") { request, _ in api.outboxListing(request) },
+            APIRoute(method: .get, path: "devices") { request, _ in await api.devices(request) },
+            APIRoute(method: .get, path: "devices/:device/readings") { request, device in await api.readings(request, device: device ?? "") },
+            APIRoute(method: .post, path: "devices/:device/commands") { request, device in await api.command(request, device: device ?? "") },
+            APIRoute(method: .post, path: "test-event") { request, _ in await api.testEvent(request) },
+        ]
+    }
+
+    /// `/api/...` (README: "The HTTP API"), behind the bearer token (``BearerAuthentication``).
+    /// Every answer is JSON, a wrong method or an unknown path included.
     static func addAPIRoutes(to router: Router<BasicRequestContext>, _ api: DeviceAPI) {
-        func route(_ handler: @escaping @Sendable (WebhookRequest, [Substring]) async -> WebhookAnswer)
-            -> @Sendable (
-                Request, BasicRequestContext
-            ) async throws -> Response
-        {
-            { request, _ in
-                // Path segments as sent (percent-encoding kept): `["api", "devices", "a", "readings"]`.
-                let segments = request.uri.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst().map { $0 }
-                return try await respond(request, errorsAsJSON: true) { request in
-                    await api.authorised(request) { await handler(request, segments) }
+        let group = router.group("api").add(middleware: BearerAuthentication(access: api.access))
+        let routes = apiRoutes(api)
+        let methods: [HTTPRequest.Method] = [.get, .post, .put, .delete, .patch]
+        for route in routes {
+            group.on(RouterPath(route.path), method: route.method) { request, context in
+                try await respond(request, errorsAsJSON: true) { await route.handle($0, context.parameters.get("device")) }
+            }
+            let allowed = routes.filter { $0.path == route.path }.map(\.method)
+            for method in methods where !allowed.contains(method) {
+                group.on(RouterPath(route.path), method: method) { _, _ in
+                    var answer = DeviceAPI.error(405, "\(route.shown) takes \(allowed.map(\.rawValue).joined(separator: ", ")) only")
+                    answer.headers["Allow"] = allowed.map(\.rawValue).joined(separator: ", ")
+                    return response(answer)
                 }
             }
         }
-        router.get("/api/outbox", use: route { _, _ in api.outboxListing() })
-        router.get("/api/devices", use: route { request, _ in await api.devices(request) })
-        router.get("/api/devices/:device/readings", use: route { request, path in await api.readings(request, device: String(path[2])) })
-        router.post("/api/devices/:device/commands", use: route { request, path in await api.command(request, device: String(path[2])) })
-        router.post("/api/test-event", use: route { request, _ in await api.testEvent(request) })
-        let routes: [(path: String, method: String)] = [
-            ("/api/outbox", "GET"), ("/api/devices", "GET"), ("/api/devices/*/readings", "GET"), ("/api/devices/*/commands", "POST"),
-            ("/api/test-event", "POST"),
-        ]
-        let elsewhere = route { request, path in
-            let shape = path.enumerated().map { $0.offset == 2 && path.count == 4 && path[1] == "devices" ? "*" : String($0.element) }
-            let match = routes.first { $0.path == "/" + shape.joined(separator: "/") }
-            if let match {
-                var answer = DeviceAPI.error(405, "\(match.path.replacingOccurrences(of: "*", with: "<device>")) takes \(match.method) only")
-                answer.headers["Allow"] = match.method
-                return answer
+        let list = routes.map { "\($0.method.rawValue) \($0.shown)" }.joined(separator: ", ")
+        for method in methods {
+            for path in ["", "**"] {
+                group.on(RouterPath(path), method: method) { _, _ in response(DeviceAPI.error(404, "no such API route; the API has \(list)")) }
             }
-            let list = routes.map { "\($0.method) \($0.path.replacingOccurrences(of: "*", with: "<device>"))" }.joined(separator: ", ")
-            return DeviceAPI.error(404, "no such API route; the API has \(list)")
-        }
-        for method in [HTTPRequest.Method.get, .post, .put, .delete, .patch] {
-            router.on("/api/**", method: method, use: elsewhere)
-            router.on("/api", method: method, use: elsewhere)
-        }
-        for (path, method) in routes {
-            let other: [HTTPRequest.Method] = method == "GET" ? [.post, .put, .delete, .patch] : [.get, .put, .delete, .patch]
-            for verb in other { router.on(RouterPath(path.replacingOccurrences(of: "*", with: ":device")), method: verb, use: elsewhere) }
         }
     }
 
@@ -145,7 +155,9 @@ public enum HTTPServer {
         }
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
-        let answer = await handler(WebhookRequest(target: request.uri.string, headers: headers, body: Array(body.readableBytesView)))
+        let query = request.uri.queryParameters.map { FormParameter(name: String($0.key), value: String($0.value)) }
+        let answer = await handler(
+            WebhookRequest(target: request.uri.string, query: query, headers: headers, body: Array(body.readableBytesView)))
         return response(answer)
     }
 

@@ -8,11 +8,11 @@ public struct Readiness: Sendable {
     /// A store that has not answered by then counts as unreachable: a probe must not hang.
     static let storeDeadline = Duration.seconds(3)
 
-    let bridge: BridgeService
+    let health: any BridgeHealth
     let store: (any TwinStore)?
 
-    public init(bridge: BridgeService, store: (any TwinStore)?) {
-        self.bridge = bridge
+    public init(health: any BridgeHealth, store: (any TwinStore)?) {
+        self.health = health
         self.store = store
     }
 
@@ -23,7 +23,7 @@ public struct Readiness: Sendable {
 
     /// Every problem, in words; empty when ready.
     public func problems() async -> [String] {
-        var problems = bridge.unreadiness
+        var problems = health.unreadiness
         if let store, let failure = await Self.check(store) { problems.append("the twin table does not answer: \(failure)") }
         return problems
     }

@@ -18,7 +18,9 @@ public final class TwilioWebhooks: Sendable {
     let publicURL: String
     let book: SMSAddressBook
     let outbox: SMSOutbox?
-    let bridge: BridgeService
+    let commands: any CommandSending
+    let directory: any DeviceDirectory
+    let cellular: any CellularIntake
     let store: (any TwinStore)?
     let logger: Logger
     let seen = SeenMessageSids()
@@ -26,13 +28,16 @@ public final class TwilioWebhooks: Sendable {
 
     public init(
         validator: TwilioRequestValidator?, publicURL: String, book: SMSAddressBook, outbox: SMSOutbox?,
-        bridge: BridgeService, store: (any TwinStore)?, logger: Logger
+        commands: any CommandSending, directory: any DeviceDirectory, cellular: any CellularIntake, store: (any TwinStore)?,
+        logger: Logger
     ) {
         self.validator = validator
         self.publicURL = publicURL.trimmingTrailingSlashes()
         self.book = book
         self.outbox = outbox
-        self.bridge = bridge
+        self.commands = commands
+        self.directory = directory
+        self.cellular = cellular
         self.store = store
         self.logger = logger
     }
@@ -70,7 +75,7 @@ public final class TwilioWebhooks: Sendable {
             return Self.twiml(TwiML.message(await statusText(device)))
         case .command(let command, let device, let reply):
             do {
-                let route = try await bridge.dispatcher.send(command, to: device)
+                let route = try await commands.send(command, to: device, from: .person)
                 counters.bump(\.commandsSent)
                 logger.info(
                     "SMS command sent", metadata: ["from": "\(from)", "device": "\(device)", "route": "\(route.rawValue)", "messageSid": "\(sid)"])
@@ -88,7 +93,7 @@ public final class TwilioWebhooks: Sendable {
 
     /// `a: 734 at 2026-11-25T10:00:00.000Z (online)`.
     func statusText(_ device: DeviceName) async -> String {
-        let entry = bridge.registry.entry(device)
+        let entry = directory.entry(device)
         var reading = entry?.lastReading.map { (value: $0.value, at: Timestamp.iso8601(millis: $0.atMillis)) }
         if reading == nil, let store, let items = try? await store.items(device: device, since: nil, until: nil, limit: 20),
             let item = items.first(where: { $0.kind == .reading }), let value = item.value
@@ -153,7 +158,7 @@ public final class TwilioWebhooks: Sendable {
         // 200 only once the message is in the spool: Twilio does not send it again after that.
         let id: MessageID
         do throws(IntakeRefusal) {
-            id = try bridge.ingestFromIPCommand(payload, device: device)
+            id = try cellular.ingestFromIPCommand(payload, device: device)
         } catch {
             if let sid = form[first: "Sid"] { seen.release(sid) }
             logger.error("IP command not accepted", metadata: ["device": "\(device)", "error": "\(error)"])
