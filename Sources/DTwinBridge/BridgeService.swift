@@ -121,7 +121,7 @@ public final class BridgeService: Service, Sendable {
     /// It never goes through the broker to come back: the bridge's credentials may only read a
     /// device's `up` topic, and a broker drops a publish its ACL denies. A copy is queued for
     /// ``TopicTree/ipCommandCopy(_:)`` so the topic tree still shows cellular traffic.
-    public func ingestFromIPCommand(_ payload: [UInt8], device: DeviceName) throws(IntakeRefusal) -> MessageID {
+    public func ingestFromIPCommand(_ payload: [UInt8], device: DeviceName) async throws(IntakeRefusal) -> MessageID {
         guard !stopping.load(ordering: .relaxed) else { throw IntakeRefusal(.unavailable, "the bridge is shutting down") }
         guard payload.count <= maxPayload else {
             throw IntakeRefusal(.tooLarge, "payload of \(payload.count) bytes is over the limit of \(maxPayload) bytes (maxPayload)")
@@ -132,7 +132,7 @@ public final class BridgeService: Service, Sendable {
         message.source = .twilioIPCommand
         var seq: Int64?
         if let spool {
-            do throws(SpoolError) { seq = try spool.append(message) } catch {
+            do throws(SpoolError) { seq = try await spool.append(message) } catch {
                 throw IntakeRefusal(.unavailable, "the spool refuses it: \(error)")
             }
         }
@@ -141,7 +141,7 @@ public final class BridgeService: Service, Sendable {
         registry.noteMessage(device, payload: payload, atMillis: now)
         scheduler.enqueue(Job(message: message, spooled: seq), lane: device.rawValue)
         do throws(SpoolError) {
-            _ = try publishQueue.enqueue(
+            _ = try await publishQueue.enqueue(
                 OutboundMessage(topic: tree.ipCommandCopy(device), payload: payload, createdAtMillis: now), bounded: true)
         } catch {
             // Only the copy for watchers is missing; the message itself is stored.
@@ -392,7 +392,7 @@ public final class BridgeService: Service, Sendable {
         let outbound = noteDeadLetter(DeadLetter(message: message, reason: reason, attempts: attempts))
         do throws(SpoolError) {
             // It takes the place of the device message: never refused for space.
-            try publishQueue.enqueue(outbound, bounded: false)
+            try await publishQueue.enqueue(outbound, bounded: false)
             return true
         } catch {
             lose(outbound, error: error)

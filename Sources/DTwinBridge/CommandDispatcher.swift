@@ -61,7 +61,7 @@ public final class CommandDispatcher: Sendable {
             let message = OutboundMessage(topic: tree.down(device), payload: Array(command.utf8), createdAtMillis: Timestamp.nowMillis())
             let seq: Int64
             do throws(SpoolError) {
-                seq = try queue.enqueue(message, bounded: origin == .person)
+                seq = try await queue.enqueue(message, bounded: origin == .person)
             } catch {
                 throw CommandError(device: device, reason: "not stored for \(tree.down(device)): \(error)", isStorageFailure: true)
             }

@@ -52,19 +52,51 @@ public final class PublishQueue: Sendable {
         return seq
     }
 
+    /// ``enqueue(_:bounded:)`` for async callers: with a spool, the write runs on the spool's
+    /// writer thread while the caller is suspended (no SQLite write, nor an fsync with
+    /// `spool.sync: full`, on an event loop or the cooperative pool).
+    @discardableResult
+    public func enqueue(_ message: OutboundMessage, bounded: Bool) async throws(SpoolError) -> Int64 {
+        let seq: Int64
+        switch storage {
+        case .spool(let spool): seq = try await spool.appendOutbound(message, bounded: bounded)
+        case .memory(let memory): seq = try memory.append(message, bounded: bounded)
+        }
+        doorbell.ring()
+        return seq
+    }
+
     /// Waits until message `seq` has been published, at most `timeout`. `false`: still waiting
     /// (the broker is unreachable, or slow).
     public func waitUntilPublished(_ seq: Int64, timeout: Duration) async -> Bool {
-        let id = waiters.withLock { $0.nextID() }
-        return await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
-            waiters.withLock { $0.waiting[id] = (seq, continuation) }
-            // Registered first, then checked: a removal before the check is seen by the check,
-            // one after it finds the waiter. Whoever takes the waiter out resumes it.
-            if !contains(seq) { resume(id, published: true) }
-            Task {
+        // Two child tasks race: the removal of `seq`, and the timeout. The first to finish
+        // decides; the other is cancelled, which resumes a waiter that is still registered.
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask { await self.published(seq) }
+            group.addTask {
                 try? await Task.sleep(for: timeout)
-                resume(id, published: false)
+                return false
             }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+    }
+
+    /// `true` once `seq` has left the queue; `false` when the waiting task is cancelled first.
+    func published(_ seq: Int64) async -> Bool {
+        let id = waiters.withLock { $0.nextID() }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+                waiters.withLock { $0.waiting[id] = (seq, continuation) }
+                // Registered first, then checked: a removal before the check is seen by the check,
+                // one after it finds the waiter, and so does a cancellation. Whoever takes the
+                // waiter out resumes it.
+                if !contains(seq) { resume(id, published: true) }
+                if Task.isCancelled { resume(id, published: false) }
+            }
+        } onCancel: {
+            resume(id, published: false)
         }
     }
 

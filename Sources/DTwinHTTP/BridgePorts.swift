@@ -22,7 +22,7 @@ public protocol DeviceDirectory: Sendable {
 
 /// Takes in a cellular device's message (a Super SIM IP command) as if it had come by MQTT.
 public protocol CellularIntake: Sendable {
-    func ingestFromIPCommand(_ payload: [UInt8], device: DeviceName) throws(IntakeRefusal) -> MessageID
+    func ingestFromIPCommand(_ payload: [UInt8], device: DeviceName) async throws(IntakeRefusal) -> MessageID
 }
 
 /// The bridge's own state, for `/readyz` and `/metrics`.

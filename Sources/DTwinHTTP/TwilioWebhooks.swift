@@ -158,7 +158,7 @@ public final class TwilioWebhooks: Sendable {
         // 200 only once the message is in the spool: Twilio does not send it again after that.
         let id: MessageID
         do throws(IntakeRefusal) {
-            id = try cellular.ingestFromIPCommand(payload, device: device)
+            id = try await cellular.ingestFromIPCommand(payload, device: device)
         } catch {
             if let sid = form[first: "Sid"] { seen.release(sid) }
             logger.error("IP command not accepted", metadata: ["device": "\(device)", "error": "\(error)"])

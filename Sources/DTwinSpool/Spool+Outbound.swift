@@ -53,17 +53,31 @@ extension Spool {
     /// so it is written regardless: refusing it would lose it. (What waits for the broker is
     /// thus not capped by `spool.maxBytes`; it drains as fast as the broker acknowledges.)
     public func appendOutbound(_ message: OutboundMessage, bounded: Bool) throws(SpoolError) -> Int64 {
+        try reserveSpace(Self.size(of: message), counting: bounded ? .everything : .none)
+        let seq = try insert(Self.insertOutbound, [message.topic, Data(message.payload), message.createdAtMillis])
+        counted(message)
+        return seq
+    }
+
+    /// ``appendOutbound(_:bounded:)`` for async callers (commands, replies, dead letters from
+    /// the delivery workers, which run on the HTTP client's event loops): the write runs on the
+    /// spool's own writer thread while the caller is suspended.
+    public func appendOutbound(_ message: OutboundMessage, bounded: Bool) async throws(SpoolError) -> Int64 {
+        try reserveSpace(Self.size(of: message), counting: bounded ? .everything : .none)
+        let seq = try await insert(Self.insertOutbound, [message.topic, Data(message.payload), message.createdAtMillis])
+        counted(message)
+        return seq
+    }
+
+    static let insertOutbound = "INSERT INTO outbound (topic, payload, createdAt) VALUES (?, ?, ?)"
+
+    private func counted(_ message: OutboundMessage) {
         let size = Self.size(of: message)
-        try reserveSpace(size, counting: bounded ? .everything : .none)
-        let seq = try insert(
-            "INSERT INTO outbound (topic, payload, createdAt) VALUES (?, ?, ?)",
-            [message.topic, Data(message.payload), message.createdAtMillis])
         state.withLock { state in
             state.bytes += size
             state.outboundBytes += size
             state.outboundCount += 1
         }
-        return seq
     }
 
     /// The oldest `limit` messages waiting to be published, oldest first.

@@ -111,17 +111,34 @@ public final class Spool: Sendable {
     /// unwritable file). Never call it on Swift's cooperative pool.
     public func append(_ message: DeviceMessage) throws(SpoolError) -> Int64 {
         try reserveSpace(Self.size(of: message), counting: .deviceMessages)
-        let seq = try insert(
-            "INSERT INTO inbound (messageId, device, topic, payload, receivedAt, source) VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                message.id.rawValue, message.device.rawValue, message.topic, Data(message.payload), message.receivedAtMillis,
-                message.source.rawValue,
-            ])
+        let seq = try insert(Self.insertInbound, Self.arguments(message))
+        counted(message)
+        return seq
+    }
+
+    /// ``append(_:)`` for async callers (a webhook): the write runs on the spool's own writer
+    /// thread while the caller is suspended, never on an event loop or the cooperative pool.
+    public func append(_ message: DeviceMessage) async throws(SpoolError) -> Int64 {
+        try reserveSpace(Self.size(of: message), counting: .deviceMessages)
+        let seq = try await insert(Self.insertInbound, Self.arguments(message))
+        counted(message)
+        return seq
+    }
+
+    static let insertInbound = "INSERT INTO inbound (messageId, device, topic, payload, receivedAt, source) VALUES (?, ?, ?, ?, ?, ?)"
+
+    static func arguments(_ message: DeviceMessage) -> StatementArguments {
+        [
+            message.id.rawValue, message.device.rawValue, message.topic, Data(message.payload), message.receivedAtMillis,
+            message.source.rawValue,
+        ]
+    }
+
+    private func counted(_ message: DeviceMessage) {
         state.withLock { state in
             state.bytes += Self.size(of: message)
             state.count += 1
         }
-        return seq
     }
 
     /// What a new message is measured against ``maxBytes`` with.
@@ -237,13 +254,29 @@ extension Spool {
     /// BEGIN/INSERT/COMMIT with a third of the statements on the hot path. Returns the row's seq.
     func insert(_ sql: String, _ arguments: StatementArguments) throws(SpoolError) -> Int64 {
         do {
-            return try pool.writeWithoutTransaction { db in
-                try db.cachedStatement(sql: sql).execute(arguments: arguments)
-                return db.lastInsertedRowID
-            }
+            return try pool.writeWithoutTransaction { db in try Self.insert(sql, arguments, in: db) }
         } catch {
-            throw SpoolError("cannot write to the spool at \(path.debugDescription): \(SpoolError.describe(error))")
+            throw writeError(error)
         }
+    }
+
+    /// The same INSERT through GRDB's async API: it runs on the pool's serial writer queue (an
+    /// fsync with `spool.sync: full` included) while the calling task is suspended.
+    func insert(_ sql: String, _ arguments: StatementArguments) async throws(SpoolError) -> Int64 {
+        do {
+            return try await pool.writeWithoutTransaction { db in try Self.insert(sql, arguments, in: db) }
+        } catch {
+            throw writeError(error)
+        }
+    }
+
+    private static func insert(_ sql: String, _ arguments: StatementArguments, in db: Database) throws -> Int64 {
+        try db.cachedStatement(sql: sql).execute(arguments: arguments)
+        return db.lastInsertedRowID
+    }
+
+    private func writeError(_ error: any Error) -> SpoolError {
+        SpoolError("cannot write to the spool at \(path.debugDescription): \(SpoolError.describe(error))")
     }
 
     func read<T>(_ body: (Database) throws -> T) throws(SpoolError) -> T {

@@ -49,7 +49,7 @@ import Testing
         func topic(for device: DeviceName) -> String { "dtwin/\(device)/down" }
         var devices: [DeviceName] { [DeviceName("uno1")!] }
         func entry(_ device: DeviceName) -> DeviceRegistry.Entry? { nil }
-        func ingestFromIPCommand(_ payload: [UInt8], device: DeviceName) throws(IntakeRefusal) -> MessageID {
+        func ingestFromIPCommand(_ payload: [UInt8], device: DeviceName) async throws(IntakeRefusal) -> MessageID {
             if let refusal { throw refusal }
             ingested.withLock { $0.append((device.rawValue, payload)) }
             return MessageID(rawValue: "id-1")

@@ -55,10 +55,10 @@ import Testing
         defer { try? FileManager.default.removeItem(at: folder) }
         let big = [UInt8](repeating: 0x41, count: 400_000)
         let spool = try Spool(path: path, maxBytes: 1_000_000)
-        let first = try spool.append(message(1, payload: big))
-        _ = try spool.append(message(2, payload: big))
+        let first = try await spool.append(message(1, payload: big))
+        _ = try await spool.append(message(2, payload: big))
         do {
-            _ = try spool.append(message(3, payload: big))
+            _ = try await spool.append(message(3, payload: big))
             Issue.record("a third 400 kB message fit in a 1 MB spool")
         } catch {
             #expect(error.isFull)
@@ -66,7 +66,7 @@ import Testing
         }
         // A delivered message's space counts as free as soon as it is noted.
         spool.remove(first, message: message(1, payload: big))
-        _ = try spool.append(message(3, payload: big))
+        _ = try await spool.append(message(3, payload: big))
         try await spool.commitRemovals()
         #expect(try spool.entries().map(\.message.id.rawValue) == ["id-2", "id-3"])
     }
