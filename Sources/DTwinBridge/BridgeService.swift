@@ -36,6 +36,9 @@ public final class BridgeService: Service, Sendable {
     let logger: Logger
     let scheduler = DeliveryScheduler<Job>()
     let activeWorkers = Atomic<Int>(0)
+    /// Rung when a worker exits, and when ``stopping`` is set: the shutdown and the retry
+    /// pauses wait on it instead of polling.
+    let workersOrStopping = ChangeSignal()
     let lastIntakeMillis = Atomic<Int64>(0)
     let stopping = Atomic<Bool>(false)
     let spoolFailing = Atomic<Bool>(false)
@@ -295,7 +298,10 @@ public final class BridgeService: Service, Sendable {
 
     func worker() async {
         activeWorkers.add(1, ordering: .relaxed)
-        defer { activeWorkers.subtract(1, ordering: .relaxed) }
+        defer {
+            activeWorkers.subtract(1, ordering: .relaxed)
+            workersOrStopping.changed()
+        }
         while let (lane, job) = await scheduler.next() {
             // Once stopping, a spooled message waits on disk for the next start.
             if job.spooled == nil || !stopping.load(ordering: .relaxed) {
@@ -363,12 +369,13 @@ public final class BridgeService: Service, Sendable {
     /// Waits before a retry. `false` when the task is cancelled, or when the bridge is
     /// stopping and the message is safe in the spool (it need not hold up the shutdown).
     func pauseBeforeRetry(_ pause: Duration) async -> Bool {
-        let end = ContinuousClock.now + pause
-        while ContinuousClock.now < end {
-            if spool != nil && stopping.load(ordering: .relaxed) { return false }
-            do { try await Task.sleep(for: min(.milliseconds(100), end - .now)) } catch { return false }
+        guard spool != nil else {
+            // Without a spool memory is the only copy: the pause is kept even while stopping.
+            do { try await Task.sleep(for: pause) } catch { return false }
+            return true
         }
-        return true
+        let stopped = await workersOrStopping.wait(until: { self.stopping.load(ordering: .relaxed) }, deadline: .now + pause)
+        return !stopped && !Task.isCancelled
     }
 
     /// Queues the upstream's reply for the device. `false` when it could not be stored (the
@@ -438,42 +445,71 @@ public final class BridgeService: Service, Sendable {
 
     // MARK: shutdown
 
-    /// Stops within `shutdownTimeout`: finishes in-flight deliveries, announces `offline`,
-    /// disconnects. With a spool, queued messages simply stay on disk for the next start;
-    /// without one, they are delivered while time allows and logged in full after that.
+    /// Stops within `shutdownTimeout`, in the order ``ShutdownStateMachine`` gives: drain the
+    /// lanes, publish what waits for the broker, announce `offline`, disconnect, let the workers
+    /// finish, close up. Each wait ends on the event it waits for, or at the deadline.
     func shutDown() async {
         let deadline = ContinuousClock.now + shutdownTimeout
         logger.info("bridge shutting down", metadata: ["queued": "\(scheduler.queuedCount)", "inFlight": "\(scheduler.inFlightCount)"])
         stopping.store(true, ordering: .relaxed)
-        // 1. Let the lanes drain while replies and dead letters can still be published. With a
-        //    spool, workers now pass over spooled messages (they wait on disk) and only finish
-        //    what is in flight; without one, memory is the only copy, so the queue is delivered
-        //    until idle and no new message came for 100 ms.
-        while ContinuousClock.now < deadline {
-            let quiet = spool != nil || Timestamp.nowMillis() - lastIntakeMillis.load(ordering: .relaxed) >= 100
-            if scheduler.isIdle && quiet { break }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        // 2. Publish the replies and dead letters that wait, while the broker is there.
-        if mqtt.isConnected, !(await publishQueue.waitUntilEmpty(deadline: deadline)) {
-            logger.notice("messages still wait for the broker", metadata: ["waiting": "\(publishQueue.count)"])
-        }
-        // 3. Announce offline (the broker only sends the will for an unclean disconnect).
-        if mqtt.isConnected, let will = mqtt.configuration.will {
-            do {
-                try await mqtt.publish(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, timeout: .seconds(2))
-            } catch {
-                logger.warning("could not publish offline status", metadata: ["error": "\(error)"])
+        workersOrStopping.changed()
+        var machine = ShutdownStateMachine(hasSpool: spool != nil)
+        var action = machine.begin()
+        while action != .none {
+            switch action {
+            case .drainLanes(let untilQuiet):
+                let outcome = await drainLanes(untilQuiet: untilQuiet, deadline: deadline)
+                action = machine.lanesDrained(outcome, connected: mqtt.isConnected)
+            case .drainPublishQueue:
+                let emptied = await publishQueue.waitUntilEmpty(deadline: deadline)
+                if !emptied { logger.notice("messages still wait for the broker", metadata: ["waiting": "\(publishQueue.count)"]) }
+                action = machine.publishQueueDrained(emptied ? .completed : .deadlineReached, connected: mqtt.isConnected)
+            case .announceOffline:
+                await announceOffline()
+                action = machine.offlineAnnounced()
+            case .disconnect:
+                // No message is accepted after this returns.
+                await mqtt.close()
+                scheduler.finish()
+                action = machine.disconnected()
+            case .finishWorkers:
+                let finished = await workersOrStopping.wait(until: { self.activeWorkers.load(ordering: .relaxed) == 0 }, deadline: deadline)
+                action = machine.workersFinished(finished ? .completed : .deadlineReached)
+            case .closeUp:
+                await closeUp()
+                action = machine.closedUp()
+            case .none:
+                break
             }
         }
-        // 4. Disconnect: no message is accepted after this returns.
-        await mqtt.close()
-        scheduler.finish()
-        // 5. Whatever arrived in between is still delivered upstream, until the deadline.
-        while activeWorkers.load(ordering: .relaxed) > 0 && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(10))
+    }
+
+    /// Waits until the lanes are idle; `untilQuiet` (no spool: memory is the only copy) also
+    /// until no message has arrived for 100 ms, so a burst still arriving is delivered too.
+    func drainLanes(untilQuiet: Bool, deadline: ContinuousClock.Instant) async -> ShutdownStateMachine.Outcome {
+        while true {
+            guard await scheduler.waitUntilIdle(deadline: deadline) else { return .deadlineReached }
+            guard untilQuiet else { return .completed }
+            let quietFor = Duration.milliseconds(Timestamp.nowMillis() - lastIntakeMillis.load(ordering: .relaxed))
+            if quietFor >= .milliseconds(100) { return .completed }
+            let until = min(deadline, .now + (.milliseconds(100) - quietFor))
+            try? await Task.sleep(until: until)
+            if ContinuousClock.now >= deadline { return .deadlineReached }
         }
-        // Spooled messages are on disk for the next start; the others are logged in full.
+    }
+
+    /// `offline`, retained, as the last will says: the broker sends the will only when a client vanishes.
+    func announceOffline() async {
+        guard let will = mqtt.configuration.will else { return }
+        do {
+            try await mqtt.publish(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, timeout: .seconds(2))
+        } catch {
+            logger.warning("could not publish offline status", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Spooled messages stay on disk for the next start; what only memory held is logged in full.
+    func closeUp() async {
         for job in scheduler.removeAllQueued() where job.spooled == nil {
             abandon(job.message, reason: "shutdown timeout reached before delivery")
         }

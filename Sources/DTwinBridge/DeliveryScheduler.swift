@@ -26,6 +26,8 @@ final class DeliveryScheduler<Job: Sendable>: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Rung after every change to the lanes: ``waitUntilIdle(deadline:)`` waits on it.
+    private let changes = ChangeSignal()
 
     var queuedCount: Int { state.withLock { $0.lanes.queuedCount } }
     var inFlightCount: Int { state.withLock { $0.lanes.inFlightCount } }
@@ -43,6 +45,11 @@ final class DeliveryScheduler<Job: Sendable>: Sendable {
     /// No more jobs will come: workers exit once the queues are empty.
     func finish() {
         update { $0.finished = true }
+    }
+
+    /// `true` once nothing is queued or in flight; `false` if still busy at `deadline`.
+    func waitUntilIdle(deadline: ContinuousClock.Instant) async -> Bool {
+        await changes.wait(until: { self.isIdle }, deadline: deadline)
     }
 
     func removeAllQueued() -> [Job] {
@@ -77,6 +84,7 @@ final class DeliveryScheduler<Job: Sendable>: Sendable {
             return (result, state.wakeups())
         }
         for (worker, work) in wakeups { worker.resume(returning: work) }
+        changes.changed()
         return result
     }
 }

@@ -20,6 +20,8 @@ public final class PublishQueue: Sendable {
     let storage: Storage
     let doorbell = Doorbell()
     let waiters = Mutex(PublishWaiters())
+    /// Rung whenever messages leave: ``waitUntilEmpty(deadline:)`` waits on it.
+    let removals = ChangeSignal()
 
     public init(spool: Spool?, memoryLimit: Int) {
         storage = spool.map(Storage.spool) ?? .memory(MemoryOutbound(maxBytes: memoryLimit))
@@ -102,11 +104,7 @@ public final class PublishQueue: Sendable {
 
     /// Waits until nothing waits for the broker, or until `deadline`. `true` when empty.
     func waitUntilEmpty(deadline: ContinuousClock.Instant) async -> Bool {
-        while count > 0 {
-            guard ContinuousClock.now < deadline else { return false }
-            try? await Task.sleep(for: .milliseconds(10))
-        }
-        return true
+        await removals.wait(until: { self.count == 0 }, deadline: deadline)
     }
 
     // MARK: storage
@@ -135,6 +133,7 @@ public final class PublishQueue: Sendable {
         let seqs = Set(entries.map(\.seq))
         let ids = waiters.withLock { waiters in waiters.waiting.filter { seqs.contains($0.value.seq) }.map(\.key) }
         for id in ids { resume(id, published: true) }
+        removals.changed()
     }
 
     func resume(_ id: Int, published: Bool) {
