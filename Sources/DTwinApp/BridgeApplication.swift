@@ -114,7 +114,8 @@ public struct BridgeApplication: Sendable {
         let registry = DeviceRegistry()
         let retry = configuration.upstream.retry
         bridge = BridgeService(
-            mqtt: mqtt, upstream: upstream, spool: spool, dispatcher: dispatcher, registry: registry, smsRelay: relay,
+            mqtt: mqtt, upstream: upstream, spool: spool, publishQueue: queue, dispatcher: dispatcher, registry: registry,
+            smsRelay: relay,
             tree: configuration.topicPrefix, maxPayload: configuration.maxPayload,
             retryPolicy: RetryPolicy(initial: retry.initial, maximum: retry.max, maxAge: retry.maxAge),
             concurrency: configuration.upstream.concurrency, shutdownTimeout: configuration.shutdownTimeout,
@@ -138,9 +139,15 @@ public struct BridgeApplication: Sendable {
             readiness: Readiness(health: bridge, store: store), health: bridge, address: httpAddress, metrics: metrics, logger: logger)
 
         var groupConfiguration = ServiceGroupConfiguration(
+            // Stopped in reverse order: the server first, then the stats line and the spool's
+            // removals, then the bridge (which drains while the publisher still runs), the
+            // publisher, the SMS outbox, the shared resources.
             services: resources + [
                 .init(service: outbox),
+                .init(service: OutboundPublisher(queue: queue, mqtt: mqtt, counters: bridge.counters, logger: logger)),
                 .init(service: bridge, successTerminationBehavior: .gracefullyShutdownGroup),
+            ] + (spool.map { [.init(service: SpoolMaintenance(spool: $0, logger: logger))] } ?? []) + [
+                .init(service: StatsReporter(bridge: bridge, logger: logger)),
                 .init(service: server),
             ],
             logger: logger)

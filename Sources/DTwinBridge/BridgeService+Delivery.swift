@@ -1,0 +1,161 @@
+import CoreMetrics
+import DTwinContract
+import DTwinMQTT
+import DTwinSpool
+import DTwinTwilio
+import DTwinUpstream
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+// Delivery: the workers take a message from its device's lane, send it upstream, retry per the
+// ``RetryPolicy``, queue the reply or the dead letter, and let it leave the spool.
+extension BridgeService {
+    func worker() async {
+        activeWorkers.add(1, ordering: .relaxed)
+        defer {
+            activeWorkers.subtract(1, ordering: .relaxed)
+            workersOrStopping.changed()
+        }
+        while let (lane, job) = await scheduler.next() {
+            // Once stopping, a spooled message waits on disk for the next start.
+            if job.spooled == nil || !stopping.load(ordering: .relaxed) {
+                await deliver(job.message, spooled: job.spooled)
+            }
+            scheduler.complete(lane: lane)
+        }
+    }
+
+    /// Delivers one message, retrying per ``RetryPolicy`` until it is delivered, rejected or too
+    /// old; then it leaves the spool. A message the bridge stops working on (shutdown) stays.
+    func deliver(_ message: DeviceMessage, spooled seq: Int64?) async {
+        if await attemptDelivery(message), let seq { spool?.remove(seq, message: message) }
+    }
+
+    /// `true` once the message is delivered or dead-lettered; `false` if it is left undone.
+    func attemptDelivery(_ message: DeviceMessage) async -> Bool {
+        let event = IoTEvent(message: message)
+        var attempt = 0
+        while true {
+            attempt += 1
+            if Task.isCancelled {
+                leave(message, reason: "shutdown timeout reached before delivery")
+                return false
+            }
+            switch await upstream.deliver(event, logger: logger) {
+            case .delivered(let reply, let note):
+                counters.delivered.increment()
+                if let note {
+                    logger.warning("upstream answer ignored for replies", metadata: ["device": "\(message.device)", "reason": "\(note)"])
+                }
+                if attempt > 1 {
+                    logger.info("delivered after retries", metadata: ["messageId": "\(message.id)", "attempts": "\(attempt)"])
+                }
+                if let reply { return await publishReply(reply, to: message.device) }
+                return true
+            case .reject(let reason):
+                return await deadLetter(message, reason: reason, attempts: attempt)
+            case .retry(let reason):
+                counters.retries.increment()
+                let age = Duration.milliseconds(Timestamp.nowMillis() - message.receivedAtMillis)
+                switch retryPolicy.decide(afterAttempt: attempt, age: age, jitter: Double.random(in: 0..<1)) {
+                case .giveUp:
+                    let why = "gave up after \(attempt) attempts over \(age): \(reason)"
+                    return await deadLetter(message, reason: why, attempts: attempt)
+                case .retry(let pause):
+                    // The first failure and every tenth after it: an outage must not flood the log.
+                    if attempt % 10 == 1 {
+                        logger.warning(
+                            "delivery failed; will retry",
+                            metadata: [
+                                "device": "\(message.device)", "messageId": "\(message.id)", "attempt": "\(attempt)",
+                                "reason": "\(reason)", "retryIn": "\(pause)",
+                            ])
+                    }
+                    guard await pauseBeforeRetry(pause) else {
+                        leave(message, reason: "shutting down while waiting to retry: \(reason)")
+                        return false
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits before a retry. `false` when the task is cancelled, or when the bridge is
+    /// stopping and the message is safe in the spool (it need not hold up the shutdown).
+    func pauseBeforeRetry(_ pause: Duration) async -> Bool {
+        guard spool != nil else {
+            // Without a spool memory is the only copy: the pause is kept even while stopping.
+            do { try await Task.sleep(for: pause) } catch { return false }
+            return true
+        }
+        let stopped = await workersOrStopping.wait(until: { self.stopping.load(ordering: .relaxed) }, deadline: .now + pause)
+        return !stopped && !Task.isCancelled
+    }
+
+    /// Queues the upstream's reply for the device. `false` when it could not be stored (the
+    /// disk fails): the device message then stays in the spool and is delivered again later,
+    /// which asks for the reply again.
+    func publishReply(_ reply: String, to device: DeviceName) async -> Bool {
+        do throws(CommandError) {
+            let route = try await dispatcher.send(reply, to: device, from: .upstreamReply)
+            counters.replies.increment()
+            logger.debug("reply queued", metadata: ["device": "\(device)", "route": "\(route.rawValue)", "reply": "\(reply)"])
+            return true
+        } catch {
+            logger.error("reply not sent", metadata: ["device": "\(device)", "reply": "\(reply)", "error": "\(error)"])
+            return !error.isStorageFailure || spool == nil
+        }
+    }
+
+    /// Dead-letters a message; `false` when the dead letter could not be stored for
+    /// publication, so a spooled message stays in the spool (and is tried again later).
+    func deadLetter(_ message: DeviceMessage, reason: String, attempts: Int) async -> Bool {
+        let outbound = noteDeadLetter(DeadLetter(message: message, reason: reason, attempts: attempts))
+        do throws(SpoolError) {
+            // It takes the place of the device message: never refused for space.
+            try await publishQueue.enqueue(outbound, bounded: false)
+            return true
+        } catch {
+            lose(outbound, error: error)
+            return spool == nil
+        }
+    }
+
+    /// Counts and logs a dead letter; returns the message to publish.
+    func noteDeadLetter(_ deadLetter: DeadLetter) -> OutboundMessage {
+        counters.deadLettered.increment()
+        logger.warning(
+            "dead letter", metadata: ["topic": "\(deadLetter.topic.debugDescription)", "reason": "\(deadLetter.reason)"])
+        return OutboundMessage(topic: tree.deadLetter, payload: deadLetter.jsonBytes(), createdAtMillis: Timestamp.nowMillis())
+    }
+
+    /// A message for the broker that cannot be kept: the log line carries all of it.
+    func lose(_ message: OutboundMessage, error: any Error) {
+        counters.lost.increment()
+        logger.error(
+            "message for the broker not kept",
+            metadata: [
+                "topic": "\(message.topic.debugDescription)", "error": "\(error)",
+                "payload": "\(String(decoding: message.payload, as: UTF8.self))",
+            ])
+    }
+
+    /// A message the bridge stops working on: a spooled one waits on disk for the next start;
+    /// one in memory only is abandoned (and logged in full).
+    func leave(_ message: DeviceMessage, reason: String) {
+        if spool != nil {
+            logger.info("message stays in the spool for the next start", metadata: ["messageId": "\(message.id)", "reason": "\(reason)"])
+        } else {
+            abandon(message, reason: reason)
+        }
+    }
+
+    /// Without a spool, a message abandoned at shutdown survives only in the log: log all of it.
+    func abandon(_ message: DeviceMessage, reason: String) {
+        counters.lost.increment()
+        let record = DeadLetter(message: message, reason: reason, attempts: 0).jsonBytes()
+        logger.error("message not delivered", metadata: ["reason": "\(reason)", "message": "\(String(decoding: record, as: UTF8.self))"])
+    }
+}

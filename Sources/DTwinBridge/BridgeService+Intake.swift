@@ -1,0 +1,145 @@
+import CoreMetrics
+import DTwinContract
+import DTwinMQTT
+import DTwinSpool
+import DTwinTwilio
+import DTwinUpstream
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+// Intake: every device message enters here, on the MQTT network thread (``accept(_:)``) or
+// from a Super SIM webhook (``ingestFromIPCommand(_:device:)``), and is on disk and in its lane
+// before it is acknowledged.
+extension BridgeService {
+    /// Takes one message from the broker. Runs on the MQTT client's network thread, before
+    /// libmosquitto writes the PUBACK: a device message is on disk when this returns.
+    func accept(_ message: MQTTMessage) {
+        let now = Timestamp.nowMillis()
+        lastIntakeMillis.store(now, ordering: .relaxed)
+        let id = idGenerator.withLock { MessageID(millis: now, using: &$0) }
+        switch MessageIntake.decide(message, tree: tree, maxPayload: maxPayload, receivedAtMillis: now, id: id) {
+        case .deliver(let deviceMessage):
+            counters.received.increment()
+            registry.noteMessage(deviceMessage.device, payload: deviceMessage.payload, atMillis: now)
+            let seq = spool.flatMap { spool in
+                persist(["device": "\(deviceMessage.device)"]) { () throws(SpoolError) in try spool.append(deviceMessage) }
+            }
+            // Once shutting down, a spooled message waits on disk for the next start.
+            if seq != nil && stopping.load(ordering: .relaxed) { return }
+            scheduler.enqueue(Job(message: deviceMessage, spooled: seq), lane: deviceMessage.device.rawValue)
+        case .deadLetter(let deadLetter):
+            counters.received.increment()
+            queueDeadLetterAtIntake(deadLetter)
+        case .sms(let device, let text):
+            if let smsRelay {
+                smsRelay.relay(text, about: device, origin: .device, logger: logger)
+            } else {
+                logger.warning("SMS from a device ignored: Twilio is not set up in this process", metadata: ["device": "\(device)"])
+            }
+        case .deviceStatus(let device, let status):
+            registry.noteStatus(device, status)
+            logger.info("device status", metadata: ["device": "\(device)", "status": "\(status)"])
+        case .ownTopic:
+            break
+        case .ignore(let reason):
+            logger.warning("message ignored", metadata: ["topic": "\(message.topic.debugDescription)", "reason": "\(reason)"])
+        }
+    }
+
+    /// A message that can never be delivered (bad topic, oversized): its dead letter is queued
+    /// for the broker before the broker gets its PUBACK, like any device message. Not refused
+    /// for space (it only waits for the broker, whose PUBACKs this thread reads); a disk that
+    /// fails holds it back like a device message.
+    func queueDeadLetterAtIntake(_ deadLetter: DeadLetter) {
+        let outbound = noteDeadLetter(deadLetter)
+        let write = { () throws(SpoolError) -> Int64 in try self.publishQueue.enqueue(outbound, bounded: false) }
+        if publishQueue.isDurable {
+            if persist(["topic": "\(deadLetter.topic.debugDescription)"], write) == nil {
+                lose(outbound, error: SpoolError("the bridge stopped while the spool refused it"))
+            }
+        } else {
+            do throws(SpoolError) { _ = try write() } catch { lose(outbound, error: error) }
+        }
+    }
+
+    /// Writes to the spool, blocking the network thread (and so the broker's PUBACK, and all
+    /// further reading) until it is on disk. While the spool refuses (full, disk full,
+    /// unwritable) it says so loudly and tries again: backpressure, never a drop.
+    /// Returns `nil` only when the bridge is shutting down and the spool still refuses; a
+    /// device message is then delivered from memory if time allows, else logged in full.
+    func persist(_ about: Logger.Metadata, _ write: () throws(SpoolError) -> Int64) -> Int64? {
+        var failures = 0
+        while true {
+            do throws(SpoolError) {
+                let seq = try write()
+                if failures > 0 {
+                    spoolFailing.store(false, ordering: .relaxed)
+                    logger.notice("the spool takes messages again", metadata: ["heldFor": "\(failures * 50)ms"])
+                }
+                return seq
+            } catch {
+                if failures == 0 { spoolFailing.store(true, ordering: .relaxed) }
+                // The first failure and then every 10 s: loud, but not a flood.
+                if failures % 200 == 0 {
+                    logger.error(
+                        "the spool refuses a message; holding it (and the broker's acknowledgement) until it can be written",
+                        metadata: about.merging(["error": "\(error)", "spoolMessages": "\(spool?.count ?? 0)"]) { $1 })
+                }
+                failures += 1
+                if stopping.load(ordering: .relaxed) { return nil }
+                Thread.sleep(forTimeInterval: 0.05)
+            }
+        }
+    }
+
+    /// Queues everything a previous run left in the spool, oldest first, before anything new.
+    func resume(from spool: Spool) throws {
+        let entries = try spool.entries()
+        for entry in entries {
+            scheduler.enqueue(Job(message: entry.message, spooled: entry.seq), lane: entry.message.device.rawValue)
+        }
+        if !entries.isEmpty || spool.outboundCount > 0 {
+            logger.notice(
+                "delivering messages left in the spool by the previous run",
+                metadata: ["fromDevices": "\(entries.count)", "toPublish": "\(spool.outboundCount)"])
+        }
+    }
+
+    /// Takes in a Super SIM IP command's payload (`POST /twilio/ipcommands`) the way ``accept(_:)``
+    /// takes in a device's MQTT message, with `Source` = `twilio-ipcommand`: when this returns,
+    /// the message is in the spool and queued for delivery, so the webhook may answer 200.
+    ///
+    /// It never goes through the broker to come back: the bridge's credentials may only read a
+    /// device's `up` topic, and a broker drops a publish its ACL denies. A copy is queued for
+    /// ``TopicTree/ipCommandCopy(_:)`` so the topic tree still shows cellular traffic.
+    public func ingestFromIPCommand(_ payload: [UInt8], device: DeviceName) async throws(IntakeRefusal) -> MessageID {
+        guard !stopping.load(ordering: .relaxed) else { throw IntakeRefusal(.unavailable, "the bridge is shutting down") }
+        guard payload.count <= maxPayload else {
+            throw IntakeRefusal(.tooLarge, "payload of \(payload.count) bytes is over the limit of \(maxPayload) bytes (maxPayload)")
+        }
+        let now = Timestamp.nowMillis()
+        let id = idGenerator.withLock { MessageID(millis: now, using: &$0) }
+        var message = DeviceMessage(id: id, device: device, topic: tree.up(device), payload: payload, receivedAtMillis: now)
+        message.source = .twilioIPCommand
+        var seq: Int64?
+        if let spool {
+            do throws(SpoolError) { seq = try await spool.append(message) } catch {
+                throw IntakeRefusal(.unavailable, "the spool refuses it: \(error)")
+            }
+        }
+        counters.received.increment()
+        lastIntakeMillis.store(now, ordering: .relaxed)
+        registry.noteMessage(device, payload: payload, atMillis: now)
+        scheduler.enqueue(Job(message: message, spooled: seq), lane: device.rawValue)
+        do throws(SpoolError) {
+            _ = try await publishQueue.enqueue(
+                OutboundMessage(topic: tree.ipCommandCopy(device), payload: payload, createdAtMillis: now), bounded: true)
+        } catch {
+            // Only the copy for watchers is missing; the message itself is stored.
+            logger.warning("IP command copy not queued for the topic tree", metadata: ["device": "\(device)", "error": "\(error)"])
+        }
+        return id
+    }
+}
