@@ -174,7 +174,7 @@ extension MQTTClient {
             return
         }
         let filters = updateState { state -> [(String, MQTTQoS)] in
-            state.connected = true
+            state.lifecycle.setConnected(true)
             state.lastError = nil
             for key in state.subscriptions.keys { state.subscriptions[key]?.granted = nil }
             return state.subscriptions.map { ($0.key, $0.value.qos) }.sorted { $0.0 < $1.0 }
@@ -192,9 +192,9 @@ extension MQTTClient {
 
     func handleDisconnect(_ rc: Int32) {
         let stopping = updateState { state -> Bool in
-            let wasConnected = state.connected
-            state.connected = false
-            guard rc != 0 && !state.stopping else { return state.stopping }
+            let wasConnected = state.lifecycle.isConnected
+            state.lifecycle.setConnected(false)
+            guard rc != 0 && !state.lifecycle.isStopping else { return state.lifecycle.isStopping }
             let endpoint = configuration.endpointDescription
             if wasConnected {
                 state.lastError = MQTTError(.notConnected, "lost the connection to \(endpoint)")
@@ -206,7 +206,7 @@ extension MQTTClient {
                     ? MQTTError(.tls, "connection to \(endpoint): closed during the TLS handshake (is this a TLS port? check the CA)")
                     : MQTTError(.unreachable, "connection to \(endpoint): closed before the broker answered (a TLS port needs mqtts://)")
             }
-            return state.stopping
+            return state.lifecycle.isStopping
         }
         if rc != 0 && !stopping {
             logger.warning("MQTT connection lost; reconnecting", metadata: ["broker": "\(configuration.endpointDescription)"])
@@ -278,11 +278,11 @@ extension MQTTClient {
             if rc != MOSQ_ERR_SUCCESS.rawValue {
                 socketOpen = false
                 let wasConnected = updateState { state -> Bool in
-                    defer { state.connected = false }
-                    if state.lastError == nil && !state.stopping {
+                    defer { state.lifecycle.setConnected(false) }
+                    if state.lastError == nil && !state.lifecycle.isStopping {
                         state.lastError = MQTTError.mosquitto(rc, errno: errno, context: "connection to \(configuration.endpointDescription)")
                     }
-                    return state.connected
+                    return state.lifecycle.isConnected
                 }
                 if wasConnected { failures = 0 }
                 failures += 1
@@ -294,11 +294,8 @@ extension MQTTClient {
     }
 
     private func shouldStopLoop() -> Bool {
-        state.withLock { state in
-            guard state.stopping else { return false }
-            // Let a queued DISCONNECT (and anything before it) reach the broker first.
-            return !state.connected || ContinuousClock.now >= (state.stopDeadline ?? .now)
-        }
+        // Let a queued DISCONNECT (and anything before it) reach the broker first.
+        state.withLock { $0.lifecycle.threadShouldEnd(now: .now) }
     }
 
     private func connectionFailed(_ error: MQTTError, failures: Int) {
@@ -317,7 +314,7 @@ extension MQTTClient {
         var delay = minimum
         for _ in 1..<max(1, min(failures, 20)) where delay < maximum { delay *= 2 }
         let end = ContinuousClock.now + min(delay, maximum)
-        while ContinuousClock.now < end, !state.withLock({ $0.stopping }) {
+        while ContinuousClock.now < end, !state.withLock({ $0.lifecycle.isStopping }) {
             Thread.sleep(forTimeInterval: 0.02)
         }
     }

@@ -18,10 +18,7 @@ extension MQTTClient {
 
     /// Everything shared between callers and the network thread, behind one `Mutex`.
     struct State: Sendable {
-        var started = false
-        var stopping = false
-        var stopDeadline: ContinuousClock.Instant?
-        var connected = false
+        var lifecycle = Lifecycle.created
         var lastError: MQTTError?
         var subscriptions: [String: Subscription] = [:]
         var subscribeRequests: [Int32: String] = [:]
@@ -71,9 +68,9 @@ extension MQTTClient {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
                 let immediate = state.withLock { state -> Result<Void, MQTTError>? in
                     if let result = condition(state) { return result }
-                    if state.stopping { return .failure(MQTTError(.closed, "the MQTT client is closed")) }
+                    if state.lifecycle.isStopping { return .failure(MQTTError(.closed, "the MQTT client is closed")) }
                     // Deadlines are enforced by the network thread: without it a wait would never end.
-                    if !state.started { return .failure(MQTTError(.notConnected, "the MQTT client was not started")) }
+                    if !state.lifecycle.hasStarted { return .failure(MQTTError(.notConnected, "the MQTT client was not started")) }
                     let cause = state.lastError.map { " (last error: \($0.message))" } ?? ""
                     state.conditionWaiters[id] = ConditionWaiter(
                         condition: condition, continuation: continuation, deadline: .now + timeout,
@@ -106,7 +103,7 @@ extension MQTTClient {
     func awaitAcknowledgement(topic: String, timeout: Duration, _ send: @escaping () throws(MQTTError) -> Int32) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             let closed = state.withLock { state -> Bool in
-                if state.threadFinished || !state.started { return true }
+                if state.lifecycle == .closed || !state.lifecycle.hasStarted { return true }
                 state.acknowledgements.begin()
                 return false
             }
@@ -148,8 +145,7 @@ extension MQTTClient {
     func finish() {
         continuation.finish()
         let (publishes, conditions, exits) = state.withLock { state in
-            state.threadFinished = true
-            state.connected = false
+            state.lifecycle = .closed
             let exits = state.threadExitWaiters
             state.threadExitWaiters = []
             let conditions = Array(state.conditionWaiters.values)

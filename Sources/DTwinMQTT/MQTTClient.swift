@@ -46,7 +46,10 @@ public final class MQTTClient: Sendable {
     }
 
     deinit {
-        // The network thread holds a strong reference until it ends, so by now it has.
+        // The network thread holds a strong reference until it ends, so by now it has: a client
+        // is released either never started or closed, as NIO's channels are.
+        let lifecycle = state.withLock { $0.lifecycle }
+        assert(lifecycle == .created || lifecycle == .closed, "MQTTClient released while \(lifecycle): call close() first")
         mosquitto_destroy(handle.pointer)
     }
 
@@ -69,18 +72,14 @@ public final class MQTTClient: Sendable {
 
     /// Starts the network thread: connect, and keep connected until ``close()``.
     public func start() {
-        let alreadyStarted = state.withLock { state in
-            defer { state.started = true }
-            return state.started
-        }
-        guard !alreadyStarted else { return }
+        guard state.withLock({ $0.lifecycle.start() }) else { return }
         let thread = Thread { [self] in runNetworkLoop() }
         thread.name = "mqtt-\(configuration.clientID)"
         thread.start()
     }
 
     /// `true` between a successful CONNACK and the next disconnect.
-    public var isConnected: Bool { state.withLock { $0.connected } }
+    public var isConnected: Bool { state.withLock { $0.lifecycle.isConnected } }
 
     /// The most recent connection failure, for readiness checks and error messages.
     public var lastError: MQTTError? { state.withLock { $0.lastError } }
@@ -91,7 +90,7 @@ public final class MQTTClient: Sendable {
     public func addSubscription(_ filter: String, qos: MQTTQoS = .atLeastOnce) {
         let connected = state.withLock { state -> Bool in
             state.subscriptions[filter] = Subscription(qos: qos, granted: nil)
-            return state.connected
+            return state.lifecycle.isConnected
         }
         if connected { sendSubscribe(filter, qos: qos) }
     }
@@ -147,7 +146,7 @@ public final class MQTTClient: Sendable {
     /// (command-line tools); without it, failures are retried until `timeout` (services).
     public func waitUntilConnected(timeout: Duration, failFast: Bool = false) async throws {
         try await waitFor(timeout: timeout, what: "a connection to \(configuration.endpointDescription)") { state in
-            if state.connected { return .success(()) }
+            if state.lifecycle.isConnected { return .success(()) }
             if failFast, let error = state.lastError { return .failure(error) }
             return nil
         }
@@ -156,18 +155,12 @@ public final class MQTTClient: Sendable {
     /// Sends DISCONNECT (so the broker does not publish the last will), stops the network
     /// thread and finishes ``messages``. Idempotent. Unacknowledged publishes fail with `.closed`.
     public func close() async {
-        let (connected, started) = state.withLock { state -> (Bool, Bool) in
-            if !state.stopping {
-                state.stopping = true
-                state.stopDeadline = ContinuousClock.now + .seconds(2)
-            }
-            return (state.connected, state.started)
-        }
+        let (connected, started) = state.withLock { $0.lifecycle.stop(deadline: .now + .seconds(2)) }
         if connected { mosquitto_disconnect(handle.pointer) }
         if started {
             await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
                 let finished = state.withLock { state -> Bool in
-                    if state.threadFinished { return true }
+                    if state.lifecycle == .closed { return true }
                     state.threadExitWaiters.append(done)
                     return false
                 }
