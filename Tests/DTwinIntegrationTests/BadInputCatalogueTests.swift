@@ -6,7 +6,6 @@ import DTwinMQTT
 import DTwinStore
 import DTwinTestSupport
 import Foundation
-import NIOHTTP1
 import Testing
 
 /// Every malformed thing we could think of, at every entry point (MQTT topics and payloads,
@@ -90,28 +89,12 @@ import Testing
             try await bridge.watcher.client.publish(topic: topic, payload: payload, qos: .atLeastOnce, retain: retain)
         }
 
-        // Webhooks.
-        let form = [("MessageSid", "SMbad1"), ("From", TwilioHarness.alice), ("Body", "@a LIG")]
-        answers.append(("unsigned SMS", try await harness.post("/twilio/sms", form, token: nil).status))
-        answers.append(("wrongly signed SMS", try await harness.post("/twilio/sms", form, token: "not-the-token").status))
-        answers.append(("SMS without MessageSid", try await harness.post("/twilio/sms", [("From", TwilioHarness.alice)]).status))
-        answers.append(("bad percent-encoding", try await harness.post("/twilio/sms", [], body: "Body=%zz").status))
-        answers.append(("JSON instead of a form", try await harness.post("/twilio/sms", [], contentType: "application/json", body: "{}").status))
-        answers.append(("70 kB SMS", try await harness.sms("@a " + String(repeating: "x", count: 70_000)).status))
-        answers.append(("status without fields", try await harness.post("/twilio/status", [("AccountSid", TwilioHarness.accountSid)]).status))
-        answers.append(("IP command without a SIM name", try await harness.post("/twilio/ipcommands", [("Sid", "HGbad1")]).status))
-        answers.append(
-            (
-                "IP command from a badly named SIM",
-                try await harness.post("/twilio/ipcommands", [("Sid", "HGbad2"), ("SimUniqueName", "no.dots"), ("Payload", "eA==")]).status
-            ))
-        answers.append(
-            (
-                "IP command that is not base64",
-                try await harness.post(
-                    "/twilio/ipcommands", [("Sid", "HGbad3"), ("SimUniqueName", "uno"), ("Direction", "from_sim"), ("Payload", "%%%")]
-                ).status
-            ))
+        // Webhooks and the API: every case of BadInputCaseTests, here while readings stream.
+        for bad in BadInputCaseTests.httpCases {
+            let answer = try await bad.send(harness)
+            answers.append((bad.name, answer.status))
+            if answer.contentType.hasPrefix("application/json") { #expect(answer.error != nil, "\(bad.name): not a JSON error: \(answer.body)") }
+        }
         // Signed and well-formed, but asking for things that must not happen: a polite 200 each.
         var politeRefusals: [String] = []
         for body in ["@a/# X", "@+ X", "@nobody LIG", "\u{0}\u{1}\u{7F}", "", String(repeating: "@", count: 1000)] {
@@ -121,31 +104,6 @@ import Testing
         }
         answers.append(("SMS from a stranger", try await harness.sms("@a LIG", from: TwilioHarness.stranger).status))
 
-        // The API and plain HTTP.
-        answers.append(("API without a token", try await harness.get("/api/outbox", bearer: nil).status))
-        answers.append(("API with a wrong token", try await harness.get("/api/outbox", bearer: "guess").status))
-        answers.append(("unknown path", try await harness.get("/../../etc/passwd").status))
-        answers.append(("GET on a webhook", try await harness.get("/twilio/sms").status))
-        // The API's routes, each with what a script or a person gets wrong (all of them in
-        // DeviceAPITests; here while readings stream).
-        let apiCases: [(String, HTTPMethod, String, String?, Int)] = [
-            ("API: readings of a bad name", .GET, "/api/devices/a%2F%23/readings", nil, 400),
-            ("API: readings since nonsense", .GET, "/api/devices/uno1/readings?since=soon", nil, 400),
-            ("API: readings limit 0", .GET, "/api/devices/uno1/readings?limit=0", nil, 400),
-            ("API: devices with a query", .GET, "/api/devices?all=1", nil, 400),
-            ("API: empty command", .POST, "/api/devices/a/commands", "", 400),
-            ("API: command with a newline", .POST, "/api/devices/a/commands", "LIG\n#", 400),
-            ("API: command to a wildcard", .POST, "/api/devices/%2B/commands", "LIG", 400),
-            ("API: 2 kB command", .POST, "/api/devices/a/commands", String(repeating: "L", count: 2048), 413),
-            ("API: test event that is not JSON", .POST, "/api/test-event", "{", 400),
-            ("API: GET a command", .GET, "/api/devices/a/commands", nil, 405),
-            ("API: unknown route", .GET, "/api/everything", nil, 404),
-        ]
-        for (what, method, path, body, _) in apiCases {
-            let answer = try await harness.api(method, path, body: body)
-            answers.append((what, answer.status))
-            #expect(answer.error != nil, "\(what): not a JSON error: \(answer.body)")
-        }
         // A stray % that a client library would have escaped.
         let badEscape = try rawHTTP(
             port: harness.port,
@@ -156,15 +114,7 @@ import Testing
         let garbage = try rawHTTP(port: harness.port, "\u{16}\u{03}\u{01}NOT HTTP AT ALL\r\n\r\n")
         #expect(garbage.isEmpty || garbage.hasPrefix("HTTP/1.1 400"), "answer to garbage: \(garbage.prefix(80).debugDescription)")
 
-        // The configuration: refused at start-up, naming what is wrong.
-        for (yaml, word) in Self.configCatalogue {
-            do {
-                _ = try ConfigurationLoader.load(yaml: yaml, source: "bad.yaml", environment: [:])
-                Issue.record("accepted bad configuration \(yaml.debugDescription)")
-            } catch {
-                #expect(error.description.contains(word), "\(yaml.debugDescription) → \(error)")
-            }
-        }
+        // The configuration (each case of configCatalogue is BadInputCaseTests'), and a bad variable.
         do {
             _ = try ConfigurationLoader.load(yaml: nil, source: nil, environment: ["DTWIN_UPSTREAM_CONCURRENCY": "0"])
             Issue.record("accepted DTWIN_UPSTREAM_CONCURRENCY=0")
@@ -175,13 +125,8 @@ import Testing
         try await stream.value
 
         // Every bad input got a 4xx (or a polite 200), never a 5xx.
-        let expected: [String: Int] = [
-            "unsigned SMS": 403, "wrongly signed SMS": 403, "SMS without MessageSid": 400, "bad percent-encoding": 400,
-            "JSON instead of a form": 415, "70 kB SMS": 413, "status without fields": 400,
-            "IP command without a SIM name": 400, "IP command from a badly named SIM": 400, "IP command that is not base64": 400,
-            "API without a token": 401, "API with a wrong token": 401, "unknown path": 404,
-            "API: bad percent-encoding in the path": 400,
-        ].merging(apiCases.map { ($0.0, $0.4) }) { $1 }
+        let expected = Dictionary(uniqueKeysWithValues: BadInputCaseTests.httpCases.map { ($0.name, $0.status) })
+            .merging(["API: bad percent-encoding in the path": 400]) { $1 }
         for (what, status) in answers {
             #expect(status < 500, "\(what): \(status)")
             if let want = expected[what] { #expect(status == want, "\(what)") }
