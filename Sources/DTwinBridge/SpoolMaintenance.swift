@@ -18,21 +18,16 @@ public struct SpoolMaintenance: Service {
     }
 
     public func run() async throws {
-        // Ends at graceful shutdown (the sleep is cancelled) or cancellation.
-        try? await cancelWhenGracefulShutdown {
-            var failures = 0
-            while !Task.isCancelled {
-                try await Task.sleep(for: Self.interval)
-                do throws(SpoolError) {
-                    try await spool.commitRemovals()
-                    failures = 0
-                } catch {
-                    // The first failure, then every 10 s: loud, not a flood.
-                    if failures % 500 == 0 {
-                        logger.error("cannot remove delivered messages from the spool", metadata: ["error": "\(error)"])
-                    }
-                    failures += 1
+        await periodically(every: Self.interval, state: 0) { failures in
+            do throws(SpoolError) {
+                try await spool.commitRemovals()
+                failures = 0
+            } catch {
+                // The first failure, then every 10 s: loud, not a flood.
+                if failures % 500 == 0 {
+                    logger.error("cannot remove delivered messages from the spool", metadata: ["error": "\(error)"])
                 }
+                failures += 1
             }
         }
     }

@@ -15,18 +15,14 @@ public struct StatsReporter: Service {
     }
 
     public func run() async throws {
-        try? await cancelWhenGracefulShutdown {
-            var previous = bridge.counters.snapshot
-            while !Task.isCancelled {
-                try await Task.sleep(for: Self.interval)
-                let now = bridge.counters.snapshot
-                guard now != previous else { continue }
-                var metadata = now.metadata
-                metadata["queued"] = "\(bridge.scheduler.queuedCount)"
-                if let spooled = bridge.spoolDepth { metadata["spooled"] = "\(spooled)" }
-                logger.info("bridge stats", metadata: metadata)
-                previous = now
-            }
+        await periodically(every: Self.interval, state: bridge.counters.snapshot) { previous in
+            let now = bridge.counters.snapshot
+            guard now != previous else { return }
+            var metadata = now.metadata
+            metadata["queued"] = "\(bridge.scheduler.queuedCount)"
+            if let spooled = bridge.spoolDepth { metadata["spooled"] = "\(spooled)" }
+            logger.info("bridge stats", metadata: metadata)
+            previous = now
         }
     }
 }

@@ -244,17 +244,8 @@ import Testing
         let generated = try await GeneratedBroker()
         defer { generated.stop() }
         let password = try await generated.addDevice("uno1")
-        let work = generated.directory.appendingPathComponent("bridge-work")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        let environment = [
-            "DTWIN_BROKER": try generated.bridgeURL, "DTWIN_STORE_PATH": work.appendingPathComponent("twin.sqlite").path,
-            "DTWIN_SPOOL_PATH": work.appendingPathComponent("spool").path, "DTWIN_HTTP_PORT": "0",
-            "DTWIN_SHUTDOWNTIMEOUT": "5s",
-        ]
-        let log = work.appendingPathComponent("bridge.log")
-        let bridge = try ChildProcess(
-            executable: DTwinBinary.path, arguments: ["bridge"],
-            environment: DTwinBinary.cleanEnvironment.merging(environment) { $1 }, outputFile: log.path)
+        let running = try generated.startBridge()
+        let (bridge, log, environment) = (running.process, running.log, running.environment)
         defer { bridge.signal(SIGKILL) }
         let status = try await MessageCollector(configuration: try generated.bridge(), filters: ["dtwin/bridge/status"])
         #expect(await status.waitFor { $0.last?.payload == Array("online".utf8) }, "the bridge never came online")

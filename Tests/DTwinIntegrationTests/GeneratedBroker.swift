@@ -49,6 +49,30 @@ struct GeneratedBroker: Sendable {
         try? FileManager.default.removeItem(at: directory)
     }
 
+    /// The dtwin binary's bridge on this broker with bridge.env's credentials, its store, spool
+    /// and log in `bridge-work/`; `extra` adds to (or replaces) its environment.
+    struct RunningBridge {
+        let process: ChildProcess
+        let log: URL
+        let environment: [String: String]
+
+        var logText: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
+    }
+
+    func startBridge(_ extra: [String: String] = [:]) throws -> RunningBridge {
+        let work = directory.appendingPathComponent("bridge-work")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        let environment = [
+            "DTWIN_BROKER": try bridgeURL, "DTWIN_STORE_PATH": work.appendingPathComponent("twin.sqlite").path,
+            "DTWIN_SPOOL_PATH": work.appendingPathComponent("spool").path, "DTWIN_HTTP_PORT": "0", "DTWIN_SHUTDOWNTIMEOUT": "5s",
+        ].merging(extra) { $1 }
+        let log = work.appendingPathComponent("bridge.log")
+        let process = try ChildProcess(
+            executable: DTwinBinary.path, arguments: ["bridge"],
+            environment: DTwinBinary.cleanEnvironment.merging(environment) { $1 }, outputFile: log.path)
+        return RunningBridge(process: process, log: log, environment: environment)
+    }
+
     /// `DTWIN_BROKER` as setup.sh wrote it into `directory`/bridge.env.
     static func bridgeURL(in directory: URL) throws -> String {
         let text = try String(contentsOf: directory.appendingPathComponent("bridge.env"), encoding: .utf8)

@@ -19,22 +19,15 @@ import Testing
         let generated = try await GeneratedBroker()
         defer { generated.stop() }
         let password = try await generated.addDevice("uno1")
-        let work = generated.directory.appendingPathComponent("bridge-work")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
         let httpPort = try freeLoopbackPort()
-        let environment = [
-            "DTWIN_BROKER": try generated.bridgeURL, "DTWIN_STORE_PATH": work.appendingPathComponent("twin.sqlite").path,
-            "DTWIN_SPOOL_PATH": work.appendingPathComponent("spool").path, "DTWIN_HTTP_PORT": "\(httpPort)",
-            "DTWIN_HTTP_PUBLICURL": Self.publicURL, "DTWIN_SHUTDOWNTIMEOUT": "5s", "DTWIN_MAXPAYLOAD": "1KiB",
+        let running = try generated.startBridge([
+            "DTWIN_HTTP_PORT": "\(httpPort)", "DTWIN_HTTP_PUBLICURL": Self.publicURL, "DTWIN_MAXPAYLOAD": "1KiB",
             "DTWIN_DEVICES": #"{"uno1": {"reply": "ACK"}, "cell1": {"cellular": true}}"#,
             "TWILIO_ACCOUNT_SID": Self.accountSid, "TWILIO_AUTH_TOKEN": Self.authToken, "DTWIN_API_TOKEN": "api-token",
             // No SMS leaves this test: Twilio's API is a closed port.
             "DTWIN_TWILIO_APIBASE": "http://127.0.0.1:9", "DTWIN_TWILIO_SUPERSIMBASE": "http://127.0.0.1:9",
-        ]
-        let log = work.appendingPathComponent("bridge.log")
-        let bridge = try ChildProcess(
-            executable: DTwinBinary.path, arguments: ["bridge"],
-            environment: DTwinBinary.cleanEnvironment.merging(environment) { $1 }, outputFile: log.path)
+        ])
+        let (bridge, log, environment) = (running.process, running.log, running.environment)
         defer { bridge.signal(SIGKILL) }
         // An operator watching the bridge's own topics with the bridge's credentials.
         let operatorView = try await MessageCollector(configuration: try generated.bridge(), filters: ["dtwin/bridge/#"])
