@@ -124,12 +124,14 @@ extension MQTTClient {
         guard rc == MOSQ_ERR_SUCCESS.rawValue else {
             throw MQTTError.mosquitto(rc, errno: errno, context: "publishing to \(topic)")
         }
+        wakeup.wake()
         return mid
     }
 
     func sendSubscribe(_ filter: String, qos: MQTTQoS) {
         var mid: Int32 = 0
         let rc = mosquitto_subscribe(handle.pointer, &mid, filter, qos.rawValue)
+        wakeup.wake()
         guard rc == MOSQ_ERR_SUCCESS.rawValue else {
             let error = MQTTError.mosquitto(rc, errno: errno, context: "subscribing to \(filter)")
             logger.error("MQTT subscribe failed", metadata: ["filter": "\(filter)", "error": "\(error)"])
@@ -274,7 +276,7 @@ extension MQTTClient {
                 }
                 continue
             }
-            let rc = mosquitto_loop(pointer, 100, 1)
+            let rc = loopOnce(timeoutMillis: 100)
             if rc != MOSQ_ERR_SUCCESS.rawValue {
                 socketOpen = false
                 let wasConnected = updateState { state -> Bool in
@@ -291,6 +293,40 @@ extension MQTTClient {
         }
         if socketOpen { mosquitto_disconnect(pointer) }
         finish()
+    }
+
+    /// One turn of libmosquitto's loop: what `mosquitto_loop` does, with `poll(2)` instead of
+    /// `select(2)`. `select` cannot watch a descriptor numbered 1024 or above (FD_SETSIZE), and
+    /// `mosquitto_loop` refuses such a socket with MOSQ_ERR_INVAL: a process with many open
+    /// connections (HTTP clients, upstream connections) could then never talk to its broker.
+    func loopOnce(timeoutMillis: Int32) -> Int32 {
+        let pointer = handle.pointer
+        let success = Int32(MOSQ_ERR_SUCCESS.rawValue)
+        let socket = mosquitto_socket(pointer)
+        guard socket >= 0 else { return Int32(MOSQ_ERR_NO_CONN.rawValue) }
+        let wantWrite = mosquitto_want_write(pointer)
+        var fds = [
+            pollfd(fd: socket, events: Int16(POLLIN) | (wantWrite ? Int16(POLLOUT) : 0), revents: 0),
+            pollfd(fd: wakeup.readEnd, events: Int16(POLLIN), revents: 0),
+        ]
+        if poll(&fds, 2, timeoutMillis) < 0 {
+            return errno == EINTR ? success : Int32(MOSQ_ERR_ERRNO.rawValue)
+        }
+        if fds[0].revents & Int16(POLLIN | POLLHUP | POLLERR) != 0 {
+            let rc = mosquitto_loop_read(pointer, 1)
+            if rc != success || mosquitto_socket(pointer) < 0 { return rc }
+        }
+        var writable = fds[0].revents & Int16(POLLOUT) != 0
+        if fds[1].revents & Int16(POLLIN) != 0 {
+            wakeup.drain()
+            // Something was queued after the poll began: try to write it now.
+            writable = true
+        }
+        if writable {
+            let rc = mosquitto_loop_write(pointer, 1)
+            if rc != success || mosquitto_socket(pointer) < 0 { return rc }
+        }
+        return mosquitto_loop_misc(pointer)
     }
 
     private func shouldStopLoop() -> Bool {

@@ -23,6 +23,8 @@ public final class MQTTClient: Sendable {
 
     let handle: MosquittoHandle
     let state: Mutex<State>
+    /// Wakes the network thread's `poll` when another thread queues a packet.
+    let wakeup: WakeupPipe
     let logger: Logger
     let continuation: AsyncStream<MQTTMessage>.Continuation
 
@@ -42,6 +44,12 @@ public final class MQTTClient: Sendable {
             throw MQTTError(.invalidArgument, "could not create an MQTT client (client id \(configuration.clientID.debugDescription))")
         }
         self.handle = MosquittoHandle(pointer: pointer)
+        do {
+            self.wakeup = try WakeupPipe()
+        } catch {
+            mosquitto_destroy(pointer)
+            throw error
+        }
         try configure()
     }
 
@@ -156,7 +164,10 @@ public final class MQTTClient: Sendable {
     /// thread and finishes ``messages``. Idempotent. Unacknowledged publishes fail with `.closed`.
     public func close() async {
         let (connected, started) = state.withLock { $0.lifecycle.stop(deadline: .now + .seconds(2)) }
-        if connected { mosquitto_disconnect(handle.pointer) }
+        if connected {
+            mosquitto_disconnect(handle.pointer)
+            wakeup.wake()
+        }
         if started {
             await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
                 let finished = state.withLock { state -> Bool in

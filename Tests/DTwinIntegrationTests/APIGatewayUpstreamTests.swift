@@ -11,7 +11,7 @@ import Testing
 @Suite struct APIGatewayUpstreamTests {
     @Test func workersRunOnTheClientsEventLoopsAndDeliverFromThere() async throws {
         let gateway = try await HTTPReceiver.start { _ in .init(body: #"{"reply": "ACK"}"#) }
-        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup)
+        let client = HTTPClient.shared
         let upstream = try APIGatewayUpstream(url: gateway.url, post: false, timeout: .seconds(5), client: client)
         let executors = upstream.workerExecutors.compactMap { $0 as? EventLoopTaskExecutor }
         #expect(!executors.isEmpty)
@@ -30,7 +30,6 @@ import Testing
             #expect(outcome == .delivered(reply: "ACK", note: nil))
         }
         #expect(gateway.requests.map { $0.query["MessageId"] } == executors.indices.map { "id-\($0)" })
-        try await client.shutdown()
         await gateway.stop()
     }
 

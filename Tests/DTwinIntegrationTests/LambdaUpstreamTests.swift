@@ -105,7 +105,7 @@ import Testing
     @Test func lambdasOwnRefusalsAreNamedAndClassified() async throws {
         let lambda = try await LambdaAPIServer.start(credentials: Self.credentials)
         lambda.deploy("twin-ingest", Self.seedFunction)
-        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup)
+        let client = HTTPClient.shared
         func upstream(_ function: String, _ credentials: AWSCredentials, region: String = "us-west-2") throws -> LambdaUpstream {
             try LambdaUpstream(
                 function: function, endpoint: lambda.endpoint, region: region, credentials: credentials, timeout: .seconds(5),
@@ -139,7 +139,6 @@ import Testing
         #expect(otherRegion != .delivered(reply: nil, note: nil))
         #expect(lambda.refusals == ["function no-such-function", "signature", "access key", "scope ap-south-1/lambda"])
         #expect(lambda.invocations.count == 2, "only the well-signed requests to a real function ran it")
-        try await client.shutdown()
         await lambda.stop()
     }
 
@@ -147,14 +146,13 @@ import Testing
         let temporary = AWSCredentials(accessKeyId: "ASIATEMP", secretAccessKey: "temp-secret", sessionToken: "token-123")
         let lambda = try await LambdaAPIServer.start(credentials: temporary)
         lambda.deploy("twin-ingest", Self.seedFunction)
-        let client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup)
+        let client = HTTPClient.shared
         let upstream = try LambdaUpstream(
             function: "twin-ingest", endpoint: lambda.endpoint, region: "us-west-2", credentials: temporary, timeout: .seconds(5),
             client: client)
         #expect(await upstream.deliverTestEvent(.seed, logger: Self.logger) == .delivered(reply: nil, note: nil))
         #expect(lambda.invocations.first?.headers["x-amz-security-token"] == "token-123")
         #expect(lambda.refusals.isEmpty)
-        try await client.shutdown()
         await lambda.stop()
     }
 

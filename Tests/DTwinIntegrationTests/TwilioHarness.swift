@@ -23,7 +23,9 @@ final class TwilioHarness: Sendable {
 
     let bridge: BridgeHarness
     let twilio: TwilioAPIServer
-    let http: HTTPClient
+    /// The process-wide client: it needs no shutdown, so a test that throws before `stop()`
+    /// cannot leave one behind (a client released unshut stops the whole test process).
+    let http = HTTPClient.shared
     let port: Int
 
     init(
@@ -50,13 +52,11 @@ final class TwilioHarness: Sendable {
             configure(&configuration)
         }
         self.twilio = twilio
-        http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup)
         guard let port = await bridge.application.httpAddress.port() else { throw TestSupportError("the HTTP server did not start") }
         self.port = port
     }
 
     func stop() async {
-        try? await http.shutdown()
         await bridge.stop()
         await twilio.stop()
     }

@@ -60,6 +60,34 @@ import Testing
         await subscriber.close()
     }
 
+    /// `select(2)` cannot watch a descriptor numbered 1024 or above, and libmosquitto's own
+    /// `mosquitto_loop` refuses one (MOSQ_ERR_INVAL): a process with many open connections
+    /// could never talk to its broker again. The client polls instead. Here the process holds
+    /// 1,100 more descriptors, so the client's socket is numbered above 1024.
+    @Test func aSocketNumberedAbove1024StillWorks() async throws {
+        var limit = rlimit()
+        getrlimit(__rlimit_resource_t(RLIMIT_NOFILE.rawValue), &limit)
+        try #require(limit.rlim_cur >= 2048, "RLIMIT_NOFILE \(limit.rlim_cur) is too low for this test")
+        let held = (0..<1100).map { _ in open("/dev/null", O_RDONLY | O_CLOEXEC) }
+        defer { for fd in held where fd >= 0 { close(fd) } }
+        try #require(held.allSatisfy { $0 >= 0 })
+        let broker = try MosquittoProcess()
+        defer { broker.stop() }
+        let subscriber = try client(broker, id: "high-fd-sub")
+        subscriber.addSubscription("t/high", qos: .atLeastOnce)
+        subscriber.start()
+        try await subscriber.waitUntilConnected(timeout: .seconds(10))
+        let publisher = try client(broker, id: "high-fd-pub")
+        publisher.start()
+        try await publisher.waitUntilConnected(timeout: .seconds(10))
+        try await publisher.publish(topic: "t/high", payload: Array("above 1024".utf8), qos: .atLeastOnce, timeout: .seconds(10))
+        var iterator = subscriber.messages.makeAsyncIterator()
+        let message = await iterator.next()
+        #expect(message.map { String(decoding: $0.payload, as: UTF8.self) } == "above 1024")
+        await publisher.close()
+        await subscriber.close()
+    }
+
     @Test func publishesAndReceivesBinaryPayloadsIntact() async throws {
         let broker = try MosquittoProcess()
         defer { broker.stop() }

@@ -32,7 +32,7 @@ struct TwilioClientTests {
         token: String = TwilioClientTests.token, _ body: (TwilioAPIServer, TwilioClient) async throws -> Void
     ) async throws {
         let server = try await TwilioAPIServer.start(accountSid: Self.sid, authToken: Self.token)
-        let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup)
+        let http = HTTPClient.shared
         let client = TwilioClient(
             credentials: TwilioCredentials(accountSid: Self.sid, authToken: token), apiBase: server.baseURL + "/",
             superSimBase: server.baseURL, timeout: .seconds(5), client: http)
@@ -41,7 +41,6 @@ struct TwilioClientTests {
         } catch {
             Issue.record("\(error)")
         }
-        try await http.shutdown()
         await server.stop()
     }
 
@@ -98,7 +97,7 @@ struct TwilioClientTests {
     }
 
     @Test func anUnreachableTwilioIsATransportErrorToRetry() async throws {
-        let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup)
+        let http = HTTPClient.shared
         let port = try freeLoopbackPort()
         let client = TwilioClient(
             credentials: TwilioCredentials(accountSid: Self.sid, authToken: Self.token), apiBase: "http://127.0.0.1:\(port)",
@@ -109,12 +108,10 @@ struct TwilioClientTests {
         } catch {
             guard case .transport = error.kind else {
                 Issue.record("expected a transport error, got \(error)")
-                try await http.shutdown()
                 return
             }
             #expect(error.isRetryable && !error.certainlyNotSent)
         }
-        try await http.shutdown()
     }
 }
 
@@ -128,7 +125,7 @@ struct SMSOutboxTests {
         _ body: (TwilioAPIServer, SMSOutbox) async throws -> Void
     ) async throws {
         let server = try await TwilioAPIServer.start(accountSid: TwilioClientTests.sid, authToken: TwilioClientTests.token)
-        let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup)
+        let http = HTTPClient.shared
         let client = TwilioClient(
             credentials: TwilioCredentials(accountSid: TwilioClientTests.sid, authToken: TwilioClientTests.token),
             apiBase: server.baseURL, superSimBase: server.baseURL, timeout: .seconds(5), client: http)
@@ -143,7 +140,6 @@ struct SMSOutboxTests {
             Issue.record("\(error)")
         }
         running.cancel()
-        try await http.shutdown()
         await server.stop()
     }
 
