@@ -140,11 +140,13 @@ public struct BridgeApplication: Sendable {
 
         var groupConfiguration = ServiceGroupConfiguration(
             // Stopped in reverse order: the server first, then the stats line and the spool's
-            // removals, then the bridge (which drains while the publisher still runs), the
-            // publisher, the SMS outbox, the shared resources.
+            // removals, then the bridge (which stops taking messages and drains while the
+            // delivery workers and the publisher still run), the delivery workers, the publisher,
+            // the SMS outbox, the shared resources.
             services: resources + [
                 .init(service: outbox),
                 .init(service: OutboundPublisher(queue: queue, mqtt: mqtt, counters: bridge.counters, logger: logger)),
+                .init(service: bridge.delivery),
                 .init(service: bridge, successTerminationBehavior: .gracefullyShutdownGroup),
             ] + (spool.map { [.init(service: SpoolMaintenance(spool: $0, logger: logger))] } ?? []) + [
                 .init(service: StatsReporter(bridge: bridge, logger: logger)),

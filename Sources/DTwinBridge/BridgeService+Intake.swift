@@ -27,8 +27,8 @@ extension BridgeService {
                 persist(["device": "\(deviceMessage.device)"]) { () throws(SpoolError) in try spool.append(deviceMessage) }
             }
             // Once shutting down, a spooled message waits on disk for the next start.
-            if seq != nil && stopping.load(ordering: .relaxed) { return }
-            scheduler.enqueue(Job(message: deviceMessage, spooled: seq), lane: deviceMessage.device.rawValue)
+            if seq != nil && delivery.isStopping { return }
+            delivery.scheduler.enqueue(DeliveryService.Job(message: deviceMessage, spooled: seq), lane: deviceMessage.device.rawValue)
         case .deadLetter(let deadLetter):
             counters.received.increment()
             queueDeadLetterAtIntake(deadLetter)
@@ -53,14 +53,14 @@ extension BridgeService {
     /// for space (it only waits for the broker, whose PUBACKs this thread reads); a disk that
     /// fails holds it back like a device message.
     func queueDeadLetterAtIntake(_ deadLetter: DeadLetter) {
-        let outbound = noteDeadLetter(deadLetter)
+        let outbound = delivery.noteDeadLetter(deadLetter)
         let write = { () throws(SpoolError) -> Int64 in try self.publishQueue.enqueue(outbound, bounded: false) }
         if publishQueue.isDurable {
             if persist(["topic": "\(deadLetter.topic.debugDescription)"], write) == nil {
-                lose(outbound, error: SpoolError("the bridge stopped while the spool refused it"))
+                delivery.lose(outbound, error: SpoolError("the bridge stopped while the spool refused it"))
             }
         } else {
-            do throws(SpoolError) { _ = try write() } catch { lose(outbound, error: error) }
+            do throws(SpoolError) { _ = try write() } catch { delivery.lose(outbound, error: error) }
         }
     }
 
@@ -88,7 +88,7 @@ extension BridgeService {
                         metadata: about.merging(["error": "\(error)", "spoolMessages": "\(spool?.count ?? 0)"]) { $1 })
                 }
                 failures += 1
-                if stopping.load(ordering: .relaxed) { return nil }
+                if delivery.isStopping { return nil }
                 Thread.sleep(forTimeInterval: 0.05)
             }
         }
@@ -98,7 +98,7 @@ extension BridgeService {
     func resume(from spool: Spool) throws {
         let entries = try spool.entries()
         for entry in entries {
-            scheduler.enqueue(Job(message: entry.message, spooled: entry.seq), lane: entry.message.device.rawValue)
+            delivery.scheduler.enqueue(DeliveryService.Job(message: entry.message, spooled: entry.seq), lane: entry.message.device.rawValue)
         }
         if !entries.isEmpty || spool.outboundCount > 0 {
             logger.notice(
@@ -115,7 +115,7 @@ extension BridgeService {
     /// device's `up` topic, and a broker drops a publish its ACL denies. A copy is queued for
     /// ``TopicTree/ipCommandCopy(_:)`` so the topic tree still shows cellular traffic.
     public func ingestFromIPCommand(_ payload: [UInt8], device: DeviceName) async throws(IntakeRefusal) -> MessageID {
-        guard !stopping.load(ordering: .relaxed) else { throw IntakeRefusal(.unavailable, "the bridge is shutting down") }
+        guard !delivery.isStopping else { throw IntakeRefusal(.unavailable, "the bridge is shutting down") }
         guard payload.count <= maxPayload else {
             throw IntakeRefusal(.tooLarge, "payload of \(payload.count) bytes is over the limit of \(maxPayload) bytes (maxPayload)")
         }
@@ -132,7 +132,7 @@ extension BridgeService {
         counters.received.increment()
         lastIntakeMillis.store(now, ordering: .relaxed)
         registry.noteMessage(device, payload: payload, atMillis: now)
-        scheduler.enqueue(Job(message: message, spooled: seq), lane: device.rawValue)
+        delivery.scheduler.enqueue(DeliveryService.Job(message: message, spooled: seq), lane: device.rawValue)
         do throws(SpoolError) {
             _ = try await publishQueue.enqueue(
                 OutboundMessage(topic: tree.ipCommandCopy(device), payload: payload, createdAtMillis: now), bounded: true)

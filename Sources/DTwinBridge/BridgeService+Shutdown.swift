@@ -16,9 +16,9 @@ extension BridgeService {
     /// finish, close up. Each wait ends on the event it waits for, or at the deadline.
     func shutDown() async {
         let deadline = ContinuousClock.now + shutdownTimeout
-        logger.info("bridge shutting down", metadata: ["queued": "\(scheduler.queuedCount)", "inFlight": "\(scheduler.inFlightCount)"])
-        stopping.store(true, ordering: .relaxed)
-        workersOrStopping.changed()
+        logger.info(
+            "bridge shutting down", metadata: ["queued": "\(delivery.scheduler.queuedCount)", "inFlight": "\(delivery.scheduler.inFlightCount)"])
+        delivery.stop()
         var machine = ShutdownStateMachine(hasSpool: spool != nil)
         var action = machine.begin()
         while action != .none {
@@ -36,10 +36,11 @@ extension BridgeService {
             case .disconnect:
                 // No message is accepted after this returns.
                 await mqtt.close()
-                scheduler.finish()
+                delivery.scheduler.finish()
                 action = machine.disconnected()
             case .finishWorkers:
-                let finished = await workersOrStopping.wait(until: { self.activeWorkers.load(ordering: .relaxed) == 0 }, deadline: deadline)
+                let finished = await delivery.workersOrStopping.wait(
+                    until: { self.delivery.activeWorkers.load(ordering: .relaxed) == 0 }, deadline: deadline)
                 action = machine.workersFinished(finished ? .completed : .deadlineReached)
             case .closeUp:
                 await closeUp()
@@ -54,7 +55,7 @@ extension BridgeService {
     /// until no message has arrived for 100 ms, so a burst still arriving is delivered too.
     func drainLanes(untilQuiet: Bool, deadline: ContinuousClock.Instant) async -> ShutdownStateMachine.Outcome {
         while true {
-            guard await scheduler.waitUntilIdle(deadline: deadline) else { return .deadlineReached }
+            guard await delivery.scheduler.waitUntilIdle(deadline: deadline) else { return .deadlineReached }
             guard untilQuiet else { return .completed }
             let quietFor = Duration.milliseconds(Timestamp.nowMillis() - lastIntakeMillis.load(ordering: .relaxed))
             if quietFor >= .milliseconds(100) { return .completed }
@@ -76,12 +77,12 @@ extension BridgeService {
 
     /// Spooled messages stay on disk for the next start; what only memory held is logged in full.
     func closeUp() async {
-        for job in scheduler.removeAllQueued() where job.spooled == nil {
-            abandon(job.message, reason: "shutdown timeout reached before delivery")
+        for job in delivery.scheduler.removeAllQueued() where job.spooled == nil {
+            delivery.abandon(job.message, reason: "shutdown timeout reached before delivery")
         }
         if !publishQueue.isDurable {
             let left = MQTTError(.closed, "the bridge stopped before the broker took it")
-            for entry in (try? publishQueue.pending(limit: .max)) ?? [] { lose(entry.message, error: left) }
+            for entry in (try? publishQueue.pending(limit: .max)) ?? [] { delivery.lose(entry.message, error: left) }
         }
         if let spool {
             do throws(SpoolError) { try await spool.commitRemovals() } catch {

@@ -18,29 +18,17 @@ import Synchronization
 /// `upstream.concurrency` devices at once. Replies and dead letters wait in the
 /// ``PublishQueue`` (the same spool file) until the broker has acknowledged them.
 public final class BridgeService: Service, Sendable {
-    struct Job: Sendable {
-        var message: DeviceMessage
-        /// The message's sequence number in the spool (`nil`: in memory only).
-        var spooled: Int64?
-    }
-
     public let counters: BridgeCounters
     let gauges: BridgeGauges
     let mqtt: MQTTClient
     let upstream: any Upstream
     let tree: TopicTree
     let maxPayload: Int
-    let retryPolicy: RetryPolicy
-    let concurrency: Int
     let shutdownTimeout: Duration
     let logger: Logger
-    let scheduler = DeliveryScheduler<Job>()
-    let activeWorkers = Atomic<Int>(0)
-    /// Rung when a worker exits, and when ``stopping`` is set: the shutdown and the retry
-    /// pauses wait on it instead of polling.
-    let workersOrStopping = ChangeSignal()
+    /// The delivery workers: a service of their own, before the bridge in the group.
+    public let delivery: DeliveryService
     let lastIntakeMillis = Atomic<Int64>(0)
-    let stopping = Atomic<Bool>(false)
     let spoolFailing = Atomic<Bool>(false)
     let idGenerator = Mutex(SplitMix64())
     let spool: Spool?
@@ -64,10 +52,11 @@ public final class BridgeService: Service, Sendable {
         self.smsRelay = smsRelay
         self.tree = tree
         self.maxPayload = maxPayload
-        self.retryPolicy = retryPolicy
-        self.concurrency = concurrency
         self.shutdownTimeout = shutdownTimeout
         self.logger = logger
+        self.delivery = DeliveryService(
+            upstream: upstream, spool: spool, publishQueue: publishQueue, dispatcher: dispatcher, counters: counters, tree: tree,
+            retryPolicy: retryPolicy, concurrency: concurrency, logger: logger)
     }
 
     /// Whether the bridge is connected to the broker now (for readiness checks).
@@ -103,7 +92,7 @@ public final class BridgeService: Service, Sendable {
         gauges.spoolMessages.record(spool?.count ?? 0)
         gauges.spoolBytes.record(spool?.bytes ?? 0)
         gauges.waitingForBroker.record(publishQueue.count)
-        gauges.queued.record(scheduler.queuedCount)
+        gauges.queued.record(delivery.scheduler.queuedCount)
     }
 
     /// `local`, `apigw` or `lambda`.
@@ -129,20 +118,12 @@ public final class BridgeService: Service, Sendable {
                 "broker": "\(mqtt.configuration.endpointDescription)", "upstream": "\(upstream.name)",
                 "topics": "\(tree.bridgeSubscriptions.joined(separator: " "))",
             ])
-        // The publisher (OutboundPublisher), the spool's removals (SpoolMaintenance) and the stats
-        // line (StatsReporter) are services of their own in the same group; the bridge runs the
-        // delivery workers, and the shutdown that needs them.
-        await withTaskGroup(of: Void.self) { group in
-            let executors = upstream.workerExecutors
-            for index in 0..<concurrency {
-                let executor = executors.isEmpty ? nil : executors[index % executors.count]
-                group.addTask(executorPreference: executor) { await self.worker() }
-            }
-            // Runs until SIGTERM/SIGINT (or cancellation), then shuts down in order.
-            try? await gracefulShutdown()
-            await shutDown()
-            group.cancelAll()
-        }
+        // The delivery workers (DeliveryService), the publisher (OutboundPublisher), the spool's
+        // removals (SpoolMaintenance) and the stats line (StatsReporter) are services of their
+        // own in the same group. The bridge takes messages in until SIGTERM/SIGINT (or
+        // cancellation), then shuts down in order.
+        try? await gracefulShutdown()
+        await shutDown()
         logger.info("bridge stopped", metadata: counters.snapshot.metadata)
     }
 }

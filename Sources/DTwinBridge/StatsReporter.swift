@@ -19,7 +19,7 @@ public struct StatsReporter: Service {
             let now = bridge.counters.snapshot
             guard now != previous else { return }
             var metadata = now.metadata
-            metadata["queued"] = "\(bridge.scheduler.queuedCount)"
+            metadata["queued"] = "\(bridge.delivery.scheduler.queuedCount)"
             if let spooled = bridge.spoolDepth { metadata["spooled"] = "\(spooled)" }
             logger.info("bridge stats", metadata: metadata)
             previous = now

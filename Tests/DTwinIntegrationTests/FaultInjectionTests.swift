@@ -153,7 +153,7 @@ import Testing
         let signalled = ContinuousClock.now
         bridge.signal(SIGTERM)
         #expect(await bridge.exited(within: .seconds(15)))
-        #expect(bridge.exitCode == 0)
+        #expect(bridge.exitCode == 0, "\(rig.bridgeLog.suffix(2500))")
         #expect(ContinuousClock.now - signalled < .seconds(7), "shutdownTimeout is 5s")
         #expect(rig.bridgeLog.contains("spool closed"))
         try await publishing.value

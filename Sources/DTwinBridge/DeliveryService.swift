@@ -9,9 +9,77 @@ import Logging
 import ServiceLifecycle
 import Synchronization
 
-// Delivery: the workers take a message from its device's lane, send it upstream, retry per the
-// ``RetryPolicy``, queue the reply or the dead letter, and let it leave the spool.
-extension BridgeService {
+/// Delivery: the workers take a message from its device's lane, send it upstream, retry per the
+/// ``RetryPolicy``, queue the reply or the dead letter, and let it leave the spool. One delivery
+/// at a time per device, in order; up to `upstream.concurrency` devices at once.
+///
+/// A `Service` placed before the bridge in the service group: at shutdown the bridge stops
+/// taking messages and drains the lanes while these workers still run; the bridge then finishes
+/// the scheduler, the workers end, and this service returns.
+public final class DeliveryService: Service, Sendable {
+    struct Job: Sendable {
+        var message: DeviceMessage
+        /// The message's sequence number in the spool (`nil`: in memory only).
+        var spooled: Int64?
+    }
+
+    let scheduler = DeliveryScheduler<Job>()
+    let activeWorkers = Atomic<Int>(0)
+    /// Rung when a worker exits, and when ``stopping`` is set: the shutdown and the retry
+    /// pauses wait on it instead of polling.
+    let workersOrStopping = ChangeSignal()
+    let stopping = Atomic<Bool>(false)
+    let upstream: any Upstream
+    let spool: Spool?
+    let publishQueue: PublishQueue
+    let dispatcher: CommandDispatcher
+    let counters: BridgeCounters
+    let tree: TopicTree
+    let retryPolicy: RetryPolicy
+    let concurrency: Int
+    let logger: Logger
+
+    init(
+        upstream: any Upstream, spool: Spool?, publishQueue: PublishQueue, dispatcher: CommandDispatcher, counters: BridgeCounters,
+        tree: TopicTree, retryPolicy: RetryPolicy, concurrency: Int, logger: Logger
+    ) {
+        self.upstream = upstream
+        self.spool = spool
+        self.publishQueue = publishQueue
+        self.dispatcher = dispatcher
+        self.counters = counters
+        self.tree = tree
+        self.retryPolicy = retryPolicy
+        self.concurrency = concurrency
+        self.logger = logger
+    }
+
+    /// Runs the workers, each on one of the upstream's event loops when it has them, until the
+    /// scheduler is finished and empty (the bridge's shutdown) or graceful shutdown comes first.
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                let executors = self.upstream.workerExecutors
+                for index in 0..<self.concurrency {
+                    let executor = executors.isEmpty ? nil : executors[index % executors.count]
+                    group.addTask(executorPreference: executor) { await self.worker() }
+                }
+            }
+        }
+        // The workers end during the bridge's shutdown, before this service's turn comes. A
+        // service that returns before its turn makes the group cancel every other one (the
+        // bridge closing its spool included), so this one waits for its turn.
+        try? await gracefulShutdown()
+    }
+
+    /// From now on spooled messages are passed over (they wait on disk) and retry pauses end.
+    func stop() {
+        stopping.store(true, ordering: .relaxed)
+        workersOrStopping.changed()
+    }
+
+    var isStopping: Bool { stopping.load(ordering: .relaxed) }
+
     func worker() async {
         activeWorkers.add(1, ordering: .relaxed)
         defer {
