@@ -14,8 +14,6 @@ public final class DeviceAPI: Sendable {
     public static let maxLimit = 1000
     /// How long a request waits for the twin table before answering 503.
     static let storeDeadline = Duration.seconds(5)
-    /// Device commands are short words (`LIG`, `ACK`); this is generous and keeps a topic sane.
-    public static let maxCommandBytes = 1024
 
     let access: APIAccess
     let commands: any CommandSending
@@ -186,11 +184,11 @@ public final class DeviceAPI: Sendable {
         return Self.json(200, receipt)
     }
 
-    /// The command: the body as text, or `{"command": "..."}` when the body is JSON.
+    /// The command: the body as text, or `{"command": "..."}` when the body is JSON; checked by
+    /// the one rule for commands (``DeviceCommand``).
     static func commandText(_ request: WebhookRequest) throws(Refusal) -> String {
-        let tooLong = Refusal(413, "a command is at most \(maxCommandBytes) bytes")
-        guard request.body.count <= maxCommandBytes * 4 else { throw tooLong }
-        var text: String
+        guard request.body.count <= DeviceCommand.maxBytes * 4 else { throw Refusal(413, "a command is at most \(DeviceCommand.maxBytes) bytes") }
+        let text: String
         if request.headers["content-type"]?.lowercased().hasPrefix("application/json") == true {
             guard let json = JSONValue.parse(request.body), let command = json["command"]?.stringValue else {
                 throw Refusal(400, #"a JSON body must be an object with a string "command", like {"command": "LIG"}"#)
@@ -200,13 +198,12 @@ public final class DeviceAPI: Sendable {
             guard let decoded = String(validating: request.body, as: UTF8.self) else { throw Refusal(400, "the command is not UTF-8 text") }
             text = decoded
         }
-        text = String(text.trimmingWhitespace())
-        guard !text.isEmpty else { throw Refusal(400, "the command is empty: send it as the body, e.g. curl --data LIG") }
-        guard text.utf8.count <= maxCommandBytes else { throw tooLong }
-        guard !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
-            throw Refusal(400, "the command contains control characters (newlines, NUL…): send one line of text")
+        do throws(InvalidDeviceCommand) {
+            return try DeviceCommand(validating: text).text
+        } catch {
+            let hint = text.trimmingWhitespace().isEmpty ? ": send it as the body, e.g. curl --data LIG" : ""
+            throw Refusal(error.tooLong ? 413 : 400, error.reason + hint)
         }
-        return text
     }
 
     // MARK: POST /api/test-event

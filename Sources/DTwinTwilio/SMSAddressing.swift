@@ -49,7 +49,11 @@ public enum SMSAddressing {
                 return .reply("Which device? Send: STATUS device. " + yours)
             }
             return check(device, then: .status(device))
-        case .command(let command, let device):
+        case .command(let text, let device):
+            let command: String
+            do throws(InvalidDeviceCommand) { command = try DeviceCommand(validating: text).text } catch {
+                return .refuse("Not sent: \(error.reason).", reason: error.reason)
+            }
             guard let device = device ?? defaultDevice else {
                 return .reply("Which device? Send: @device \(command). " + yours)
             }

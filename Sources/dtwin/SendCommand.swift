@@ -12,8 +12,10 @@ struct SendCommand: AsyncParsableCommand {
         discussion: """
             Example: dtwin send uno1 LIG     (the sketch lights its LED; ACK turns it off)
 
+            The command is one line of text, 1 to 1024 bytes, checked as the API and SMS check it. \
             Exits 0 once the broker has acknowledged the message (QoS 1), 2 for a bad device name, \
-            1 when the broker cannot be reached or refuses the connection.
+            command or timeout, 1 when the broker cannot be reached or refuses the connection or the \
+            publish.
             """
     )
 
@@ -32,13 +34,16 @@ struct SendCommand: AsyncParsableCommand {
         try await reportingFailures {
             let name: DeviceName
             do { name = try DeviceName(validating: device) } catch { throw CommandFailure.usage("\(error)") }
+            let command: DeviceCommand
+            do { command = try DeviceCommand(validating: self.command) } catch { throw CommandFailure.usage("\(error)") }
+            guard timeout.duration > .zero else { throw CommandFailure.usage("--timeout must be longer than 0") }
             let configuration = try common.loadConfiguration()
             let client = try await ToolConnection.connect(.tool(configuration, name: "send"), timeout: timeout.duration)
             do {
                 let topic = configuration.topicPrefix.down(name)
-                try await client.publish(topic: topic, payload: Array(command.utf8), qos: .atLeastOnce, timeout: timeout.duration)
+                try await client.publish(topic: topic, payload: Array(command.text.utf8), qos: .atLeastOnce, timeout: timeout.duration)
                 await client.close()
-                print("sent \(command.debugDescription) to \(topic)")
+                print("sent \(command.text.debugDescription) to \(topic)")
             } catch {
                 await client.close()
                 throw CommandFailure.runtime("\(error)")

@@ -104,3 +104,27 @@ import Testing
         #expect(throws: InvalidTopicPrefix.self) { try TopicTree(prefix: prefix) }
     }
 }
+
+/// The one rule for a device command: the command line, the API and SMS all apply it.
+@Suite struct DeviceCommandTests {
+    @Test(arguments: ["LIG", "  LED ON \n", "PERIOD 60", "é", String(repeating: "L", count: 1024)])
+    func aSensibleCommandIsAccepted(_ text: String) throws {
+        let command = try DeviceCommand(validating: text)
+        #expect(command.text == String(text.trimmingWhitespace()))
+    }
+
+    @Test(arguments: [("", "empty"), ("   ", "empty"), ("a\nb", "control"), ("LIG\u{0}", "control"), ("\u{7F}", "control")])
+    func aBadCommandIsRefusedSayingWhy(_ text: String, _ words: String) {
+        #expect(throws: InvalidDeviceCommand.self) { try DeviceCommand(validating: text) }
+        do { _ = try DeviceCommand(validating: text) } catch { #expect(error.reason.contains(words) && !error.tooLong) }
+    }
+
+    @Test func anOverlongCommandIsMarkedSo() {
+        do {
+            _ = try DeviceCommand(validating: String(repeating: "L", count: 1025))
+            Issue.record("1025 bytes were accepted")
+        } catch {
+            #expect(error.tooLong && error.reason.contains("1024"))
+        }
+    }
+}

@@ -115,6 +115,16 @@ import Testing
         let badURL = try await DTwinBinary.run(["send", "uno1", "LIG", "--broker", "http://x:pw@host"])
         #expect(badURL.code == 2)
         #expect(!badURL.output.contains("pw@"))
+        // One rule for commands: what the API refuses with 400, send refuses as a usage error,
+        // before touching any broker.
+        for (command, words) in [
+            ("", "the command is empty"), ("a\nb", "control characters"), (String(repeating: "L", count: 1025), "at most 1024 bytes"),
+        ] {
+            let refused = try await DTwinBinary.run(["send", "uno1", command, "--broker", "mqtt://127.0.0.1:\(port)"])
+            #expect(refused.code == 2 && refused.output.contains(words), "\(command.prefix(8).debugDescription): \(refused.output)")
+        }
+        let noTime = try await DTwinBinary.run(["send", "uno1", "LIG", "--timeout", "0s", "--broker", "mqtt://127.0.0.1:\(port)"])
+        #expect(noTime.code == 2 && noTime.output.contains("--timeout must be longer than 0"), "\(noTime.output)")
     }
 
     @Test func sendPublishesTheCommandOnDown() async throws {

@@ -98,6 +98,17 @@ struct SMSAddressingTests {
         #expect(decide("LIG", from: Self.bob, lastNotified: Self.b) == .command("LIG", device: Self.a, reply: "Sent to a: LIG"))
     }
 
+    /// The one rule for commands (DeviceCommand), as the API and `dtwin send` apply it.
+    @Test func aCommandTheAPIWouldRefuseIsNotSentBySMSEither() {
+        for body in ["@a LIG\u{1}", "@a " + String(repeating: "L", count: 1025)] {
+            guard case .refuse(let text, _) = decide(body, from: Self.alice) else {
+                Issue.record("\(body.prefix(12).debugDescription) was sent")
+                continue
+            }
+            #expect(text.hasPrefix("Not sent:"), "\(text)")
+        }
+    }
+
     @Test func statusAndHelp() {
         #expect(decide("STATUS b", from: Self.alice) == .status(Self.b))
         #expect(decide("STATUS", from: Self.bob) == .status(Self.a))
