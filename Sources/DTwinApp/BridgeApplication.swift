@@ -106,6 +106,10 @@ public struct BridgeApplication: Sendable {
             logger.warning("alerts apply in upstream.mode local only; with \(configuration.upstream.mode) the cloud side sends alerts")
         }
 
+        // Before anything touches the broker: a second bridge on this spool stops here, instead
+        // of taking over the first one's client id and session.
+        let spoolLock = try Self.lockSpool(configuration)
+        if let spoolLock { resources.insert(.init(service: ResourceService(name: "spool-lock") { spoolLock.release() }), at: 0) }
         let spool = try Self.openSpool(configuration, logger: logger)
         let mqtt = try MQTTClient(configuration: .bridge(configuration), logger: logger)
         let cellular = Set(configuration.devices.filter { $0.value.cellular }.keys)
@@ -119,7 +123,13 @@ public struct BridgeApplication: Sendable {
             tree: configuration.topicPrefix, maxPayload: configuration.maxPayload,
             retryPolicy: RetryPolicy(initial: retry.initial, maximum: retry.max, maxAge: retry.maxAge),
             concurrency: configuration.upstream.concurrency, shutdownTimeout: configuration.shutdownTimeout,
-            metrics: PrometheusMetricsFactory(registry: metrics), logger: logger)
+            metrics: PrometheusMetricsFactory(registry: metrics), logger: logger,
+            beforeConnecting: { [httpAddress] in
+                // The HTTP port first: a second bridge on a taken port stops before it connects.
+                guard await httpAddress.port(timeout: .seconds(30)) != nil else {
+                    throw HTTPServerError(message: "the HTTP server did not start listening (http.host, http.port)")
+                }
+            })
 
         webhooks = TwilioWebhooks(
             validator: credentials.map { TwilioRequestValidator(authToken: $0.authToken) }, publicURL: publicURL, book: book,
@@ -240,6 +250,18 @@ public struct BridgeApplication: Sendable {
         }
     }
 
+    /// Locks `spool.path` for this process (`nil` with `spool.enabled: false`); throws
+    /// ``BridgeAlreadyRunning`` when another bridge holds it.
+    static func lockSpool(_ configuration: DTwinConfiguration) throws -> SpoolLock? {
+        guard configuration.spool.enabled else { return nil }
+        let folder = URL(fileURLWithPath: configuration.spool.path.trimmingTrailingSlashes()).standardizedFileURL.path
+        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let lock: SpoolLock?
+        do throws(SpoolError) { lock = try SpoolLock(folder: folder) } catch { throw ConfigurationError(key: "spool.path", message: "\(error)") }
+        guard let lock else { throw BridgeAlreadyRunning(clientId: configuration.clientId, spool: folder) }
+        return lock
+    }
+
     /// The spool in `spool.path` (a folder), or `nil` with `spool.enabled: false`.
     public static func openSpool(_ configuration: DTwinConfiguration, logger: Logger) throws -> Spool? {
         let settings = configuration.spool
@@ -277,5 +299,15 @@ public struct BridgeApplication: Sendable {
         // A redirect from API Gateway or Twilio means a wrong URL: it is reported, never followed.
         http.redirectConfiguration = .disallow
         return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: http)
+    }
+}
+
+/// Another bridge holds the spool: this one stops before it touches the broker.
+public struct BridgeAlreadyRunning: Error, CustomStringConvertible {
+    public let clientId: String
+    public let spool: String
+
+    public var description: String {
+        "another dtwin bridge (clientId \(clientId), spool \(spool)) is running: stop it first, or give this one its own spool.path and clientId"
     }
 }

@@ -35,12 +35,17 @@ public final class BridgeService: Service, Sendable {
     public let registry: DeviceRegistry
     public let dispatcher: CommandDispatcher
     let smsRelay: SMSRelay?
+    /// What must hold before the bridge touches the broker (the application: its HTTP port is
+    /// bound), so a bridge that cannot run fails before it takes anyone's client id.
+    let beforeConnecting: @Sendable () async throws -> Void
 
     public init(
         mqtt: MQTTClient, upstream: any Upstream, spool: Spool?, publishQueue: PublishQueue, dispatcher: CommandDispatcher,
         registry: DeviceRegistry, smsRelay: SMSRelay?, tree: TopicTree, maxPayload: Int, retryPolicy: RetryPolicy, concurrency: Int,
-        shutdownTimeout: Duration, metrics: any MetricsFactory = NOOPMetricsHandler.instance, logger: Logger
+        shutdownTimeout: Duration, metrics: any MetricsFactory = NOOPMetricsHandler.instance, logger: Logger,
+        beforeConnecting: @escaping @Sendable () async throws -> Void = {}
     ) {
+        self.beforeConnecting = beforeConnecting
         self.counters = BridgeCounters(upstream: upstream.name, factory: metrics)
         self.gauges = BridgeGauges(factory: metrics)
         self.mqtt = mqtt
@@ -108,6 +113,7 @@ public final class BridgeService: Service, Sendable {
     public var deviceStatuses: [DeviceName: String] { registry.statuses }
 
     public func run() async throws {
+        try await beforeConnecting()
         if let spool { try resume(from: spool) }
         mqtt.handleMessages { [self] message in accept(message) }
         for filter in tree.bridgeSubscriptions { mqtt.addSubscription(filter, qos: .atLeastOnce) }

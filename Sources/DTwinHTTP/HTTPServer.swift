@@ -28,7 +28,7 @@ public enum HTTPServer {
         /// The bound port; waits (up to `timeout`) for the server to start.
         public func port(timeout: Duration = .seconds(10)) async -> Int? {
             let deadline = ContinuousClock.now + timeout
-            while ContinuousClock.now < deadline {
+            while ContinuousClock.now < deadline && !Task.isCancelled {
                 if let port = bound.withLock({ $0 }) { return port }
                 try? await Task.sleep(for: .milliseconds(10))
             }
@@ -173,5 +173,6 @@ public enum HTTPServer {
 /// Why the HTTP server could not run.
 public struct HTTPServerError: Error, CustomStringConvertible {
     public let message: String
+    public init(message: String) { self.message = message }
     public var description: String { message }
 }

@@ -64,6 +64,56 @@ import Testing
         await watcher.close()
     }
 
+    /// A second `dtwin bridge` with the same configuration stops before it touches the broker:
+    /// the running one keeps its session, its client id and its status.
+    @Test func aSecondBridgeNeverHarmsTheFirst() async throws {
+        let broker = try MosquittoProcess()
+        defer { broker.stop() }
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var environment = bridgeEnvironment(broker, directory)
+        let httpPort = try freeLoopbackPort()
+        environment["DTWIN_HTTP_PORT"] = "\(httpPort)"
+        let first = try ChildProcess(
+            executable: DTwinBinary.path, arguments: ["bridge"], environment: DTwinBinary.cleanEnvironment.merging(environment) { $1 },
+            outputFile: directory.appendingPathComponent("first.log").path)
+        defer { first.signal(SIGKILL) }
+        let watcher = try await MessageCollector(port: broker.port, filters: ["dtwin/bridge/status"])
+        #expect(await watcher.waitFor { $0.last?.payload == Array("online".utf8) })
+
+        // The same spool: refused, saying which bridge holds it.
+        let second = try await DTwinBinary.run(["bridge"], environment: environment)
+        #expect(second.code == 1, "\(second.output)")
+        #expect(second.output.contains("another dtwin bridge (clientId \(environment["DTWIN_CLIENTID"]!), spool "), "\(second.output)")
+        // Its own spool but the same HTTP port: refused before connecting too.
+        var elsewhere = environment
+        elsewhere["DTWIN_SPOOL_PATH"] = directory.appendingPathComponent("spool-2").path
+        let third = try await DTwinBinary.run(["bridge"], environment: elsewhere)
+        #expect(third.code == 1 && third.output.contains("cannot listen on 127.0.0.1:\(httpPort)"), "\(third.output)")
+
+        // The first was never disconnected, its status never changed, and it still works.
+        #expect(!broker.log.contains("already connected"), "\(broker.log.suffix(1000))")
+        #expect(watcher.messages.map(\.payload) == [Array("online".utf8)])
+        #expect(first.isRunning)
+        try await watcher.client.publish(topic: "dtwin/uno1/up", payload: Array("sim-uno1 data 7".utf8))
+        #expect(
+            await waitUntil(timeout: .seconds(15), interval: .milliseconds(200)) {
+                (try? await DTwinBinary.run(["readings", "uno1", "--json"], environment: environment))?.output.contains("\"value\":7") == true
+            })
+        first.signal(SIGTERM)
+        #expect(await first.exited(within: .seconds(15)))
+        #expect(first.exitCode == 0)
+        // Once it has stopped, the spool is free for the next one.
+        let next = try ChildProcess(
+            executable: DTwinBinary.path, arguments: ["bridge"], environment: DTwinBinary.cleanEnvironment.merging(environment) { $1 },
+            outputFile: directory.appendingPathComponent("next.log").path)
+        defer { next.signal(SIGKILL) }
+        #expect(await watcher.waitFor { $0.last?.payload == Array("online".utf8) && $0.count >= 3 })
+        next.signal(SIGTERM)
+        #expect(await next.exited(within: .seconds(15)))
+        await watcher.close()
+    }
+
     @Test func sigkillLeavesTheLastWillOffline() async throws {
         let broker = try MosquittoProcess()
         defer { broker.stop() }
