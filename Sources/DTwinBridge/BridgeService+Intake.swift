@@ -1,12 +1,9 @@
-import CoreMetrics
 import DTwinContract
 import DTwinMQTT
 import DTwinSpool
 import DTwinTwilio
-import DTwinUpstream
 import Foundation
 import Logging
-import ServiceLifecycle
 import Synchronization
 
 // Intake: every device message enters here, on the MQTT network thread (``accept(_:)``) or
@@ -21,14 +18,10 @@ extension BridgeService {
         let id = idGenerator.withLock { MessageID(millis: now, using: &$0) }
         switch MessageIntake.decide(message, tree: tree, maxPayload: maxPayload, receivedAtMillis: now, id: id) {
         case .deliver(let deviceMessage):
-            counters.received.increment()
-            registry.noteMessage(deviceMessage.device, payload: deviceMessage.payload, atMillis: now)
             let seq = spool.flatMap { spool in
                 persist(["device": "\(deviceMessage.device)"]) { () throws(SpoolError) in try spool.append(deviceMessage) }
             }
-            // Once shutting down, a spooled message waits on disk for the next start.
-            if seq != nil && delivery.isStopping { return }
-            delivery.scheduler.enqueue(DeliveryService.Job(message: deviceMessage, spooled: seq), lane: deviceMessage.device.rawValue)
+            admit(deviceMessage, spooled: seq)
         case .deadLetter(let deadLetter):
             counters.received.increment()
             queueDeadLetterAtIntake(deadLetter)
@@ -46,6 +39,16 @@ extension BridgeService {
         case .ignore(let reason):
             logger.warning("message ignored", metadata: ["topic": "\(message.topic.debugDescription)", "reason": "\(reason)"])
         }
+    }
+
+    /// A device message that is stored (or, without a spool, held): counted, noted for its
+    /// device, and queued in its lane. Once shutting down, a spooled message waits on disk for
+    /// the next start instead. Both entry points (MQTT, Super SIM webhooks) end here.
+    func admit(_ message: DeviceMessage, spooled seq: Int64?) {
+        counters.received.increment()
+        registry.noteMessage(message.device, payload: message.payload, atMillis: message.receivedAtMillis)
+        if seq != nil && delivery.isStopping { return }
+        delivery.scheduler.enqueue(DeliveryService.Job(message: message, spooled: seq), lane: message.device.rawValue)
     }
 
     /// A message that can never be delivered (bad topic, oversized): its dead letter is queued
@@ -129,10 +132,8 @@ extension BridgeService {
                 throw IntakeRefusal(.unavailable, "the spool refuses it: \(error)")
             }
         }
-        counters.received.increment()
         lastIntakeMillis.store(now, ordering: .relaxed)
-        registry.noteMessage(device, payload: payload, atMillis: now)
-        delivery.scheduler.enqueue(DeliveryService.Job(message: message, spooled: seq), lane: device.rawValue)
+        admit(message, spooled: seq)
         do throws(SpoolError) {
             _ = try await publishQueue.enqueue(
                 OutboundMessage(topic: tree.ipCommandCopy(device), payload: payload, createdAtMillis: now), bounded: true)

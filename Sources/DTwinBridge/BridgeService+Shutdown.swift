@@ -1,12 +1,7 @@
-import CoreMetrics
 import DTwinContract
 import DTwinMQTT
 import DTwinSpool
-import DTwinTwilio
-import DTwinUpstream
-import Foundation
 import Logging
-import ServiceLifecycle
 import Synchronization
 
 // Shutdown: ``ShutdownStateMachine`` says the order; these perform its actions.

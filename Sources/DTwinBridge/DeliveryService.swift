@@ -1,10 +1,6 @@
-import CoreMetrics
 import DTwinContract
-import DTwinMQTT
 import DTwinSpool
-import DTwinTwilio
 import DTwinUpstream
-import Foundation
 import Logging
 import ServiceLifecycle
 import Synchronization

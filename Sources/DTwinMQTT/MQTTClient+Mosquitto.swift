@@ -59,7 +59,6 @@ extension MQTTClient {
             if rc != MOSQ_ERR_SUCCESS.rawValue { throw MQTTError.mosquitto(rc, errno: errno, context: what) }
         }
         try check(mosquitto_threaded_set(pointer, true), "setting threaded mode")
-        try setProtocolVersion(configuration.protocolVersion)
         try check(mosquitto_int_option(pointer, MOSQ_OPT_TCP_NODELAY, 1), "disabling Nagle")
         try check(mosquitto_max_inflight_messages_set(pointer, UInt32(max(0, configuration.maxInflight))), "setting max inflight")
         if let username = configuration.username {
