@@ -321,6 +321,7 @@ let package = Package(
                 "DTwinAWS",
                 "DTwinBridge",
                 "DTwinHTTP",
+                "DTwinInspect",
                 "DTwinTwilio",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 "DTwinConfig",

@@ -50,7 +50,7 @@ public struct BridgeApplication: Sendable {
         logger: Logger, handleSignals: Bool = true
     ) throws {
         var resources: [ServiceGroupConfiguration.ServiceConfiguration] = []
-        let credentials = try Self.twilioCredentials(environment, logger: logger)
+        let credentials = try Self.twilioCredentials(environment)
         let book = try Self.addressBook(configuration)
 
         // One HTTP client per process, for the upstream and Twilio alike.
@@ -134,7 +134,7 @@ public struct BridgeApplication: Sendable {
         webhooks = TwilioWebhooks(
             validator: credentials.map { TwilioRequestValidator(authToken: $0.authToken) }, publicURL: publicURL, book: book,
             outbox: outbox, commands: dispatcher, directory: registry, cellular: bridge, store: store, logger: logger)
-        if publicURL.isEmpty {
+        if publicURL.isEmpty && credentials != nil {
             logger.notice(
                 "http.publicURL is not set: webhook signatures are checked against the Host header, which is wrong behind a proxy")
         }
@@ -237,16 +237,16 @@ public struct BridgeApplication: Sendable {
         configuration.store.kind == .dynamodb ? try openStore(configuration, environment: environment, logger: logger) : nil
     }
 
-    /// Twilio credentials from the environment; `nil` means dry-run. Half a pair is an error.
-    public static func twilioCredentials(_ environment: [String: String], logger: Logger) throws -> TwilioCredentials? {
+    /// Twilio credentials from the environment; `nil` means dry-run (``StartupSummary`` says
+    /// so). Half a pair is an error.
+    static func twilioCredentials(_ environment: [String: String]) throws(IncompleteTwilioCredentials) -> TwilioCredentials? {
         switch TwilioCredentials.lookup(in: environment) {
         case .found(let credentials):
             return credentials
         case .absent:
-            logger.notice("no Twilio credentials (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN): SMS dry run, webhooks refused")
             return nil
-        case .incomplete(let missing):
-            throw ConfigurationError(key: missing, message: "is not set, but the other Twilio credential is")
+        case .incomplete(let incomplete):
+            throw incomplete
         }
     }
 

@@ -15,7 +15,7 @@ extension BridgeService {
     func accept(_ message: MQTTMessage) {
         let now = Timestamp.nowMillis()
         lastIntakeMillis.store(now, ordering: .relaxed)
-        let id = idGenerator.withLock { MessageID(millis: now, using: &$0) }
+        let id = messageIDs.withLock { $0.next(millis: now) }
         switch MessageIntake.decide(message, tree: tree, maxPayload: maxPayload, receivedAtMillis: now, id: id) {
         case .deliver(let deviceMessage):
             let seq = spool.flatMap { spool in
@@ -123,7 +123,7 @@ extension BridgeService {
             throw IntakeRefusal(.tooLarge, "payload of \(payload.count) bytes is over the limit of \(maxPayload) bytes (maxPayload)")
         }
         let now = Timestamp.nowMillis()
-        let id = idGenerator.withLock { MessageID(millis: now, using: &$0) }
+        let id = messageIDs.withLock { $0.next(millis: now) }
         var message = DeviceMessage(id: id, device: device, topic: tree.up(device), payload: payload, receivedAtMillis: now)
         message.source = .twilioIPCommand
         var seq: Int64?

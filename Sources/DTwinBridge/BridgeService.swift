@@ -30,7 +30,7 @@ public final class BridgeService: Service, Sendable {
     public let delivery: DeliveryService
     let lastIntakeMillis = Atomic<Int64>(0)
     let spoolFailing = Atomic<Bool>(false)
-    let idGenerator = Mutex(SplitMix64())
+    let messageIDs = Mutex(MonotonicMessageIDs())
     let spool: Spool?
     public let registry: DeviceRegistry
     public let dispatcher: CommandDispatcher

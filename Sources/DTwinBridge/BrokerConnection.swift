@@ -19,6 +19,7 @@ extension MQTTClientConfiguration {
         client.will = .init(topic: configuration.topicPrefix.bridgeStatus, payload: "offline", retain: true)
         client.birth = .init(topic: configuration.topicPrefix.bridgeStatus, payload: "online", retain: true)
         client.maxInflight = 1000
+        client.unreachableHint = "is the broker running and listening there? The address is `broker` in the configuration (DTWIN_BROKER, or --broker)"
         return client
     }
 

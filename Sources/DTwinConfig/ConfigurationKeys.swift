@@ -65,7 +65,12 @@ extension ConfigurationKey {
         nonEmpty("http.host", \.http.host),
         integer("http.port", \.http.port, in: 0...65535),
         url("http.publicURL", \.http.publicURL),
-        string("twilio.from", \.twilio.from),
+        key("twilio.from") { config, text in
+            // Stored as Twilio writes it, so the sender compares equal to the numbers in webhooks.
+            guard text.isEmpty || PhoneNumber(text) != nil else { return "must be a phone number like +15017122661 (or empty)" }
+            config.twilio.from = PhoneNumber(text)?.rawValue ?? ""
+            return nil
+        },
         url("twilio.apiBase", \.twilio.apiBase),
         url("twilio.superSimBase", \.twilio.superSimBase),
         integer("twilio.smsPerHour", \.twilio.smsPerHour, in: 0...100_000),

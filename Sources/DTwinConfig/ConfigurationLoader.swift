@@ -17,6 +17,8 @@ public enum ConfigurationLoader {
         public var file: String?
         /// Things worth a log line that are not errors (an unknown `DTWIN_` variable, …).
         public var warnings: [String]
+        /// The `DTWIN_*` variables that set keys (names only: some hold secrets).
+        public var overrides: [String]
     }
 
     /// Loads from `path` (an explicit `--config`), else `DTWIN_CONFIG`, else `dtwin.yaml` in the
@@ -55,9 +57,9 @@ public enum ConfigurationLoader {
             }
             if let node, !isNull(node) { try reader.readMapping(node, path: []) }
         }
-        let warnings = try reader.readEnvironment(environment)
+        let (warnings, overrides) = try reader.readEnvironment(environment)
         try validate(reader.configuration)
-        return Loaded(configuration: reader.configuration, file: nil, warnings: warnings)
+        return Loaded(configuration: reader.configuration, file: nil, warnings: warnings, overrides: overrides)
     }
 
     /// Rules that involve more than one key.
@@ -252,19 +254,29 @@ private struct Reader {
     // MARK: environment
 
     /// Applies `DTWIN_*` overrides; returns warnings for variables that match no key.
-    mutating func readEnvironment(_ environment: [String: String]) throws(ConfigurationError) -> [String] {
+    /// Applies the `DTWIN_*` variables; returns the warnings and the names of those applied.
+    mutating func readEnvironment(_ environment: [String: String]) throws(ConfigurationError) -> (warnings: [String], applied: [String]) {
+        var applied: [String] = []
         for key in ConfigurationKey.all {
             guard let value = environment[key.environmentName] else { continue }
             try apply(key, value, source: "environment variable \(key.environmentName)")
+            applied.append(key.environmentName)
         }
         // Devices and alerts have no fixed key paths; their variables hold the whole YAML (or JSON) value.
-        if let text = environment["DTWIN_DEVICES"] { try readDevices(try Self.compose(text, variable: "DTWIN_DEVICES")) }
-        if let text = environment["DTWIN_ALERTS"] { try readAlerts(try Self.compose(text, variable: "DTWIN_ALERTS")) }
+        if let text = environment["DTWIN_DEVICES"] {
+            try readDevices(try Self.compose(text, variable: "DTWIN_DEVICES"))
+            applied.append("DTWIN_DEVICES")
+        }
+        if let text = environment["DTWIN_ALERTS"] {
+            try readAlerts(try Self.compose(text, variable: "DTWIN_ALERTS"))
+            applied.append("DTWIN_ALERTS")
+        }
         let known = Set(ConfigurationKey.all.map(\.environmentName)).union(ConfigurationLoader.otherVariables)
             .union(["DTWIN_DEVICES", "DTWIN_ALERTS"])
-        return environment.keys.filter { $0.hasPrefix("DTWIN_") && !known.contains($0) }.sorted().map {
+        let warnings = environment.keys.filter { $0.hasPrefix("DTWIN_") && !known.contains($0) }.sorted().map {
             "environment variable \($0) is not a configuration key; it is ignored\(Self.suggestion(forVariable: $0))"
         }
+        return (warnings, applied.sorted())
     }
 
     static func compose(_ text: String, variable: String) throws(ConfigurationError) -> Node {
@@ -288,24 +300,8 @@ private struct Reader {
         return " (did you mean \(best)?)"
     }
 
+    /// Long names tolerate more typos: two edits, or one in five characters.
     static func closest(_ text: String, in candidates: [String]) -> String? {
-        let lowered = text.lowercased()
-        let scored = candidates.map { ($0, editDistance(lowered, $0.lowercased())) }
-        guard let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= max(2, text.count / 5) else { return nil }
-        return best.0
-    }
-
-    static func editDistance(_ a: String, _ b: String) -> Int {
-        let a = Array(a.utf8)
-        let b = Array(b.utf8)
-        var previous = Array(0...b.count)
-        for i in 1...max(1, a.count) where !a.isEmpty {
-            var current = [i] + Array(repeating: 0, count: b.count)
-            for j in 1...max(1, b.count) where !b.isEmpty {
-                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-            }
-            previous = current
-        }
-        return a.isEmpty ? b.count : previous[b.count]
+        NameSuggestion.closest(to: text, among: candidates, maximumEdits: max(2, text.count / 5))
     }
 }

@@ -8,13 +8,29 @@ public struct MessageID: Hashable, Sendable, Comparable, CustomStringConvertible
 
     /// Makes an id from a time and a random source (both given, so this stays pure and testable).
     public init(millis: Int64, using generator: inout some RandomNumberGenerator) {
+        // Two 64-bit draws, not ten byte draws: the system generator costs a syscall per draw.
+        self.init(millis: millis, random: RandomBits(high: UInt16(truncatingIfNeeded: generator.next()), low: generator.next()))
+    }
+
+    /// The 80 bits after the time.
+    struct RandomBits: Sendable, Equatable {
+        var high: UInt16
+        var low: UInt64
+
+        /// The next value, for a second id in the same millisecond (wraps at 2^80, which a
+        /// millisecond never reaches).
+        var successor: RandomBits {
+            let (low, overflow) = low.addingReportingOverflow(1)
+            return RandomBits(high: overflow ? high &+ 1 : high, low: low)
+        }
+    }
+
+    init(millis: Int64, random: RandomBits) {
         var bytes = [UInt8](repeating: 0, count: 16)
         let time = UInt64(max(0, millis)) & 0xFFFF_FFFF_FFFF
         for i in 0..<6 { bytes[i] = UInt8(truncatingIfNeeded: time >> (8 * (5 - i))) }
-        // Two 64-bit draws, not ten byte draws: the system generator costs a syscall per draw.
-        let (high, low) = (generator.next(), generator.next())
-        for i in 0..<2 { bytes[6 + i] = UInt8(truncatingIfNeeded: high >> (8 * (1 - i))) }
-        for i in 0..<8 { bytes[8 + i] = UInt8(truncatingIfNeeded: low >> (8 * (7 - i))) }
+        for i in 0..<2 { bytes[6 + i] = UInt8(truncatingIfNeeded: random.high >> (8 * (1 - i))) }
+        for i in 0..<8 { bytes[8 + i] = UInt8(truncatingIfNeeded: random.low >> (8 * (7 - i))) }
         self.rawValue = Self.crockford(bytes)
     }
 
@@ -36,6 +52,29 @@ public struct MessageID: Hashable, Sendable, Comparable, CustomStringConvertible
             high >>= 5
         }
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// The bridge's ids, strictly increasing in the order they are made: a second id in the same
+/// millisecond (or after the clock stepped back) is the previous one plus one, as ULID's
+/// monotonic mode does. Items stored in the same millisecond then keep their arrival order in
+/// the twin table, which orders by time and then by id.
+public struct MonotonicMessageIDs: Sendable {
+    private var generator: SplitMix64
+    private var last: (millis: Int64, random: MessageID.RandomBits)?
+
+    public init(generator: SplitMix64 = SplitMix64()) { self.generator = generator }
+
+    public mutating func next(millis: Int64) -> MessageID {
+        let millis = max(0, millis) & 0xFFFF_FFFF_FFFF
+        if let last, millis <= last.millis {
+            let random = last.random.successor
+            self.last = (last.millis, random)
+            return MessageID(millis: last.millis, random: random)
+        }
+        let random = MessageID.RandomBits(high: UInt16(truncatingIfNeeded: generator.next()), low: generator.next())
+        last = (millis, random)
+        return MessageID(millis: millis, random: random)
     }
 }
 

@@ -29,6 +29,13 @@ public struct TwinItem: Sendable, Equatable, Codable {
         self.source = source
     }
 
+    /// The twin table's order, newest first: by time, then by message id. The bridge's ids
+    /// increase in arrival order (``MonotonicMessageIDs``), so two items of the same millisecond
+    /// keep the order they arrived in.
+    public static func newerFirst(_ a: TwinItem, _ b: TwinItem) -> Bool {
+        (a.ts, a.messageId) > (b.ts, b.messageId)
+    }
+
     /// What the seed's Lambda stores for an IoT event; `nil` with a reason when the event is not one.
     public static func from(event: IoTEvent) -> Result<TwinItem, TwinItemError> {
         guard let deviceText = event[IoTEvent.Name.simUniqueName] else {

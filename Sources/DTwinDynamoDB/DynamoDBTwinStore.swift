@@ -108,6 +108,7 @@ public struct DynamoDBTwinStore: TwinStore {
             "ExpressionAttributeValues": .object(values), "ScanIndexForward": .bool(false),
         ]
         var found: [TwinItem] = []
+        var more = false
         while found.count < limit {
             request["Limit"] = .number(Double(min(pageSize, limit - found.count)))
             let page: (items: [TwinItem], next: JSONValue?)
@@ -120,10 +121,27 @@ public struct DynamoDBTwinStore: TwinStore {
                 throw StoreError(storeMessage(error))
             }
             found += page.items
+            more = page.next != nil
             guard let next = page.next else { break }
             request["ExclusiveStartKey"] = next
         }
-        return found
+        // The index orders by time only: items of the same millisecond come in any order. When
+        // the last one kept has peers left unread, read them all so the cut follows the ids too.
+        if more, let boundary = found.last?.ts {
+            found += try await itemsAt(device: device, ts: boundary).filter { peer in !found.contains { $0.messageId == peer.messageId } }
+        }
+        return Array(found.sorted(by: TwinItem.newerFirst).prefix(limit))
+    }
+
+    /// Every item of a device at exactly `ts`.
+    private func itemsAt(device: DeviceName, ts: String) async throws -> [TwinItem] {
+        try await allItems(
+            "Query",
+            [
+                "TableName": .string(table), "IndexName": .string(Self.index), "KeyConditionExpression": .string("#d = :d AND #t = :t"),
+                "ExpressionAttributeNames": .object(["#d": .string("device"), "#t": .string("ts")]),
+                "ExpressionAttributeValues": .object([":d": .s(device.rawValue), ":t": .s(ts)]), "Limit": .number(Double(pageSize)),
+            ])
     }
 
     /// A device's items on a table without the index: every page scanned, DynamoDB filtering,
@@ -141,18 +159,13 @@ public struct DynamoDBTwinStore: TwinStore {
             values[":b"] = .s(Timestamp.iso8601(millis: until))
         }
         if since != nil || until != nil { names["#t"] = .string("ts") }
-        var request: [String: JSONValue] = [
-            "TableName": .string(table), "FilterExpression": .string(filter), "ExpressionAttributeNames": .object(names),
-            "ExpressionAttributeValues": .object(values), "Limit": .number(Double(pageSize)),
-        ]
-        var found: [TwinItem] = []
-        while true {
-            let page = try await page("Scan", request)
-            found += page.items
-            guard let next = page.next else { break }
-            request["ExclusiveStartKey"] = next
-        }
-        return Array(found.sorted { $0.ts > $1.ts }.prefix(limit))
+        let found = try await allItems(
+            "Scan",
+            [
+                "TableName": .string(table), "FilterExpression": .string(filter), "ExpressionAttributeNames": .object(names),
+                "ExpressionAttributeValues": .object(values), "Limit": .number(Double(pageSize)),
+            ])
+        return Array(found.sorted(by: TwinItem.newerFirst).prefix(limit))
     }
 
     public func devices() async throws -> [DeviceSummary] {
@@ -163,7 +176,7 @@ public struct DynamoDBTwinStore: TwinStore {
             for item in page.items {
                 if var summary = summaries[item.device] {
                     summary.count += 1
-                    if item.ts > summary.latest.ts { summary.latest = item }
+                    if TwinItem.newerFirst(item, summary.latest) { summary.latest = item }
                     summaries[item.device] = summary
                 } else {
                     summaries[item.device] = DeviceSummary(device: item.device, count: 1, latest: item)
@@ -180,6 +193,18 @@ public struct DynamoDBTwinStore: TwinStore {
     // MARK: pages and items
 
     /// One Query or Scan page: its items, and where the next page starts (`nil`: none).
+    /// Every page of a Query or Scan.
+    func allItems(_ operation: String, _ request: [String: JSONValue]) async throws -> [TwinItem] {
+        var request = request
+        var found: [TwinItem] = []
+        while true {
+            let page = try await page(operation, request)
+            found += page.items
+            guard let next = page.next else { return found }
+            request["ExclusiveStartKey"] = next
+        }
+    }
+
     func page(_ operation: String, _ request: [String: JSONValue]) async throws -> (items: [TwinItem], next: JSONValue?) {
         do throws(AWSError) { return try await rawPage(operation, request) } catch { throw StoreError(storeMessage(error)) }
     }

@@ -101,6 +101,8 @@ public final class DeviceAPI: Sendable {
         var count: Int
         /// Oldest first: the newest `limit` items of the range.
         var items: [TwinItem]
+        /// With no items: whether the device exists, or which devices do (``EmptyReadingsHint``).
+        var hint: String?
     }
 
     public func readings(_ request: WebhookRequest, device text: String) async -> WebhookAnswer {
@@ -135,7 +137,18 @@ public final class DeviceAPI: Sendable {
             let items = try await withDeadline(Self.storeDeadline) {
                 try await store.items(device: device, since: since, until: until, limit: limit)
             }
-            return Self.json(200, ReadingsPage(device: device.rawValue, count: items.count, items: items.reversed()))
+            var hint: String?
+            if items.isEmpty {
+                // One more query at most (never a scan of the table): the device's newest item
+                // when a range left everything out.
+                let latest =
+                    since == nil && until == nil
+                    ? nil
+                    : try await withDeadline(Self.storeDeadline) { try await store.items(device: device, since: nil, until: nil, limit: 1) }.first
+                let known = Set(directory.devices.map(\.rawValue)).union(configured.map(\.rawValue))
+                hint = EmptyReadingsHint.text(device: device, latest: latest, known: known)
+            }
+            return Self.json(200, ReadingsPage(device: device.rawValue, count: items.count, items: items.reversed(), hint: hint))
         } catch {
             return storeUnavailable(error)
         }

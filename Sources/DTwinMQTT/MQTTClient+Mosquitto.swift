@@ -252,6 +252,7 @@ extension MQTTClient {
         let pointer = handle.pointer
         var socketOpen = false
         var failures = 0
+        var unreachable = RepeatingWarning()
         var nextSweep = ContinuousClock.now
         while !shouldStopLoop() {
             let now = ContinuousClock.now
@@ -267,9 +268,11 @@ extension MQTTClient {
                 let rc = connectNow()
                 if rc == MOSQ_ERR_SUCCESS.rawValue {
                     socketOpen = true
+                    unreachable.reset()
                 } else {
                     let error = MQTTError.mosquitto(rc, errno: errno, context: "connecting to \(configuration.endpointDescription)")
-                    connectionFailed(error, failures: failures)
+                    updateState { $0.lastError = error }
+                    if unreachable.shouldWarn(now: .now) { warnUnreachable(error, failures: failures) }
                     failures += 1
                     backoff(failures: failures)
                 }
@@ -333,14 +336,13 @@ extension MQTTClient {
         state.withLock { $0.lifecycle.threadShouldEnd(now: .now) }
     }
 
-    private func connectionFailed(_ error: MQTTError, failures: Int) {
-        updateState { $0.lastError = error }
-        // Log the first failure and then every tenth, so an absent broker does not flood the log.
-        if failures % 10 == 0 {
-            logger.warning(
-                "MQTT broker not reachable; retrying",
-                metadata: ["broker": "\(configuration.endpointDescription)", "error": "\(error)", "attempts": "\(failures + 1)"])
-        }
+    /// Said again with backoff (``RepeatingWarning``) for as long as the broker stays away.
+    private func warnUnreachable(_ error: MQTTError, failures: Int) {
+        var metadata: Logger.Metadata = [
+            "broker": "\(configuration.endpointDescription)", "error": "\(error)", "attempts": "\(failures + 1)",
+        ]
+        if let hint = configuration.unreachableHint { metadata["hint"] = "\(hint)" }
+        logger.warning("MQTT broker not reachable; retrying", metadata: metadata)
     }
 
     /// Sleeps the reconnect delay for this many consecutive failures, waking early on `close()`.

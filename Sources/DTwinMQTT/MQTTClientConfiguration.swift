@@ -45,6 +45,8 @@ public struct MQTTClientConfiguration: Sendable {
     /// Outgoing QoS 1 messages in flight at once (0 = no limit).
     public var maxInflight: Int
     public var protocolVersion: ProtocolVersion = .v5
+    /// Added to the "broker not reachable" warnings: where the address is set.
+    public var unreachableHint: String?
 
     public init(
         host: String = "127.0.0.1", port: Int = 1883, clientID: String, cleanSession: Bool = false,

@@ -37,3 +37,23 @@ public struct StoreError: Error, CustomStringConvertible, Equatable {
     public init(_ message: String) { self.message = message }
     public var description: String { message }
 }
+
+/// What to say when a device's items come back empty, for `dtwin readings` and the API: a
+/// mistyped name and a window with nothing in it look alike otherwise.
+public enum EmptyReadingsHint {
+    /// `latest`: the device's newest item outside the window, if any (one cheap query; never a
+    /// count, which would read every item on DynamoDB). `known`: the devices the caller knows
+    /// of (the table's, the configured ones, those heard since the bridge started).
+    public static func text(device: DeviceName, latest: TwinItem?, known: Set<String>) -> String {
+        if let latest {
+            return "\(device) has items, the latest at \(latest.ts), but none in this range"
+        }
+        if known.contains(device.rawValue) {
+            return "\(device) is known but has no items in the twin table yet"
+        }
+        guard !known.isEmpty else { return "no device is known yet: the twin table holds no items and none is configured" }
+        let sorted = known.sorted()
+        let shown = sorted.prefix(20).joined(separator: ", ") + (sorted.count > 20 ? ", … (\(sorted.count) in all)" : "")
+        return "no device \(device.rawValue.debugDescription) is known; the devices are: \(shown)"
+    }
+}

@@ -12,17 +12,24 @@ public final class ChildProcess: @unchecked Sendable {
     private var status: Int32?
 
     /// Starts `executable` with `arguments`; stdout and stderr go to `outputFile` (appended) or
-    /// /dev/null. `environment` replaces the child's environment when given.
+    /// /dev/null. `environment` replaces the child's environment when given; the child starts in
+    /// `workingDirectory` when given (else in this process's).
     public init(
-        executable: String, arguments: [String], environment: [String: String]? = nil, outputFile: String? = nil
+        executable: String, arguments: [String], environment: [String: String]? = nil, outputFile: String? = nil,
+        workingDirectory: String? = nil
     ) throws {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
+
         let output = outputFile ?? "/dev/null"
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o644)
         posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        // env(1) changes folder and then execs the program itself, keeping this pid, so signals
+        // reach the program (glibc's posix_spawn_file_actions_addchdir_np is not visible to Swift).
+        let (executable, arguments) =
+            workingDirectory.map { ("/usr/bin/env", ["--chdir=\($0)", executable] + arguments) } ?? (executable, arguments)
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { for pointer in argv { free(pointer) } }
         let environmentList = (environment ?? ProcessInfo.processInfo.environment).map { "\($0.key)=\($0.value)" }

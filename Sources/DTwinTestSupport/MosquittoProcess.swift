@@ -20,8 +20,7 @@ public final class MosquittoProcess: @unchecked Sendable {
     /// Starts a broker. `listenerOptions` follow its `listener` line (TLS files, …);
     /// `anonymous: false` requires credentials (give a `password_file` in `extraConfiguration`).
     public init(listenerOptions: [String] = [], anonymous: Bool = true, extraConfiguration: [String] = []) throws {
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-mosquitto-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        directory = try makeTemporaryFolder("dtwin-mosquitto")
         logFile = directory.appendingPathComponent("mosquitto.log")
         configurationFile = directory.appendingPathComponent("mosquitto.conf")
         ownsDirectory = true

@@ -2,6 +2,8 @@ import ArgumentParser
 import DTwinApp
 import DTwinBridge
 import DTwinConfig
+import DTwinTwilio
+import Foundation
 import Logging
 
 struct BridgeCommand: AsyncParsableCommand {
@@ -33,16 +35,20 @@ struct BridgeCommand: AsyncParsableCommand {
             """
     )
 
-    @OptionGroup var common: CommonOptions
+    @OptionGroup var settings: BrokerOptions
 
     func run() async throws {
         try await reportingFailures {
-            let configuration = try common.loadConfiguration()
+            let loaded = try settings.load()
+            let configuration = loaded.configuration
             let logger = bootstrapLogging(level: configuration.logLevel.loggerLevel, format: configuration.logFormat)
+            for line in StartupSummary.lines(loaded, environment: ProcessInfo.processInfo.environment) { logger.info("\(line)") }
             let application: BridgeApplication
             do {
                 application = try BridgeApplication(configuration: configuration, logger: logger)
             } catch let error as ConfigurationError {
+                throw CommandFailure.usage("\(error)")
+            } catch let error as IncompleteTwilioCredentials {
                 throw CommandFailure.usage("\(error)")
             } catch {
                 throw CommandFailure.runtime("\(error)")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import DTwinApp
 import Foundation
 
 @main
@@ -15,6 +16,7 @@ struct DTwinCommand: AsyncParsableCommand {
             Exit codes: 0 success, 1 a runtime failure (broker, store, upstream), 2 bad \
             configuration or arguments.
             """,
+        version: DTwinVersion.current,
         subcommands: [
             BridgeCommand.self, InspectCommand.self, SendCommand.self, SimulateCommand.self, ReplayCommand.self, EventCommand.self,
             ReadingsCommand.self, SMSCommand.self,
@@ -24,6 +26,7 @@ struct DTwinCommand: AsyncParsableCommand {
     /// ArgumentParser's own main, except that bad arguments exit 2 (as `--help` documents for
     /// every dtwin verb), not ArgumentParser's 64.
     static func main() async {
+        refuseUnknownCommand(Array(CommandLine.arguments.dropFirst()))
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {
@@ -38,5 +41,16 @@ struct DTwinCommand: AsyncParsableCommand {
             }
             exit(withError: error)
         }
+    }
+
+    /// `dtwin inpsect` and `dtwin help nosuch` name the commands (and the likely one) and exit 2;
+    /// ArgumentParser alone says "Unexpected argument" and prints the top help with exit 0.
+    static func refuseUnknownCommand(_ arguments: [String]) {
+        let commands = configuration.subcommands.compactMap { $0.configuration.commandName }
+        var words = arguments.prefix(2)
+        if words.first == "help" { words = words.dropFirst() }
+        guard let word = words.first, !word.hasPrefix("-"), !commands.contains(word), word != "help" else { return }
+        FileHandle.standardError.write(Data("dtwin: \(CommandSuggestion.unknown(word, among: commands))\n".utf8))
+        Foundation.exit(2)
     }
 }

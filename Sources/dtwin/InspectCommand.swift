@@ -18,10 +18,15 @@ struct InspectCommand: AsyncParsableCommand {
 
               dtwin inspect                          everything under dtwin/#
               dtwin inspect 'dtwin/uno1/#' --json | jq .decoded.value
-              dtwin inspect --as-event --count 1     the next cloud event, as sent
+              dtwin inspect --as-event --count 1     the next cloud event, as the bridge builds it
               dtwin inspect --stats                  a live table per device
               dtwin inspect --retained-only          the retained statuses, then exit
               dtwin inspect --record lab.jsonl       keep it all for dtwin replay
+
+            --as-event builds the event the way the bridge does: the same shape, device, topic and \
+            payload. MessageId and ReceivedAt are this tool's own (the bridge picks its own id and \
+            time for the same message); 'dtwin event' with --message-id and --received-at remakes \
+            the bridge's exact event from a stored item.
 
             Exit codes: 0 done (--count reached, --timeout passed, --retained-only finished, Ctrl-C); \
             1 the broker cannot be reached or refuses (one line says why); 2 bad arguments; \
@@ -33,7 +38,7 @@ struct InspectCommand: AsyncParsableCommand {
         case auto, always, never
     }
 
-    @OptionGroup var common: CommonOptions
+    @OptionGroup var settings: BrokerOptions
 
     @Argument(help: ArgumentHelp("Topic filters (MQTT wildcards + and #). Default: <prefix>/#.", valueName: "FILTER"))
     var filters: [String] = []
@@ -41,7 +46,7 @@ struct InspectCommand: AsyncParsableCommand {
     @Flag(help: "One JSON object per line: topic, qos, retain, payload (or payloadBase64), decoded fields.")
     var json = false
 
-    @Flag(help: "Print the cloud event the bridge would send for each device message on <prefix>/<dev>/up.")
+    @Flag(help: "Print the cloud event for each device message on <prefix>/<dev>/up (MessageId and ReceivedAt are this tool's own).")
     var asEvent = false
 
     @Flag(help: "A live table per device (messages, rate, last value, last seen) instead of lines.")
@@ -87,7 +92,7 @@ struct InspectCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures {
-            let configuration = try common.loadConfiguration()
+            let configuration = try settings.loadConfiguration()
             let tree = configuration.topicPrefix
             let recorder = try record.map(Recorder.init(path:))
             var connection = MQTTClientConfiguration.tool(configuration, name: "inspect")

@@ -11,25 +11,30 @@ struct ReadingsCommand: AsyncParsableCommand {
         commandName: "readings",
         abstract: "Show what the twin table holds for a device, oldest first.",
         discussion: """
+            Example: dtwin readings uno1 --since 2026-11-24 --limit 100
+
             Reads the store the bridge writes (store.kind, store.path in the configuration). \
-            --since and --until take ISO-8601 (2026-11-24T12:00:00Z, 2026-11-24; no zone means UTC) or Unix \
-            milliseconds. \
-            Without --since the latest LIMIT items are shown.
+            Shows the latest LIMIT items in the window, oldest first: --since and --until narrow \
+            the window (ISO-8601 such as 2026-11-24T12:00:00Z or 2026-11-24, no zone meaning UTC, \
+            or Unix milliseconds); they do not change which end --limit keeps. Items stored in the \
+            same millisecond keep the order the bridge received them in.
+
+            A device with no items exits 0 and names the devices the table does hold.
             """
     )
 
-    @OptionGroup var common: CommonOptions
+    @OptionGroup var settings: ConfigurationOption
 
     @Argument(help: "The device name.")
     var device: String
 
-    @Option(help: "Only items at or after this time.")
+    @Option(help: ArgumentHelp("Only items at or after this time.", valueName: "TIME"))
     var since: String?
 
-    @Option(help: "Only items before this time.")
+    @Option(help: ArgumentHelp("Only items before this time.", valueName: "TIME"))
     var until: String?
 
-    @Option(help: "At most this many items.")
+    @Option(help: ArgumentHelp("At most this many items: the latest in the window.", valueName: "N"))
     var limit: Int = 20
 
     @Flag(help: "One JSON object per line instead of a table.")
@@ -42,7 +47,7 @@ struct ReadingsCommand: AsyncParsableCommand {
             let sinceMillis = try Self.time(since, option: "--since")
             let untilMillis = try Self.time(until, option: "--until")
             guard limit > 0 else { throw CommandFailure.usage("--limit must be at least 1") }
-            let configuration = try common.loadConfiguration()
+            let configuration = try settings.loadConfiguration()
             guard configuration.store.kind != .sqlite || FileManager.default.fileExists(atPath: configuration.store.path) else {
                 throw CommandFailure.runtime("no twin table at \(configuration.store.path) (store.path); has the bridge run here?")
             }
@@ -55,12 +60,21 @@ struct ReadingsCommand: AsyncParsableCommand {
                 throw CommandFailure.runtime("\(error)")
             }
             let items: [TwinItem]
+            var hint: String?
             do {
                 items = try await store.items(device: name, since: sinceMillis, until: untilMillis, limit: limit).reversed()
+                if items.isEmpty {
+                    let latest =
+                        sinceMillis == nil && untilMillis == nil ? nil : try await store.items(device: name, since: nil, until: nil, limit: 1).first
+                    let known = Set(try await store.devices().map(\.device)).union(configuration.devices.keys.map(\.rawValue))
+                    hint = EmptyReadingsHint.text(device: name, latest: latest, known: known)
+                }
                 try? await store.close()
             } catch {
+                try? await store.close()
                 throw CommandFailure.runtime("\(error)")
             }
+            if let hint { FileHandle.standardError.write(Data("dtwin: \(hint)\n".utf8)) }
             if json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

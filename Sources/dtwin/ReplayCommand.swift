@@ -16,13 +16,20 @@ struct ReplayCommand: AsyncParsableCommand {
               dtwin replay lab.jsonl --speed max --prefix test
                                          as fast as it goes, under test/…
 
-            Messages keep their QoS (QoS 2 is published as QoS 1) and retain flag; QoS 1 messages are \
-            acknowledged by the broker before the next one goes. The whole file is checked before \
-            anything is published: a bad line is reported with its number (exit 2).
+            Only device traffic goes out: <prefix>/<dev>/up, status and sms, without the retain flag. \
+            Commands (<prefix>/<dev>/down) would reach real devices again: --include-commands sends \
+            them. The bridge's own topics (<prefix>/bridge/…) and topics outside the tree are never \
+            sent: replay does not speak for the bridge. --keep-retain keeps retain flags (a retained \
+            replay stays on the broker for every later subscriber). A warning counts what was held \
+            back.
+
+            Messages keep their QoS (QoS 2 is published as QoS 1); QoS 1 messages are acknowledged \
+            by the broker before the next one goes. The whole file is checked before anything is \
+            published: a bad line is reported with its number (exit 2).
             """
     )
 
-    @OptionGroup var common: CommonOptions
+    @OptionGroup var settings: BrokerOptions
 
     @Argument(help: "The recording (JSON lines).")
     var file: String
@@ -33,6 +40,12 @@ struct ReplayCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Publish under this first topic level instead (dtwin/uno1/up → PREFIX/uno1/up).", valueName: "PREFIX"))
     var prefix: String?
 
+    @Flag(help: "Also replay commands to devices (<prefix>/<dev>/down): real devices act on them again.")
+    var includeCommands = false
+
+    @Flag(help: "Keep the retain flag of retained messages (device statuses), instead of sending them unretained.")
+    var keepRetain = false
+
     func run() async throws {
         try await reportingFailures {
             guard let speed = ReplayPlan.Speed(argument: speed) else {
@@ -41,8 +54,11 @@ struct ReplayCommand: AsyncParsableCommand {
             if let prefix {
                 do { _ = try TopicTree(prefix: prefix) } catch { throw CommandFailure.usage("--prefix: \(error)") }
             }
-            let plan = ReplayPlan(try Self.read(file), speed: speed, prefix: prefix)
-            let configuration = try common.loadConfiguration()
+            let recording = try Self.read(file)
+            let plan = ReplayPlan(
+                recording, speed: speed, prefix: prefix, options: .init(includeCommands: includeCommands, keepRetain: keepRetain))
+            plan.warnings.forEach(warn)
+            let configuration = try settings.loadConfiguration()
             let client = try await ToolConnection.connect(.tool(configuration, name: "replay"))
             let start = ContinuousClock.now
             do {
@@ -58,7 +74,8 @@ struct ReplayCommand: AsyncParsableCommand {
                 throw CommandFailure.runtime("\(error)")
             }
             await client.close()
-            emit("replayed \(plan.steps.count) messages from \(file) in \((ContinuousClock.now - start).secondsText)")
+            let of = plan.steps.count == recording.count ? "" : " of \(recording.count)"
+            emit("replayed \(plan.steps.count)\(of) messages from \(file) in \((ContinuousClock.now - start).secondsText)")
         }
     }
 

@@ -1,11 +1,9 @@
 import ArgumentParser
 import AsyncHTTPClient
-import DTwinApp
 import DTwinConfig
 import DTwinContract
 import DTwinTwilio
 import Foundation
-import Logging
 
 struct SMSCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -25,7 +23,7 @@ struct SMSCommand: AsyncParsableCommand {
             """
     )
 
-    @OptionGroup var common: CommonOptions
+    @OptionGroup var settings: ConfigurationOption
 
     @Option(help: ArgumentHelp("The recipient, in E.164 form.", valueName: "+NUMBER"))
     var to: String
@@ -38,27 +36,27 @@ struct SMSCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures {
-            guard let recipient = PhoneNumber(to) else {
-                throw CommandFailure.usage("--to \(to.debugDescription) is not a phone number like +12065550100")
-            }
+            let recipient = try phoneNumber(to, option: "--to")
+            let sender = try from.map { try phoneNumber($0, option: "--from") }
             guard !text.isEmpty, text.count <= 1600 else {
                 throw CommandFailure.usage("the text must be 1 to 1600 characters (it is \(text.count))")
             }
-            let configuration = try common.loadConfiguration()
-            let sender = from ?? configuration.twilio.from
-            guard !sender.isEmpty else {
-                throw CommandFailure.usage("no sender: set twilio.from (DTWIN_TWILIO_FROM) or pass --from")
-            }
-            let logger = bootstrapLogging(level: .critical)
+            let configuration = try settings.loadConfiguration()
             let credentials: TwilioCredentials?
-            do {
-                credentials = try BridgeApplication.twilioCredentials(ProcessInfo.processInfo.environment, logger: logger)
-            } catch {
-                throw CommandFailure.usage("\(error)")
+            switch TwilioCredentials.lookup(in: ProcessInfo.processInfo.environment) {
+            case .found(let found): credentials = found
+            case .absent: credentials = nil
+            case .incomplete(let half): throw CommandFailure.usage("\(half)")
             }
+            // twilio.from is checked by the same phone rule when the configuration loads.
+            let from = sender?.description ?? configuration.twilio.from
             guard let credentials else {
-                print("dry run (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not set): would send from \(sender) to \(recipient): \(text)")
+                let shownSender = from.isEmpty ? "(no sender yet: set twilio.from or pass --from)" : from
+                print("dry run (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not set): would send from \(shownSender) to \(recipient): \(text)")
                 return
+            }
+            guard !from.isEmpty else {
+                throw CommandFailure.usage("no sender: set twilio.from (DTWIN_TWILIO_FROM) to your Twilio number, or pass --from")
             }
             let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup)
             let client = TwilioClient(
@@ -66,7 +64,7 @@ struct SMSCommand: AsyncParsableCommand {
                 client: http)
             let result: Result<TwilioClient.Accepted, TwilioError>
             do throws(TwilioError) {
-                result = .success(try await client.sendMessage(to: recipient, from: sender, body: text, statusCallback: nil))
+                result = .success(try await client.sendMessage(to: recipient, from: from, body: text, statusCallback: nil))
             } catch {
                 result = .failure(error)
             }
@@ -78,5 +76,14 @@ struct SMSCommand: AsyncParsableCommand {
                 throw CommandFailure.runtime("SMS not sent: \(error)")
             }
         }
+    }
+
+    /// `--to` and `--from` follow the one phone-number rule (``PhoneNumber``).
+    private func phoneNumber(_ text: String, option: String) throws -> PhoneNumber {
+        guard let number = PhoneNumber(text) else {
+            throw CommandFailure.usage(
+                "\(option) \(text.debugDescription) is not a phone number: write it as + and the country code, like +12065550100")
+        }
+        return number
     }
 }

@@ -19,7 +19,7 @@ struct SendCommand: AsyncParsableCommand {
             """
     )
 
-    @OptionGroup var common: CommonOptions
+    @OptionGroup var settings: BrokerOptions
 
     @Argument(help: "The device name ([A-Za-z0-9_-], up to 64 characters).")
     var device: String
@@ -37,7 +37,7 @@ struct SendCommand: AsyncParsableCommand {
             let command: DeviceCommand
             do { command = try DeviceCommand(validating: self.command) } catch { throw CommandFailure.usage("\(error)") }
             guard timeout.duration > .zero else { throw CommandFailure.usage("--timeout must be longer than 0") }
-            let configuration = try common.loadConfiguration()
+            let configuration = try settings.loadConfiguration()
             let client = try await ToolConnection.connect(.tool(configuration, name: "send"), timeout: timeout.duration)
             do {
                 let topic = configuration.topicPrefix.down(name)

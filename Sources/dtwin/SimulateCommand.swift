@@ -25,7 +25,7 @@ struct SimulateCommand: AsyncParsableCommand {
             """
     )
 
-    @OptionGroup var common: CommonOptions
+    @OptionGroup var settings: BrokerOptions
 
     @Option(help: "How many devices.")
     var devices: Int = 1
@@ -54,7 +54,7 @@ struct SimulateCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures {
-            let configuration = try common.loadConfiguration()
+            let configuration = try settings.loadConfiguration()
             let tree = configuration.topicPrefix
             var simulated: [SimulatedDevice] = []
             for index in 1...devices {

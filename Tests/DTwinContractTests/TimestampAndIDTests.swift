@@ -1,6 +1,7 @@
-import DTwinContract
 import Foundation
 import Testing
+
+@testable import DTwinContract
 
 @Suite struct TimestampTests {
     @Test(arguments: [
@@ -61,6 +62,24 @@ import Testing
             if let previous { #expect(previous < id) }
             previous = id
         }
+    }
+
+    /// ULID's monotonic mode: within a millisecond (or when the clock steps back) each id is
+    /// the previous one plus one, so ids keep the order they were made in.
+    @Test func idsOfOneMillisecondIncreaseInTheOrderTheyAreMade() {
+        var ids = MonotonicMessageIDs(generator: SplitMix64(seed: 3))
+        let millis: Int64 = 1_700_000_000_000
+        let sameMillisecond = (0..<1000).map { _ in ids.next(millis: millis) }
+        #expect(sameMillisecond == sameMillisecond.sorted() && Set(sameMillisecond).count == 1000)
+        #expect(sameMillisecond.allSatisfy { $0.rawValue.prefix(10) == sameMillisecond[0].rawValue.prefix(10) }, "one time part")
+        let steppedBack = ids.next(millis: millis - 5000)
+        #expect(steppedBack > sameMillisecond.last!)
+        let later = ids.next(millis: millis + 1)
+        #expect(later > steppedBack && later.rawValue.prefix(10) != steppedBack.rawValue.prefix(10))
+        // The carry out of the low 64 bits reaches the high 16 (the 80 bits count as one number).
+        let full = MessageID.RandomBits(high: 7, low: .max)
+        #expect(full.successor == MessageID.RandomBits(high: 8, low: 0))
+        #expect(MessageID(millis: millis, random: full) < MessageID(millis: millis, random: full.successor))
     }
 
     @Test func aSeedGivesTheSameIDs() {

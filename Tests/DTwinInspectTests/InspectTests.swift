@@ -154,6 +154,37 @@ import Testing
         #expect(ReplayPlan.Speed(argument: "0") == nil && ReplayPlan.Speed(argument: "fast") == nil && ReplayPlan.Speed(argument: "max") == .max)
     }
 
+    /// A recording holds the bridge's retained status and the commands it sent: by default only
+    /// device traffic goes out, unretained, and the rest is counted for the warnings.
+    @Test func replaySendsDeviceTrafficOnlyUnlessToldOtherwise() {
+        let topics: [(String, Bool)] = [
+            ("dtwin/bridge/status", true), ("dtwin/uno1/status", true), ("dtwin/uno1/up", false), ("dtwin/uno1/down", false),
+            ("dtwin/uno1/sms", false), ("dtwin/bridge/deadletter", false), ("dtwin/bridge/ipcommand/uno1", false),
+            ("lab/x/uno2/up", false), ("other/thing", false), ("dtwin/uno1/down", false),
+        ]
+        let recording = topics.enumerated().map { n, entry in
+            Observation(atMillis: 1_000 + Int64(n) * 100, topic: entry.0, qos: 1, retain: entry.1, payload: Array("p\(n)".utf8))
+        }
+        #expect(ReplayPlan.role(of: "dtwin/uno1/up") == .deviceTraffic && ReplayPlan.role(of: "a/b/uno1/sms") == .deviceTraffic)
+        #expect(ReplayPlan.role(of: "dtwin/uno1/down") == .command && ReplayPlan.role(of: "dtwin/bridge/status") == .bridge)
+        #expect(ReplayPlan.role(of: "dtwin/bad.name/up") == .other && ReplayPlan.role(of: "uno1/up") == .other)
+
+        let plain = ReplayPlan(recording, speed: .factor(1))
+        #expect(plain.steps.map(\.observation.topic) == ["dtwin/uno1/status", "dtwin/uno1/up", "dtwin/uno1/sms", "lab/x/uno2/up"])
+        #expect(plain.steps.allSatisfy { !$0.observation.retain })
+        #expect(plain.steps.map(\.offsetMillis) == [0, 100, 300, 600], "gaps count from the first message sent")
+        #expect(plain.heldBack[.command] == .init(count: 2, example: "dtwin/uno1/down"))
+        #expect(plain.heldBack[.bridge]?.count == 3 && plain.heldBack[.other]?.count == 1 && plain.unretained == 1)
+        #expect(plain.warnings.count == 4)
+        #expect(plain.warnings[0].contains("2 command(s)") && plain.warnings[0].contains("--include-commands"))
+        #expect(plain.warnings[3].contains("1 retained") && plain.warnings[3].contains("--keep-retain"))
+
+        let meant = ReplayPlan(recording, speed: .max, options: .init(includeCommands: true, keepRetain: true))
+        #expect(meant.steps.count == 6 && meant.heldBack[.command] == nil && meant.unretained == 0)
+        #expect(meant.steps.first?.observation.retain == true)
+        #expect(meant.warnings.count == 2, "the bridge's own and the foreign topics are still held back")
+    }
+
     @Test func aSimulatedDeviceReadsLikeTheSketchAndAnswersCommands() {
         var legacy = SimulatedDevice(name: DeviceName("sim1")!, format: .legacy, seed: 7)
         #expect(legacy.awakePayload == "sim1:awake")

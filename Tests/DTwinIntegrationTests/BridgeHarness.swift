@@ -46,8 +46,7 @@ final class BridgeHarness: Sendable {
         configure: (inout DTwinConfiguration) -> Void = { _ in }
     ) async throws {
         broker = try existing ?? MosquittoProcess()
-        directory = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-test-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        directory = try makeTemporaryFolder("dtwin-test")
         var configuration = Self.testConfiguration(broker: broker, directory: directory)
         configure(&configuration)
         self.configuration = configuration

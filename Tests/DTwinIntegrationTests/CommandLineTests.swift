@@ -15,11 +15,7 @@ import Testing
         ]
     }
 
-    func temporaryDirectory() throws -> URL {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        return directory
-    }
+    func temporaryDirectory() throws -> URL { try makeTemporaryFolder("dtwin-cli") }
 
     @Test func sigtermPublishesOfflineExitsZeroAndTheSpoolKeepsTheRest() async throws {
         let broker = try MosquittoProcess()
@@ -51,13 +47,19 @@ import Testing
         // default way (the first bridge may have stored all 50 already, so the wait below can
         // be instant).
         #expect(await watcher.waitFor { $0.last?.payload == Array("online".utf8) })
-        var count = 0
+        var lines: [Substring] = []
         _ = await waitUntil(timeout: .seconds(15), interval: .milliseconds(200)) {
             let readings = try? await DTwinBinary.run(["readings", "uno1", "--json", "--limit", "100"], environment: environment)
-            count = readings?.output.split(separator: "\n").count ?? 0
-            return count >= 50
+            lines = readings?.output.split(separator: "\n") ?? []
+            return lines.count >= 50
         }
-        #expect(count == 50)
+        #expect(lines.count == 50)
+        // In the order they were published, also those stored in the same millisecond (ordered by
+        // time, then by the bridge's monotonic ids).
+        let values = lines.map { line in
+            ((try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any])?["value"] as? Int ?? -1
+        }
+        #expect(values == Array(0..<50), "\(values)")
         restarted.signal(SIGTERM)
         #expect(await restarted.exited(within: .seconds(15)))
         #expect(restarted.exitCode == 0)

@@ -72,7 +72,17 @@ import Testing
         #expect(Self.values(range) == [20, 30, 40], "\(range.body)")
         let items = range.json["items"] as? [[String: Any]] ?? []
         #expect(items.first?["kind"] as? String == "reading" && items.first?["ts"] as? String == Self.iso(2))
-        #expect(Self.values(try await harness.get("/api/devices/b/readings")).isEmpty)
+        #expect(all.json["hint"] == nil, "no hint when there are items")
+        // An empty answer says why: an unknown device, or a range with nothing in it.
+        let configured = try await harness.get("/api/devices/b/readings")
+        #expect(Self.values(configured).isEmpty && configured.json["count"] as? Int == 0)
+        #expect(configured.json["hint"] as? String == "b is known but has no items in the twin table yet", "\(configured.body)")
+        let unknown = try await harness.get("/api/devices/nosuch/readings")
+        let known = try #require((unknown.json["hint"] as? String)?.split(separator: ": ").last, "\(unknown.body)")
+        #expect(unknown.json["hint"] as? String == #"no device "nosuch" is known; the devices are: \#(known)"#)
+        #expect(known.split(separator: ", ").contains("a") && known.split(separator: ", ").contains("b"), "heard and configured")
+        let outside = try await harness.get("/api/devices/a/readings?since=2030-01-01")
+        #expect((outside.json["hint"] as? String)?.hasPrefix("a has items, the latest at \(Self.iso(6)), but none in this range") == true)
         await harness.stop()
     }
 

@@ -29,8 +29,7 @@ import Testing
 
         init(answer: @escaping @Sendable () -> HTTPReceiver.Answer = { .init() }) async throws {
             broker = try MosquittoProcess()
-            directory = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-fault-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            directory = try makeTemporaryFolder("dtwin-fault")
             let delivered = self.delivered
             gateway = try await HTTPReceiver.start { request in
                 if let number = Rig.readingNumber(request) { delivered.add(number) }

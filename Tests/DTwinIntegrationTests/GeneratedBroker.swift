@@ -21,7 +21,8 @@ struct GeneratedBroker: Sendable {
         var attempt = 0
         while true {
             attempt += 1
-            let ports = (try freeLoopbackPort(), try freeLoopbackPort())
+            let pair = try freeLoopbackPorts(2)
+            let ports = (pair[0], pair[1])
             let setup = try await Self.script("setup.sh", ["--host", host, directory.path], environment: Self.ports(ports))
             guard setup.code == 0 else { throw TestSupportError("setup.sh failed: \(setup.errors)") }
             do {

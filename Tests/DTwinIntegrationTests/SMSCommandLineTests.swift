@@ -34,17 +34,44 @@ import Testing
     }
 
     @Test func withoutCredentialsItPrintsTheDryRun() async throws {
-        let result = try await DTwinBinary.run(["sms", "--to", "+12065550100", "--from", "+15017122661", "dry"])
+        let result = try await DTwinBinary.run(["sms", "--to", "+12065550100", "--from", "+1 501 712 2661", "dry"])
         #expect(result.code == 0)
-        #expect(result.output.contains("dry run") && result.output.contains("dry"))
+        #expect(result.output.contains("dry run") && result.output.contains("from +15017122661 to +12065550100: dry"), "\(result.output)")
+        // No sender yet is no reason to hide the dry run: it says what is missing.
+        let noSender = try await DTwinBinary.run(["sms", "--to", "+12065550100", "hello"])
+        #expect(noSender.code == 0, "\(noSender.output)")
+        #expect(noSender.output.contains("would send from (no sender yet: set twilio.from or pass --from) to +12065550100: hello"))
     }
 
     @Test func badArgumentsAndHalfCredentialsExitTwo() async throws {
-        let badNumber = try await DTwinBinary.run(["sms", "--to", "2065550100", "x"])
-        #expect(badNumber.code == 2 && badNumber.output.contains("not a phone number"))
+        // One phone rule for --to, --from and twilio.from.
+        for (arguments, environment, words) in [
+            (["--to", "2065550100"], [:], #"--to "2065550100" is not a phone number"#),
+            (["--to", "+12065550100", "--from", "555"], [:], #"--from "555" is not a phone number"#),
+            (["--to", "+12065550100"], ["DTWIN_TWILIO_FROM": "555"], "twilio.from: must be a phone number like +15017122661"),
+        ] {
+            let refused = try await DTwinBinary.run(["sms"] + arguments + ["x"], environment: environment)
+            #expect(refused.code == 2 && refused.output.contains(words), "\(arguments): \(refused.output)")
+        }
         let half = try await DTwinBinary.run(
             ["sms", "--to", "+12065550100", "--from", "+15017122661", "x"], environment: ["TWILIO_ACCOUNT_SID": Self.sid])
-        #expect(half.code == 2 && half.output.contains("TWILIO_AUTH_TOKEN"), "\(half.output)")
+        #expect(half.code == 2, "\(half.output)")
+        #expect(
+            half.output.contains(
+                "dtwin: TWILIO_ACCOUNT_SID is set but TWILIO_AUTH_TOKEN (or acct_token_env) is not: set both to send SMS, or neither for a dry run"),
+            "\(half.output)")
+        #expect(!half.output.contains(Self.sid))
+        // The bridge stops on it before it makes anything (its files would go to a folder of their own).
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-half-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let halfBridge = try await DTwinBinary.run(
+            ["bridge"],
+            environment: [
+                "acct_token_env": "seed-token-secret", "DTWIN_STORE_PATH": folder + "/twin.sqlite", "DTWIN_SPOOL_PATH": folder + "/spool",
+                "DTWIN_HTTP_PORT": "0", "DTWIN_BROKER": "mqtt://127.0.0.1:\(try freeLoopbackPort())",
+            ])
+        #expect(halfBridge.code == 2 && halfBridge.output.contains("acct_token_env is set but TWILIO_ACCOUNT_SID (or acct_id_env) is not"))
+        #expect(!halfBridge.output.contains("seed-token-secret"))
         let tooLong = try await DTwinBinary.run(["sms", "--to", "+12065550100", String(repeating: "x", count: 1601)])
         #expect(tooLong.code == 2)
     }
@@ -55,8 +82,7 @@ import Testing
     let broker = try MosquittoProcess()
     defer { broker.stop() }
     let occupant = try await HTTPReceiver.start()
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-port-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    let directory = try makeTemporaryFolder("dtwin-port")
     defer { try? FileManager.default.removeItem(at: directory) }
     let result = try await DTwinBinary.run(
         ["bridge"],

@@ -24,8 +24,7 @@ import Testing
         let lambda = try await LambdaAPIServer.start(credentials: AWSCredentials(accessKeyId: "AKIDSECRETS", secretAccessKey: "another"))
         lambda.deploy("twin-ingest") { _ in .returned("{}") }
         let twilio = try await TwilioAPIServer.start(accountSid: Self.accountSid, authToken: "another-token")
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-secrets-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try makeTemporaryFolder("dtwin-secrets")
         defer { try? FileManager.default.removeItem(at: directory) }
         let configuration = directory.appendingPathComponent("dtwin.yaml")
         try """

@@ -9,11 +9,12 @@ final class RunningDTwin: Sendable {
     let process: ChildProcess
     let outputFile: URL
 
-    init(_ arguments: [String], environment: [String: String] = [:]) throws {
+    init(_ arguments: [String], environment: [String: String] = [:], workingDirectory: String? = nil) throws {
         outputFile = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-tool-\(UUID().uuidString)")
         process = try ChildProcess(
             executable: DTwinBinary.path, arguments: arguments,
-            environment: DTwinBinary.cleanEnvironment.merging(environment) { $1 }, outputFile: outputFile.path)
+            environment: DTwinBinary.cleanEnvironment.merging(environment) { $1 }, outputFile: outputFile.path,
+            workingDirectory: workingDirectory)
     }
 
     var output: String { (try? String(contentsOf: outputFile, encoding: .utf8)) ?? "" }
@@ -127,8 +128,7 @@ final class RunningDTwin: Sendable {
         let broker = try MosquittoProcess()
         defer { broker.stop() }
         let publisher = try await MessageCollector(port: broker.port, filters: ["lab/#"])
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-rec-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try makeTemporaryFolder("dtwin-rec")
         defer { try? FileManager.default.removeItem(at: directory) }
         let file = directory.appendingPathComponent("lab.jsonl").path
         try await Self.probe(publisher)

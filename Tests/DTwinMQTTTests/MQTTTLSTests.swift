@@ -16,8 +16,7 @@ import Testing
         var passwords: String { directory.appendingPathComponent("passwd").path }
 
         init() async throws {
-            directory = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-tls-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            directory = try makeTemporaryFolder("dtwin-tls")
             let d = directory.path
             try await run(
                 "/usr/bin/openssl",

@@ -23,8 +23,7 @@ import Testing
         let folder: URL
 
         init(_ backend: Backend, pageSize: Int = 500) async throws {
-            folder = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-store-\(UUID().uuidString)")
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            folder = try makeTemporaryFolder("dtwin-store")
             switch backend {
             case .sqlite:
                 moto = nil
@@ -97,6 +96,31 @@ import Testing
         #expect(before.map(\.value) == [1, 0])
         #expect(try await fixture.store.items(device: device, since: base + 9000, until: base + 9000, limit: 10).isEmpty)
         #expect(try await fixture.store.items(device: DeviceName("nobody")!, since: nil, until: nil, limit: 10).isEmpty)
+        await fixture.close()
+    }
+
+    /// Items of the same millisecond come back in the order of their ids (the bridge's ids
+    /// increase in arrival order), on both stores, also where a page or the limit cuts through
+    /// them: DynamoDB's index orders by time only.
+    @Test(arguments: Backend.allCases) func itemsOfOneMillisecondAreOrderedByTheirIDs(_ backend: Backend) async throws {
+        let fixture = try await Fixture(backend, pageSize: 3)
+        var ids = MonotonicMessageIDs()
+        let millis: Int64 = 1_764_000_000_000
+        let made = (0..<8).map { n in ids.next(millis: n < 2 ? millis - 1000 : millis) }
+        #expect(made == made.sorted(), "ids increase in the order they are made")
+        let items = made.enumerated().map { n, id in
+            TwinItem(
+                messageId: id.rawValue, device: "uno1", ts: Timestamp.iso8601(millis: n < 2 ? millis - 1000 : millis),
+                payload: "sim-uno1 data \(n)", kind: .reading, value: Double(n), source: "mqtt")
+        }
+        // Stored out of order, so neither store can pass on insertion order.
+        for n in [5, 2, 7, 0, 3, 6, 1, 4] { try await fixture.store.put(items[n]) }
+        let device = DeviceName("uno1")!
+        let all = try await fixture.store.items(device: device, since: nil, until: nil, limit: 100)
+        #expect(all.map(\.value) == [7, 6, 5, 4, 3, 2, 1, 0])
+        let latest = try await fixture.store.items(device: device, since: nil, until: nil, limit: 4)
+        #expect(latest.map(\.value) == [7, 6, 5, 4], "the limit keeps the newest ids of the millisecond")
+        #expect(try await fixture.store.devices().first?.latest == items[7])
         await fixture.close()
     }
 

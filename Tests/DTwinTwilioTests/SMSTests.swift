@@ -213,10 +213,19 @@ struct CredentialsTests {
             Issue.record("no variables: dry-run")
             return
         }
-        guard case .incomplete(let missing) = TwilioCredentials.lookup(in: ["TWILIO_ACCOUNT_SID": "AC1"]) else {
+        guard case .incomplete(let half) = TwilioCredentials.lookup(in: ["TWILIO_ACCOUNT_SID": "AC1"]) else {
             Issue.record("half the credentials is an error")
             return
         }
-        #expect(missing.contains("TWILIO_AUTH_TOKEN"))
+        #expect(
+            "\(half)"
+                == "TWILIO_ACCOUNT_SID is set but TWILIO_AUTH_TOKEN (or acct_token_env) is not: set both to send SMS, or neither for a dry run"
+        )
+        guard case .incomplete(let seedHalf) = TwilioCredentials.lookup(in: ["acct_token_env": "secret-token"]) else {
+            Issue.record("half the seed's credentials is an error")
+            return
+        }
+        #expect("\(seedHalf)".hasPrefix("acct_token_env is set but TWILIO_ACCOUNT_SID (or acct_id_env) is not"))
+        #expect(!"\(seedHalf)".contains("secret-token"))
     }
 }

@@ -26,6 +26,12 @@ ADD_INDEX_COMMAND = (
 )
 
 
+
+def newer_first_key(item: dict) -> tuple[str, str]:
+    """The twin table's order: by time, then by message id. The bridge's ids increase in
+    arrival order, so items stored in the same millisecond keep the order they arrived in."""
+    return (item.get("ts", ""), item.get("messageid", ""))
+
 class TableUnavailable(Exception):
     """DynamoDB did not do what was asked for a reason that is not the caller's (a 503)."""
 
@@ -90,13 +96,31 @@ class TwinTable:
             condition &= Key("ts").lt(iso8601(until))
         request = {"IndexName": INDEX, "KeyConditionExpression": condition, "ScanIndexForward": False}
         found: list[dict] = []
+        more = False
         while len(found) < limit:
             answer = self.table.query(Limit=min(self.page_size, limit - len(found)), **request)
             found += answer.get("Items", [])
-            if "LastEvaluatedKey" not in answer:
+            more = "LastEvaluatedKey" in answer
+            if not more:
                 break
             request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-        return found
+        # The index orders by time only: items of one millisecond come in any order. When the
+        # last one kept has peers left unread, read them all so the cut follows the ids too.
+        if more and found:
+            seen = {item.get("messageid") for item in found}
+            found += [item for item in self._at(device, found[-1]["ts"]) if item.get("messageid") not in seen]
+        return sorted(found, key=newer_first_key, reverse=True)[:limit]
+
+    def _at(self, device: str, ts: str) -> list[dict]:
+        """Every item of `device` at exactly `ts`."""
+        request = {"IndexName": INDEX, "KeyConditionExpression": Key("device").eq(device) & Key("ts").eq(ts)}
+        found: list[dict] = []
+        while True:
+            answer = self.table.query(Limit=self.page_size, **request)
+            found += answer.get("Items", [])
+            if "LastEvaluatedKey" not in answer:
+                return found
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
     def _scan(self, device: str, since: Optional[int], until: Optional[int], limit: int) -> list[dict]:
         """The seed's table: every page read, the device's items filtered by DynamoDB, sorted here."""
@@ -119,7 +143,7 @@ class TwinTable:
             if "LastEvaluatedKey" not in answer:
                 break
             request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
-        found.sort(key=lambda item: item.get("ts", ""), reverse=True)
+        found.sort(key=newer_first_key, reverse=True)
         return found[:limit]
 
     def status(self) -> dict:

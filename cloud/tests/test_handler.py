@@ -343,6 +343,18 @@ def test_readings_oldest_first_with_range_and_limit(table):
     assert [item["value"] for item in body["items"]] == [3, 4]
 
 
+@pytest.mark.parametrize("page_size", [2, 100])
+def test_readings_of_one_millisecond_come_back_in_message_id_order(table, page_size):
+    # The bridge's ids increase in arrival order; stored out of order, in one millisecond.
+    app.twin_table(app.Settings.from_environment()).page_size = page_size
+    for n in (3, 0, 5, 1, 4, 2):
+        call(bridge_post(dtwin_params(payload=f"sim-uno1 data {n}".encode(), message_id=f"01KB00000000000000000000{n:02d}")))
+    _, body = call(readings_event())
+    assert [item["value"] for item in body["items"]] == [0, 1, 2, 3, 4, 5]
+    _, body = call(readings_event(limit="3"))
+    assert [item["value"] for item in body["items"]] == [3, 4, 5], "the limit keeps the newest ids"
+
+
 @pytest.mark.parametrize("query, words", [
     ({"since": "noon"}, "not an ISO-8601"), ({"limit": "0"}, "whole number from 1 to 1000"),
     ({"limit": "1001"}, "1 to 1000"), ({"since": "2026-12-02", "until": "2026-12-01"}, "earlier than until"),

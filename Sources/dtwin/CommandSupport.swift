@@ -5,10 +5,29 @@ import DTwinContract
 import Foundation
 import Logging
 
-/// Options every command shares: where the configuration is, and which broker to use.
-struct CommonOptions: ParsableArguments {
+/// `--config`, for the commands that read the configuration but never touch the broker.
+struct ConfigurationOption: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Configuration file (default: dtwin.yaml if present, or $DTWIN_CONFIG).", valueName: "FILE"))
     var config: String?
+
+    /// Loads the configuration; prints its warnings.
+    func loadConfiguration() throws -> DTwinConfiguration { try load().configuration }
+
+    /// The configuration with where it came from; prints its warnings.
+    func load() throws -> ConfigurationLoader.Loaded {
+        do {
+            let loaded = try ConfigurationLoader.load(path: config, environment: ProcessInfo.processInfo.environment)
+            loaded.warnings.forEach(warn)
+            return loaded
+        } catch {
+            throw CommandFailure.usage("\(error)")
+        }
+    }
+}
+
+/// `--config`, `--broker` and `--ca`, for the commands that connect to the broker.
+struct BrokerOptions: ParsableArguments {
+    @OptionGroup var file: ConfigurationOption
 
     @Option(name: .long, help: ArgumentHelp("Broker URL, overriding the configuration: mqtt://[user:pass@]host:port or mqtts://…", valueName: "URL"))
     var broker: String?
@@ -17,24 +36,24 @@ struct CommonOptions: ParsableArguments {
     var ca: String?
 
     /// Loads the configuration and applies the command-line overrides; prints warnings.
-    func loadConfiguration() throws -> DTwinConfiguration {
-        let environment = ProcessInfo.processInfo.environment
-        do {
-            let loaded = try ConfigurationLoader.load(path: config, environment: environment)
-            for warning in loaded.warnings { FileHandle.standardError.write(Data("dtwin: warning: \(warning)\n".utf8)) }
-            var configuration = loaded.configuration
-            if let broker {
-                do {
-                    configuration.broker = try BrokerURL(parsing: broker)
-                } catch {
-                    throw ConfigurationError(key: "--broker", message: error.reason)
-                }
+    func loadConfiguration() throws -> DTwinConfiguration { try load().configuration }
+
+    /// The configuration with the command-line overrides applied (and named in `overrides`).
+    func load() throws -> ConfigurationLoader.Loaded {
+        var loaded = try file.load()
+        if let broker {
+            do {
+                loaded.configuration.broker = try BrokerURL(parsing: broker)
+            } catch {
+                throw CommandFailure.usage("\(ConfigurationError(key: "--broker", message: error.reason))")
             }
-            if let ca { configuration.ca = ca }
-            return configuration
-        } catch {
-            throw CommandFailure.usage("\(error)")
+            loaded.overrides.append("--broker")
         }
+        if let ca {
+            loaded.configuration.ca = ca
+            loaded.overrides.append("--ca")
+        }
+        return loaded
     }
 }
 
@@ -57,6 +76,12 @@ enum CommandFailure: Error, CustomStringConvertible {
         case .runtime: return ExitCode(1)
         }
     }
+}
+
+/// One `dtwin: warning: …` line on standard error: something the person should know that does
+/// not stop the command.
+func warn(_ message: String) {
+    FileHandle.standardError.write(Data("dtwin: warning: \(message)\n".utf8))
 }
 
 /// Runs a command body, turning ``CommandFailure`` into its message and exit code.
@@ -94,9 +119,14 @@ extension DTwinConfiguration.LogLevel {
 /// A duration option (`1.5s`, `250ms`, `2m`), parsed like durations in the configuration.
 struct DurationArgument: ExpressibleByArgument {
     let duration: Duration
+    /// As written, so `--help` shows a default as `5s`, the way it is typed.
+    let text: String
 
     init?(argument: String) {
         guard let duration = ValueParsers.duration(argument) else { return nil }
         self.duration = duration
+        self.text = argument
     }
+
+    var defaultValueDescription: String { text }
 }
