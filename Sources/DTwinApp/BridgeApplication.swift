@@ -115,7 +115,7 @@ public struct BridgeApplication: Sendable {
         let cellular = Set(configuration.devices.filter { $0.value.cellular }.keys)
         let queue = PublishQueue(spool: spool, memoryLimit: configuration.spool.maxBytes)
         let dispatcher = CommandDispatcher(queue: queue, tree: configuration.topicPrefix, cellular: cellular, twilio: twilio, logger: logger)
-        let registry = DeviceRegistry()
+        let registry = DeviceRegistry(configured: Set(configuration.devices.keys), metrics: PrometheusMetricsFactory(registry: metrics))
         let retry = configuration.upstream.retry
         bridge = BridgeService(
             mqtt: mqtt, upstream: upstream, spool: spool, publishQueue: queue, dispatcher: dispatcher, registry: registry,
@@ -132,8 +132,9 @@ public struct BridgeApplication: Sendable {
             })
 
         webhooks = TwilioWebhooks(
-            validator: credentials.map { TwilioRequestValidator(authToken: $0.authToken) }, publicURL: publicURL, book: book,
-            outbox: outbox, commands: dispatcher, directory: registry, cellular: bridge, store: store, logger: logger)
+            validator: credentials.map { TwilioRequestValidator(authToken: $0.authToken) }, accountSid: credentials?.accountSid,
+            publicURL: publicURL, book: book, outbox: outbox, commands: dispatcher, directory: registry, cellular: bridge, store: store,
+            seen: spool ?? SeenMessageSids(), logger: logger)
         if publicURL.isEmpty && credentials != nil {
             logger.notice(
                 "http.publicURL is not set: webhook signatures are checked against the Host header, which is wrong behind a proxy")

@@ -34,10 +34,31 @@ extension BridgeService {
         case .deviceStatus(let device, let status):
             registry.noteStatus(device, status)
             logger.info("device status", metadata: ["device": "\(device)", "status": "\(status)"])
+        case .bridgeStatus(let status, let retained):
+            keepStatusOnline(status, retained: retained)
         case .ownTopic:
             break
         case .ignore(let reason):
             logger.warning("message ignored", metadata: ["topic": "\(message.topic.debugDescription)", "reason": "\(reason)"])
+        }
+    }
+
+    /// `<prefix>/bridge/status` is this bridge's while it runs: anything there but `online` is
+    /// someone else's doing (or a last will left by an earlier run, seen at subscribe time) and is
+    /// put right at once, so nobody can make the bridge look down. Its own `offline` comes only
+    /// once it is stopping, and is left alone.
+    func keepStatusOnline(_ status: String, retained: Bool) {
+        guard status != "online", !delivery.isStopping, let birth = mqtt.configuration.birth else { return }
+        let metadata: Logger.Metadata = ["topic": "\(birth.topic)", "status": "\(status.debugDescription)"]
+        if retained {
+            logger.info("an earlier bridge status was left on the broker; publishing online", metadata: metadata)
+        } else {
+            logger.warning("someone else published the bridge's status; publishing online again", metadata: metadata)
+        }
+        do {
+            try mqtt.publishWithoutWaiting(topic: birth.topic, payload: birth.payload, qos: birth.qos, retain: true)
+        } catch {
+            logger.error("cannot publish the bridge's online status", metadata: ["error": "\(error)"])
         }
     }
 

@@ -12,7 +12,10 @@ enum IntakeDecision: Equatable {
     case deviceStatus(DeviceName, String)
     /// A device's text for its subscribers' phones.
     case sms(DeviceName, String)
-    /// The bridge's own topics (its retained status matches `<prefix>/+/status`): nothing to do.
+    /// What `<prefix>/bridge/status` says (it matches `<prefix>/+/status`), and whether it came
+    /// from the broker's retained store (at subscribe time) rather than live.
+    case bridgeStatus(String, retained: Bool)
+    /// The bridge's own other topics (dead letters, IP-command copies): nothing to do.
     case ownTopic
     /// Not a topic the bridge handles; the reason is logged.
     case ignore(String)
@@ -58,7 +61,9 @@ enum MessageIntake {
             // A device with a bad name still sent something: keep it where an operator can see it.
             if kind == .up { return deadLetter("\(error)") }
             return .ignore("\(error)")
-        case .bridgeStatus, .deadLetter, .ipCommandCopy:
+        case .bridgeStatus:
+            return .bridgeStatus(String(decoding: message.payload.prefix(64), as: UTF8.self), retained: message.retain)
+        case .deadLetter, .ipCommandCopy:
             return .ownTopic
         case .outsideTree(let reason):
             return .ignore(reason)

@@ -1,5 +1,6 @@
 import DTwinBridge
 import DTwinContract
+import DTwinSpool
 
 // What the HTTP layer needs from the rest of the gateway, each a small protocol: the server, the
 // webhooks and the API are built from these, never from the bridge class, so they can be tested
@@ -37,6 +38,21 @@ public protocol BridgeHealth: Sendable {
 public protocol TestEventDelivery: Sendable {
     var upstreamName: String { get }
     func deliverTestEvent(_ event: ConsoleTestEvent) async -> DeliveryOutcome
+}
+
+/// The Twilio SIDs the webhooks acted on, so a retried or replayed webhook acts once.
+public protocol WebhookSidLedger: Sendable {
+    /// `true` when `sid` is new (and is now recorded), `false` when it was acted on before;
+    /// throws when it cannot tell (then nothing is done, and the caller may try again).
+    func claim(_ sid: String) async throws -> Bool
+    /// Forgets `sid` after its action failed, so Twilio's retry may act.
+    func release(_ sid: String) async
+}
+
+/// On disk, in the spool's file: a replay after a restart finds its SID.
+extension Spool: WebhookSidLedger {
+    public func claim(_ sid: String) async throws -> Bool { try await claimSid(sid, atMillis: Timestamp.nowMillis()) }
+    public func release(_ sid: String) async { await releaseSid(sid) }
 }
 
 extension CommandDispatcher: CommandSending {}

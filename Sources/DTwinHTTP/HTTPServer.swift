@@ -4,6 +4,7 @@ import DTwinTwilio
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import Prometheus
@@ -16,6 +17,19 @@ import Synchronization
 public enum HTTPServer {
     /// Twilio's webhooks are a few hundred bytes; anything near this is not Twilio.
     public static let maxBodyBytes = 64 * 1024
+
+    /// The limits that keep a slow or idle client from holding the server (README: "The HTTP
+    /// server's limits"). A connection with no request under way (idle between requests, or a
+    /// request head still arriving) is closed after ``idleTimeout``; a body must arrive within
+    /// ``bodyTimeout`` (and is cut at once when the bridge shuts down); at most
+    /// ``maxConnections`` are open at once, the rest wait in the kernel's queue.
+    public struct Limits: Sendable {
+        public var idleTimeout: Duration = .seconds(15)
+        public var bodyTimeout: Duration = .seconds(5)
+        public var maxConnections = 512
+
+        public init() {}
+    }
 
     /// Where the server listens once it runs (port 0 picks a free one).
     public final class Address: Sendable {
@@ -38,11 +52,14 @@ public enum HTTPServer {
 
     public static func build(
         host: String, port: Int, webhooks: TwilioWebhooks, api: DeviceAPI, readiness: Readiness, health: any BridgeHealth,
-        address: Address, metrics: PrometheusCollectorRegistry, logger: Logger
+        address: Address, metrics: PrometheusCollectorRegistry, limits: Limits = Limits(), logger: Logger
     ) -> some Service {
         let application = Application(
-            router: router(webhooks: webhooks, api: api, readiness: readiness, health: health, metrics: metrics),
-            configuration: .init(address: .hostname(host, port: port), serverName: "dtwin"),
+            router: router(webhooks: webhooks, api: api, readiness: readiness, health: health, metrics: metrics, limits: limits),
+            server: .http1(configuration: .init(idleTimeout: TimeAmount(limits.idleTimeout))),
+            configuration: .init(
+                address: .hostname(host, port: port), serverName: "dtwin",
+                availableConnectionsDelegate: ConnectionLimit(limits.maxConnections, logger: logger)),
             onServerRunning: { channel in
                 let bound = channel.localAddress?.port ?? port
                 address.set(bound)
@@ -54,7 +71,8 @@ public enum HTTPServer {
 
     /// Every route of the server; tests drive it without a socket (HummingbirdTesting's router client).
     public static func router(
-        webhooks: TwilioWebhooks, api: DeviceAPI, readiness: Readiness, health: any BridgeHealth, metrics: PrometheusCollectorRegistry
+        webhooks: TwilioWebhooks, api: DeviceAPI, readiness: Readiness, health: any BridgeHealth, metrics: PrometheusCollectorRegistry,
+        limits: Limits = Limits()
     ) -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: RequestCounter(factory: PrometheusMetricsFactory(registry: metrics)))
@@ -66,10 +84,11 @@ public enum HTTPServer {
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(bytes: metrics.emitToBuffer())))
         }
-        router.post("/twilio/sms") { request, _ in try await respond(request) { await webhooks.sms($0) } }
-        router.post("/twilio/status") { request, _ in try await respond(request) { await webhooks.status($0) } }
-        router.post("/twilio/ipcommands") { request, _ in try await respond(request) { await webhooks.ipCommand($0) } }
-        addAPIRoutes(to: router, api)
+        let timeout = limits.bodyTimeout
+        router.post("/twilio/sms") { request, _ in await respond(request, bodyTimeout: timeout) { await webhooks.sms($0) } }
+        router.post("/twilio/status") { request, _ in await respond(request, bodyTimeout: timeout) { await webhooks.status($0) } }
+        router.post("/twilio/ipcommands") { request, _ in await respond(request, bodyTimeout: timeout) { await webhooks.ipCommand($0) } }
+        addAPIRoutes(to: router, api, bodyTimeout: timeout)
         return router
     }
 
@@ -97,13 +116,13 @@ public enum HTTPServer {
 
     /// `/api/...` (README: "The HTTP API"), behind the bearer token (``BearerAuthentication``).
     /// Every answer is JSON, a wrong method or an unknown path included.
-    static func addAPIRoutes(to router: Router<BasicRequestContext>, _ api: DeviceAPI) {
+    static func addAPIRoutes(to router: Router<BasicRequestContext>, _ api: DeviceAPI, bodyTimeout: Duration) {
         let group = router.group("api").add(middleware: BearerAuthentication(access: api.access))
         let routes = apiRoutes(api)
         let methods: [HTTPRequest.Method] = [.get, .post, .put, .delete, .patch]
         for route in routes {
             group.on(RouterPath(route.path), method: route.method) { request, context in
-                try await respond(request, errorsAsJSON: true) { await route.handle($0, context.parameters.get("device")) }
+                await respond(request, errorsAsJSON: true, bodyTimeout: bodyTimeout) { await route.handle($0, context.parameters.get("device")) }
             }
             let allowed = routes.filter { $0.path == route.path }.map(\.method)
             for method in methods where !allowed.contains(method) {
@@ -138,20 +157,24 @@ public enum HTTPServer {
         }
     }
 
-    /// Reads the body (bounded), calls `handler` with plain values, writes its answer.
+    /// Reads the body (bounded in size and time), calls `handler` with plain values, writes its
+    /// answer.
     static func respond(
-        _ request: Request, errorsAsJSON: Bool = false, _ handler: @Sendable (WebhookRequest) async -> WebhookAnswer
-    ) async throws -> Response {
+        _ request: Request, errorsAsJSON: Bool = false, bodyTimeout: Duration,
+        _ handler: @Sendable (WebhookRequest) async -> WebhookAnswer
+    ) async -> Response {
+        func refusal(_ status: Int, _ text: String) -> Response {
+            response(errorsAsJSON ? DeviceAPI.error(status, text) : .text(status, text))
+        }
         let tooLarge = "the body is over \(maxBodyBytes) bytes"
-        let tooLargeAnswer = errorsAsJSON ? DeviceAPI.error(413, tooLarge) : .text(413, tooLarge)
         if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBodyBytes {
-            return response(tooLargeAnswer)
+            return refusal(413, tooLarge)
         }
         let body: ByteBuffer
-        do {
-            body = try await request.body.collect(upTo: maxBodyBytes)
-        } catch is NIOTooManyBytesError {
-            return response(tooLargeAnswer)
+        switch await readBody(request, within: bodyTimeout) {
+        case .complete(let bytes): body = bytes
+        case .tooLarge: return refusal(413, tooLarge)
+        case .tooSlow: return refusal(408, "the body did not arrive in time (within \(bodyTimeout), and at once when the bridge stops)")
         }
         var headers: [String: String] = [:]
         for field in request.headers { headers[field.name.canonicalName] = field.value }
@@ -161,8 +184,43 @@ public enum HTTPServer {
         return response(answer)
     }
 
+    enum BodyRead: Sendable {
+        case complete(ByteBuffer)
+        case tooLarge
+        /// Not complete within the time allowed, or the bridge began to shut down.
+        case tooSlow
+    }
+
+    /// The request's body, unless it is over ``maxBodyBytes`` or does not arrive within
+    /// `timeout`. A graceful shutdown ends the wait at once: a client that sends half a body
+    /// must not hold up the bridge's exit.
+    static func readBody(_ request: Request, within timeout: Duration) async -> BodyRead {
+        let body = request.body
+        return await withTaskGroup(of: BodyRead?.self) { group in
+            group.addTask {
+                do {
+                    return .complete(try await body.collect(upTo: maxBodyBytes))
+                } catch is NIOTooManyBytesError {
+                    return .tooLarge
+                } catch {
+                    return .tooSlow  // cancelled, or the client went away
+                }
+            }
+            group.addTask {
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: timeout) }
+                return nil
+            }
+            let first = await group.next() ?? nil
+            group.cancelAll()
+            return first ?? .tooSlow
+        }
+    }
+
     static func response(_ answer: WebhookAnswer) -> Response {
         var headers: HTTPFields = [.contentType: answer.contentType]
+        // After an error the connection is closed: what is left of a refused or slow body is
+        // never read, and a client that misbehaves starts again from nothing.
+        if answer.status >= 400 { headers[.connection] = "close" }
         for (name, value) in answer.headers {
             if let field = HTTPField.Name(name) { headers[field] = value }
         }
@@ -175,4 +233,30 @@ public struct HTTPServerError: Error, CustomStringConvertible {
     public let message: String
     public init(message: String) { self.message = message }
     public var description: String { message }
+}
+
+/// At most `maximum` connections open at once; the next wait in the kernel's accept queue.
+/// Reaching the limit is logged once each time (Hummingbird's own delegate logs at trace only).
+struct ConnectionLimit: AvailableConnectionsDelegate {
+    let maximum: Int
+    let logger: Logger
+    var open = 0
+
+    init(_ maximum: Int, logger: Logger) {
+        self.maximum = maximum
+        self.logger = logger
+    }
+
+    mutating func connectionOpened() {
+        open += 1
+        if open == maximum {
+            logger.warning(
+                "the HTTP server has reached its connection limit; new connections wait until one closes",
+                metadata: ["connections": "\(open)"])
+        }
+    }
+
+    mutating func connectionClosed() { open -= 1 }
+
+    func isAcceptingNewConnections() -> Bool { open < maximum }
 }

@@ -1,11 +1,13 @@
 import Synchronization
 
-/// Twilio message SIDs the webhook has handled, so a retried webhook is never published twice.
+/// Twilio SIDs the webhooks have handled, in memory only: the ledger of a bridge without a spool
+/// (`spool.enabled: false`), which forgets them on restart. With the spool, the SIDs are kept in
+/// its file (``Spool/claimSid(_:atMillis:)``).
 ///
 /// A SID is *claimed* before its command is sent and *released* if sending fails (so the same
-/// SMS may try again). Kept in memory, the newest `capacity` SIDs: Twilio retries within
-/// seconds to minutes, well inside that window; a bridge restart forgets them.
-final class SeenMessageSids: Sendable {
+/// SMS may try again). The newest `capacity` SIDs are kept: Twilio retries within seconds to
+/// minutes, well inside that window.
+public final class SeenMessageSids: WebhookSidLedger {
     struct State {
         var sids: Set<String> = []
         var order: [String] = []
@@ -14,12 +16,12 @@ final class SeenMessageSids: Sendable {
     let capacity: Int
     private let state = Mutex(State())
 
-    init(capacity: Int = 10_000) {
+    public init(capacity: Int = 10_000) {
         self.capacity = capacity
     }
 
     /// `true` if `sid` was not seen before (it is now); `false` for a repeat.
-    func claim(_ sid: String) -> Bool {
+    public func claim(_ sid: String) -> Bool {
         state.withLock { state in
             guard state.sids.insert(sid).inserted else { return false }
             state.order.append(sid)
@@ -32,7 +34,7 @@ final class SeenMessageSids: Sendable {
         }
     }
 
-    func release(_ sid: String) {
+    public func release(_ sid: String) {
         state.withLock { state in
             if state.sids.remove(sid) != nil { state.order.removeAll { $0 == sid } }
         }

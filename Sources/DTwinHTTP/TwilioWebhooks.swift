@@ -23,15 +23,21 @@ public final class TwilioWebhooks: Sendable {
     let cellular: any CellularIntake
     let store: (any TwinStore)?
     let logger: Logger
-    let seen = SeenMessageSids()
+    /// The SIDs acted on (the spool's table, or memory without a spool).
+    let seen: any WebhookSidLedger
+    /// The account the webhooks must be for: a request signed by another account's token is
+    /// still another account's request.
+    let accountSid: String?
     public let counters = WebhookCounters()
 
     public init(
-        validator: TwilioRequestValidator?, publicURL: String, book: SMSAddressBook, outbox: SMSOutbox?,
+        validator: TwilioRequestValidator?, accountSid: String? = nil, publicURL: String, book: SMSAddressBook, outbox: SMSOutbox?,
         commands: any CommandSending, directory: any DeviceDirectory, cellular: any CellularIntake, store: (any TwinStore)?,
-        logger: Logger
+        seen: any WebhookSidLedger = SeenMessageSids(), logger: Logger
     ) {
         self.validator = validator
+        self.accountSid = accountSid
+        self.seen = seen
         self.publicURL = publicURL.trimmingTrailingSlashes()
         self.book = book
         self.outbox = outbox
@@ -54,10 +60,13 @@ public final class TwilioWebhooks: Sendable {
         guard let sid = form[first: "MessageSid"], !sid.isEmpty else {
             return .text(400, "MessageSid is missing")
         }
-        guard seen.claim(sid) else {
-            counters.bump(\.duplicates)
+        switch await claim(sid) {
+        case .new: break
+        case .repeated:
             logger.info("SMS webhook repeated; already handled", metadata: ["messageSid": "\(sid)"])
             return Self.twiml(TwiML.empty)
+        case .unknown:
+            return Self.twiml(TwiML.message("Sorry, the gateway cannot take commands just now. Please try again later."))
         }
         let sender = form[first: "From"].flatMap(PhoneNumber.init)
         let request = SMSRequest.parse(form[first: "Body"] ?? "")
@@ -84,7 +93,7 @@ public final class TwilioWebhooks: Sendable {
                 return Self.twiml(TwiML.message(answer))
             } catch {
                 // Not sent: forget the SID so a retry of this webhook may send it.
-                seen.release(sid)
+                await seen.release(sid)
                 logger.error("SMS command not sent", metadata: ["device": "\(device)", "messageSid": "\(sid)", "error": "\(error)"])
                 return Self.twiml(TwiML.message("Sorry, \(device) cannot be reached just now. Please try again later."))
             }
@@ -151,16 +160,19 @@ public final class TwilioWebhooks: Sendable {
             guard let bytes = Data(base64Encoded: payloadText) else { return .text(400, "Payload is not base64") }
             payload = Array(bytes)
         }
-        if let sid = form[first: "Sid"], !seen.claim(sid) {
-            counters.bump(\.duplicates)
-            return .text(200, "already received")
+        if let sid = form[first: "Sid"] {
+            switch await claim(sid) {
+            case .new: break
+            case .repeated: return .text(200, "already received")
+            case .unknown: return .text(503, "not accepted, try again: the bridge cannot record the webhook")
+            }
         }
         // 200 only once the message is in the spool: Twilio does not send it again after that.
         let id: MessageID
         do throws(IntakeRefusal) {
             id = try await cellular.ingestFromIPCommand(payload, device: device)
         } catch {
-            if let sid = form[first: "Sid"] { seen.release(sid) }
+            if let sid = form[first: "Sid"] { await seen.release(sid) }
             logger.error("IP command not accepted", metadata: ["device": "\(device)", "error": "\(error)"])
             switch error.reason {
             case .tooLarge: return .text(413, "not accepted: \(error)")
@@ -170,6 +182,25 @@ public final class TwilioWebhooks: Sendable {
         counters.bump(\.ipCommands)
         logger.info("IP command received", metadata: ["device": "\(device)", "bytes": "\(payload.count)", "messageId": "\(id)"])
         return .text(200, "received")
+    }
+
+    // MARK: replay protection
+
+    enum Claim { case new, repeated, unknown }
+
+    /// Records `sid` as acted on: `.repeated` for a retry or a replay (counted), `.unknown` when
+    /// the ledger cannot be written (logged; nothing may be done then, or a replay could act).
+    func claim(_ sid: String) async -> Claim {
+        do {
+            guard try await seen.claim(sid) else {
+                counters.bump(\.duplicates)
+                return .repeated
+            }
+            return .new
+        } catch {
+            logger.error("cannot record a webhook's SID; the webhook is refused", metadata: ["sid": "\(sid)", "error": "\(error)"])
+            return .unknown
+        }
     }
 
     // MARK: verification
@@ -205,6 +236,12 @@ public final class TwilioWebhooks: Sendable {
                 "Twilio webhook refused: bad X-Twilio-Signature (is http.publicURL the URL Twilio calls?)",
                 metadata: ["webhook": "\(webhook)", "url": "\(url)"])
             return .failure(Refusal(answer: .text(403, "invalid X-Twilio-Signature")))
+        }
+        if let accountSid, let claimed = form[first: "AccountSid"], claimed != accountSid {
+            counters.bump(\.forged)
+            logger.warning(
+                "Twilio webhook refused: it is for another Twilio account", metadata: ["webhook": "\(webhook)", "accountSid": "\(claimed)"])
+            return .failure(Refusal(answer: .text(403, "the webhook is for another Twilio account")))
         }
         return .success(form)
     }

@@ -88,6 +88,7 @@ public final class Spool: Sendable {
                         )
                         """)
                 try db.execute(sql: Self.createOutbound)
+                try db.execute(sql: Self.createSids)
                 let inbound = try Row.fetchOne(
                     db, sql: "SELECT COUNT(*), COALESCE(SUM(\(Self.sizeInSQL)), 0) FROM inbound")
                 let outbound = try Row.fetchOne(
@@ -275,7 +276,7 @@ extension Spool {
         return db.lastInsertedRowID
     }
 
-    private func writeError(_ error: any Error) -> SpoolError {
+    func writeError(_ error: any Error) -> SpoolError {
         SpoolError("cannot write to the spool at \(path.debugDescription): \(SpoolError.describe(error))")
     }
 

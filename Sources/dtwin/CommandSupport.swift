@@ -95,16 +95,17 @@ func reportingFailures(_ body: () async throws -> Void) async throws {
 }
 
 /// Logs to standard error at `level` (the bridge's log is its standard error stream), as text
-/// lines or, with `logFormat: json`, JSON lines.
+/// lines or, with `logFormat: json`, JSON lines; either way through ``SanitizingLogHandler``, as
+/// log lines quote what devices and strangers send.
 func bootstrapLogging(level: Logger.Level, format: DTwinConfiguration.LogFormat = .text) -> Logger {
     LoggingSystem.bootstrap { label in
         switch format {
         case .text:
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = SanitizingLogHandler(StreamLogHandler.standardError(label: label))
             handler.logLevel = level
             return handler
         case .json:
-            var handler = JSONLogHandler(label: label)
+            var handler = SanitizingLogHandler(JSONLogHandler(label: label))
             handler.logLevel = level
             return handler
         }

@@ -25,4 +25,21 @@ struct DeviceRegistryTests {
         #expect(entry?.status == "online")
         #expect(registry.entry(DeviceName("b")!) == nil)
     }
+
+    /// Invented names cannot grow it: configured devices stay, the others are capped, the least
+    /// recently heard from going first, and each one forgotten is counted.
+    @Test func strangersAreCappedAndTheConfiguredStay() {
+        let configured = DeviceName("uno1")!
+        let registry = DeviceRegistry(configured: [configured], capacity: 3)
+        registry.noteStatus(configured, "online")
+        for n in 0..<3 { registry.noteMessage(DeviceName("x\(n)")!, payload: Array("1".utf8), atMillis: Int64(n)) }
+        registry.noteMessage(DeviceName("x0")!, payload: Array("2".utf8), atMillis: 10)  // x0 heard again: x1 is now the oldest
+        for n in 3..<100 { registry.noteMessage(DeviceName("x\(n)")!, payload: Array("1".utf8), atMillis: Int64(n)) }
+        #expect(registry.devices.map(\.rawValue) == ["uno1", "x97", "x98", "x99"])
+        #expect(registry.forgottenDevices == 97)
+        registry.noteMessage(DeviceName("x98")!, payload: Array("5".utf8), atMillis: 200)
+        registry.noteMessage(DeviceName("y")!, payload: Array("5".utf8), atMillis: 201)
+        #expect(registry.devices.map(\.rawValue) == ["uno1", "x98", "x99", "y"], "x97 was the least recently heard from")
+        #expect(registry.entry(configured)?.status == "online")
+    }
 }

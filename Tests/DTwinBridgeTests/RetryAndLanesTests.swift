@@ -183,9 +183,14 @@ import Testing
         #expect(decide("dtwin/uno1/status", Array("online".utf8)) == .deviceStatus(try DeviceName(validating: "uno1"), "online"))
     }
 
-    @Test(arguments: ["dtwin/bridge/status", "dtwin/bridge/deadletter"])
+    @Test(arguments: ["dtwin/bridge/deadletter", "dtwin/bridge/ipcommand/uno1"])
     func theBridgesOwnTopicsNeedNothing(_ topic: String) {
         #expect(decide(topic) == .ownTopic)
+    }
+
+    /// The bridge's status is watched, so that nobody else's `offline` stays there.
+    @Test func theBridgesStatusIsReadWithItsRetainFlag() {
+        #expect(decide("dtwin/bridge/status", Array("offline".utf8)) == .bridgeStatus("offline", retained: false))
     }
 
     @Test(arguments: ["dtwin/a/down", "other/a/up", "dtwin/a/b/up", "dtwin/a.b/status"])

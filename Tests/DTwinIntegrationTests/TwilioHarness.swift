@@ -23,9 +23,6 @@ final class TwilioHarness: Sendable {
 
     let bridge: BridgeHarness
     let twilio: TwilioAPIServer
-    /// The process-wide client: it needs no shutdown, so a test that throws before `stop()`
-    /// cannot leave one behind (a client released unshut stops the whole test process).
-    let http = HTTPClient.shared
     let port: Int
 
     init(
@@ -79,6 +76,14 @@ final class TwilioHarness: Sendable {
         _ path: String, _ parameters: [(String, String)], token: String? = TwilioHarness.authToken,
         contentType: String = "application/x-www-form-urlencoded", body: String? = nil
     ) async throws -> Answer {
+        try await Self.post(port: port, path, parameters, token: token, contentType: contentType, body: body)
+    }
+
+    /// ``post(_:_:token:contentType:body:)`` to a bridge on `port` (one this harness did not start).
+    static func post(
+        port: Int, _ path: String, _ parameters: [(String, String)], token: String? = TwilioHarness.authToken,
+        contentType: String = "application/x-www-form-urlencoded", body: String? = nil
+    ) async throws -> Answer {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: contentType)
@@ -116,8 +121,12 @@ final class TwilioHarness: Sendable {
         return try await execute(request)
     }
 
-    func execute(_ request: HTTPClientRequest) async throws -> Answer {
-        let response = try await http.execute(request, timeout: .seconds(10))
+    func execute(_ request: HTTPClientRequest) async throws -> Answer { try await Self.execute(request) }
+
+    /// Through the process-wide client: it needs no shutdown, so a test that throws before
+    /// `stop()` cannot leave one behind (a client released unshut stops the whole test process).
+    static func execute(_ request: HTTPClientRequest) async throws -> Answer {
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
         let body = try await response.body.collect(upTo: 1 << 20)
         return Answer(
             status: Int(response.status.code), contentType: response.headers.first(name: "content-type") ?? "",

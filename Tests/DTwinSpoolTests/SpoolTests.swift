@@ -35,6 +35,32 @@ import Testing
         #expect(reopened.bytes == sent.map { Spool.size(of: $0) }.reduce(0, +))
     }
 
+    /// Webhook SIDs survive reopening (a replay after a restart is recognised); a released one
+    /// may act again; pruning keeps the newest within the retention and the capacity.
+    @Test func webhookSidsSurviveReopeningAndArePrunedByAgeAndCount() async throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let now: Int64 = 1_800_000_000_000
+        do {
+            let spool = try Spool(path: path, maxBytes: 1_000_000)
+            #expect(try await spool.claimSid("SM1", atMillis: now))
+            #expect(try await spool.claimSid("SM1", atMillis: now + 5) == false)
+            #expect(try await spool.claimSid("SM2", atMillis: now))
+            await spool.releaseSid("SM2")
+        }
+        let spool = try Spool(path: path, maxBytes: 1_000_000)
+        #expect(try await spool.claimSid("SM1", atMillis: now + 10) == false, "remembered across reopening")
+        #expect(try await spool.claimSid("SM2", atMillis: now + 10), "released, so it may act again")
+        for n in 0..<10 { #expect(try await spool.claimSid("HG\(n)", atMillis: now + 100 + Int64(n))) }
+        #expect(try spool.sidCount() == 12)
+        // SM1 is past a 1-minute retention an hour later; then the newest 5 are kept.
+        let pruned = try await spool.pruneSids(nowMillis: now + 3_600_000, retentionMillis: 3_600_000 - 50, capacity: 5)
+        let left = try spool.sidCount()
+        #expect(pruned == 7 && left == 5)
+        let newest = try await spool.claimSid("HG9", atMillis: now)
+        let pruneAway = try await spool.claimSid("HG4", atMillis: now)
+        #expect(!newest && pruneAway)
+    }
+
     @Test func removalsLeaveAtTheNextCommitAndNotBefore() async throws {
         defer { try? FileManager.default.removeItem(at: folder) }
         let spool = try Spool(path: path, maxBytes: 1_000_000)
