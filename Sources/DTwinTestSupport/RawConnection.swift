@@ -32,19 +32,26 @@ public final class RawConnection: @unchecked Sendable {
     /// Everything the server sends until it closes the connection, or `nil` if it is still
     /// open after `timeout`.
     public func readUntilClosed(timeout: Duration) -> String? {
+        let (text, closed) = read(timeout: timeout)
+        return closed ? text : nil
+    }
+
+    /// What the server sends within `timeout` (less if it closes the connection first, or after
+    /// 64 KiB), and whether it closed it.
+    public func read(timeout: Duration) -> (text: String, closed: Bool) {
         var received: [UInt8] = []
         let deadline = ContinuousClock.now + timeout
         var buffer = [UInt8](repeating: 0, count: 4096)
-        while ContinuousClock.now < deadline {
+        while ContinuousClock.now < deadline && received.count < 65_536 {
             var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let left = deadline - ContinuousClock.now
             let millis = Int32(max(1, left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000))
             guard poll(&poller, 1, millis) > 0 else { continue }
             let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
-            if count <= 0 { return String(decoding: received, as: UTF8.self) }
+            if count <= 0 { return (String(decoding: received, as: UTF8.self), true) }
             received += buffer.prefix(count)
         }
-        return nil
+        return (String(decoding: received, as: UTF8.self), false)
     }
 }
 

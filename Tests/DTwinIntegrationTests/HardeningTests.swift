@@ -10,11 +10,23 @@ import Testing
 /// What an attacker on the network path or on the development broker tries, against the real
 /// bridge binary on loopback (issue 18).
 @Suite struct HardeningTests {
-    /// A bridge process with Twilio set up and a fixed HTTP port, restartable on the same files.
+    /// A bridge process with Twilio set up, its own broker and folder, and a fixed HTTP port:
+    /// restartable on the same files. `cleanUp()` stops the broker and removes the folder.
     struct TwilioBridge {
         let broker: MosquittoProcess
         let folder: URL
         let port: Int
+
+        init(_ name: String) throws {
+            broker = try MosquittoProcess()
+            folder = try makeTemporaryFolder(name)
+            port = try freeLoopbackPort()
+        }
+
+        func cleanUp() {
+            broker.stop()
+            try? FileManager.default.removeItem(at: folder)
+        }
 
         var environment: [String: String] {
             [
@@ -28,10 +40,14 @@ import Testing
             ]
         }
 
-        func start() async throws -> RunningDTwin {
+        /// Starts the bridge and waits until it listens (and, if asked, is connected to the broker).
+        func start(connected: Bool = false) async throws -> RunningDTwin {
             let bridge = try RunningDTwin(["bridge"], environment: environment)
             guard await waitUntil(timeout: .seconds(20), { isListening(port: port) }) else {
                 throw TestSupportError("the bridge did not listen on \(port):\n\(bridge.output)")
+            }
+            if connected, !(await waitUntil(timeout: .seconds(10)) { bridge.output.contains("MQTT connected") }) {
+                throw TestSupportError("the bridge did not connect to the broker:\n\(bridge.output)")
             }
             return bridge
         }
@@ -51,12 +67,9 @@ import Testing
     /// A signed SMS and a signed IP command, captured and replayed: in the same run and after a
     /// restart of the bridge, each acts once. A valid signature for another account acts never.
     @Test func aCapturedWebhookActsOnceEvenAfterARestart() async throws {
-        let broker = try MosquittoProcess()
-        defer { broker.stop() }
-        let folder = try makeTemporaryFolder("dtwin-replay")
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let setup = TwilioBridge(broker: broker, folder: folder, port: try freeLoopbackPort())
-        let watcher = try await MessageCollector(port: broker.port, filters: ["dtwin/uno1/down", "dtwin/bridge/ipcommand/#"])
+        let setup = try TwilioBridge("dtwin-replay")
+        defer { setup.cleanUp() }
+        let watcher = try await MessageCollector(port: setup.broker.port, filters: ["dtwin/uno1/down", "dtwin/bridge/ipcommand/#"])
         let sms = Self.smsParameters(sid: "SM" + String(repeating: "1", count: 32))
         let ipCommand = Self.ipCommandParameters(sid: "HG" + String(repeating: "2", count: 32))
 
@@ -99,14 +112,10 @@ import Testing
     /// cut. Invented device names do not grow the bridge's memory. Someone else's `offline` on
     /// the bridge's status is put right at once.
     @Test func strangersCannotForgeLogsGrowMemoryOrMakeTheBridgeLookDown() async throws {
-        let broker = try MosquittoProcess()
-        defer { broker.stop() }
-        let folder = try makeTemporaryFolder("dtwin-strangers")
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let setup = TwilioBridge(broker: broker, folder: folder, port: try freeLoopbackPort())
-        let bridge = try await setup.start()
-        let stranger = try await MessageCollector(port: broker.port, filters: [])
-        #expect(await waitUntil { bridge.output.contains("MQTT connected") })
+        let setup = try TwilioBridge("dtwin-strangers")
+        defer { setup.cleanUp() }
+        let bridge = try await setup.start(connected: true)
+        let stranger = try await MessageCollector(port: setup.broker.port, filters: [])
 
         for (n, body) in ["@uno1\u{1B}[31mINJ8 LIG", "@uno1\u{0} LIG"].enumerated() {
             let parameters = [
@@ -124,7 +133,7 @@ import Testing
         }
         #expect(await waitUntil(timeout: .seconds(10)) { bridge.output.contains("someone else published the bridge's status") })
         // A new subscriber finds the bridge online again, not the stranger's offline.
-        let observer = try await MessageCollector(port: broker.port, filters: ["dtwin/bridge/status"])
+        let observer = try await MessageCollector(port: setup.broker.port, filters: ["dtwin/bridge/status"])
         #expect(await observer.waitFor { $0.last.map { String(decoding: $0.payload, as: UTF8.self) } == "online" })
         await observer.close()
 
@@ -155,13 +164,9 @@ import Testing
     /// where they were; half a body gets 408 and a closed connection; and a client in the middle
     /// of a body cannot hold up the bridge's exit.
     @Test func slowAndIdleClientsCannotHoldTheServer() async throws {
-        let broker = try MosquittoProcess()
-        defer { broker.stop() }
-        let folder = try makeTemporaryFolder("dtwin-slow")
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let setup = TwilioBridge(broker: broker, folder: folder, port: try freeLoopbackPort())
-        let bridge = try await setup.start()
-        #expect(await waitUntil { bridge.output.contains("MQTT connected") })
+        let setup = try TwilioBridge("dtwin-slow")
+        defer { setup.cleanUp() }
+        let bridge = try await setup.start(connected: true)
         let pid = bridge.process.pid
         let baseline = openFileCount(pid: pid)
 
