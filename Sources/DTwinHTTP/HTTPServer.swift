@@ -56,7 +56,7 @@ public enum HTTPServer {
     ) -> some Service {
         let application = Application(
             router: router(webhooks: webhooks, api: api, readiness: readiness, health: health, metrics: metrics, limits: limits),
-            server: .http1(configuration: .init(idleTimeout: TimeAmount(limits.idleTimeout))),
+            server: .http1(configuration: .init(additionalChannelHandlers: [HTTP10Support()], idleTimeout: TimeAmount(limits.idleTimeout))),
             configuration: .init(
                 address: .hostname(host, port: port), serverName: "dtwin",
                 availableConnectionsDelegate: ConnectionLimit(limits.maxConnections, logger: logger)),

@@ -186,6 +186,16 @@ import Testing
         #expect(held.prefix(20).allSatisfy { $0.readUntilClosed(timeout: .seconds(1)) != nil })
         held.removeAll()
 
+        // HTTP/1.0 is answered in HTTP/1.0, and closed unless it asked for keep-alive.
+        let old = try RawConnection(port: setup.port)
+        old.send("GET /healthz HTTP/1.0\r\n\r\n")
+        let oldAnswer = old.readUntilClosed(timeout: .seconds(5))
+        #expect(oldAnswer?.hasPrefix("HTTP/1.0 200") == true && oldAnswer?.contains("Connection: close") == true, "\(oldAnswer ?? "still open")")
+        let kept = try RawConnection(port: setup.port)
+        kept.send("GET /healthz HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+        let keptAnswer = kept.read(timeout: .seconds(1))
+        #expect(keptAnswer.text.hasPrefix("HTTP/1.0 200") && keptAnswer.text.contains("Connection: keep-alive") && !keptAnswer.closed)
+
         let halfBody = try RawConnection(port: setup.port)
         halfBody.send(
             "POST /twilio/sms HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\n12345678")
