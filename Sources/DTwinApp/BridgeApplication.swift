@@ -117,9 +117,11 @@ public struct BridgeApplication: Sendable {
         let dispatcher = CommandDispatcher(queue: queue, tree: configuration.topicPrefix, cellular: cellular, twilio: twilio, logger: logger)
         let registry = DeviceRegistry(configured: Set(configuration.devices.keys), metrics: PrometheusMetricsFactory(registry: metrics))
         let retry = configuration.upstream.retry
+        // The twins live in the twin table, where there is one here (local mode, or DynamoDB).
+        let twins = store.map { TwinService(store: $0, commands: dispatcher, logger: logger) }
         bridge = BridgeService(
             mqtt: mqtt, upstream: upstream, spool: spool, publishQueue: queue, dispatcher: dispatcher, registry: registry,
-            smsRelay: relay,
+            smsRelay: relay, twins: twins,
             tree: configuration.topicPrefix, maxPayload: configuration.maxPayload,
             retryPolicy: RetryPolicy(initial: retry.initial, maximum: retry.max, maxAge: retry.maxAge),
             concurrency: configuration.upstream.concurrency, shutdownTimeout: configuration.shutdownTimeout,
@@ -144,26 +146,26 @@ public struct BridgeApplication: Sendable {
             store: store,
             storeAbsence: "upstream.mode \(configuration.upstream.mode) stores readings in the cloud: set store.kind: dynamodb "
                 + "(and store.table, store.region) to read the cloud's twin table here",
-            configured: Set(configuration.devices.keys), outbox: outbox, logger: logger)
+            configured: Set(configuration.devices.keys), outbox: outbox, twins: twins, logger: logger)
         let server = HTTPServer.build(
             host: configuration.http.host, port: configuration.http.port, webhooks: webhooks, api: api,
             readiness: Readiness(health: bridge, store: store), health: bridge, address: httpAddress, metrics: metrics, logger: logger)
 
-        var groupConfiguration = ServiceGroupConfiguration(
-            // Stopped in reverse order: the server first, then the stats line and the spool's
-            // removals, then the bridge (which stops taking messages and drains while the
-            // delivery workers and the publisher still run), the delivery workers, the publisher,
-            // the SMS outbox, the shared resources.
-            services: resources + [
-                .init(service: outbox),
-                .init(service: OutboundPublisher(queue: queue, mqtt: mqtt, counters: bridge.counters, logger: logger)),
-                .init(service: bridge.delivery),
-                .init(service: bridge, successTerminationBehavior: .gracefullyShutdownGroup),
-            ] + (spool.map { [.init(service: SpoolMaintenance(spool: $0, logger: logger))] } ?? []) + [
-                .init(service: StatsReporter(bridge: bridge, logger: logger)),
-                .init(service: server),
-            ],
-            logger: logger)
+        // Stopped in reverse order: the server first, then the stats line and the spool's
+        // removals, then the bridge (which stops taking messages and drains while the twins, the
+        // delivery workers and the publisher still run), the twins (which write what devices
+        // last said), the delivery workers, the publisher, the SMS outbox, the shared resources.
+        typealias Entry = ServiceGroupConfiguration.ServiceConfiguration
+        var services: [Entry] = resources
+        services.append(.init(service: outbox))
+        services.append(.init(service: OutboundPublisher(queue: queue, mqtt: mqtt, counters: bridge.counters, logger: logger)))
+        services.append(.init(service: bridge.delivery))
+        if let twins { services.append(.init(service: twins)) }
+        services.append(.init(service: bridge, successTerminationBehavior: .gracefullyShutdownGroup))
+        if let spool { services.append(.init(service: SpoolMaintenance(spool: spool, logger: logger))) }
+        services.append(.init(service: StatsReporter(bridge: bridge, logger: logger)))
+        services.append(.init(service: server))
+        var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
         if handleSignals { groupConfiguration.gracefulShutdownSignals = [.sigterm, .sigint] }
         // A safety net above the bridge's own deadline: never hang on the way out.
         groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownTimeout + .seconds(10)

@@ -33,6 +33,7 @@ extension BridgeService {
             }
         case .deviceStatus(let device, let status):
             registry.noteStatus(device, status)
+            twins?.noteStatus(device, status)
             logger.info("device status", metadata: ["device": "\(device)", "status": "\(status)"])
         case .bridgeStatus(let status, let retained):
             keepStatusOnline(status, retained: retained)
@@ -67,7 +68,10 @@ extension BridgeService {
     /// the next start instead. Both entry points (MQTT, Super SIM webhooks) end here.
     func admit(_ message: DeviceMessage, spooled seq: Int64?) {
         counters.received.increment()
-        registry.noteMessage(message.device, payload: message.payload, atMillis: message.receivedAtMillis)
+        // Decoded once for both: the registry's summary and the twin's reported state.
+        let decoded = DevicePayload.decode(message.payload)
+        registry.noteMessage(message.device, decoded: decoded, atMillis: message.receivedAtMillis)
+        twins?.noteMessage(message.device, payload: decoded, atMillis: message.receivedAtMillis)
         if seq != nil && delivery.isStopping { return }
         delivery.scheduler.enqueue(DeliveryService.Job(message: message, spooled: seq), lane: message.device.rawValue)
     }

@@ -35,13 +35,16 @@ public final class BridgeService: Service, Sendable {
     public let registry: DeviceRegistry
     public let dispatcher: CommandDispatcher
     let smsRelay: SMSRelay?
+    /// The devices' twins (`nil` without a twin table): told what devices say.
+    let twins: TwinService?
     /// What must hold before the bridge touches the broker (the application: its HTTP port is
     /// bound), so a bridge that cannot run fails before it takes anyone's client id.
     let beforeConnecting: @Sendable () async throws -> Void
 
     public init(
         mqtt: MQTTClient, upstream: any Upstream, spool: Spool?, publishQueue: PublishQueue, dispatcher: CommandDispatcher,
-        registry: DeviceRegistry, smsRelay: SMSRelay?, tree: TopicTree, maxPayload: Int, retryPolicy: RetryPolicy, concurrency: Int,
+        registry: DeviceRegistry, smsRelay: SMSRelay?, twins: TwinService? = nil, tree: TopicTree, maxPayload: Int, retryPolicy: RetryPolicy,
+        concurrency: Int,
         shutdownTimeout: Duration, metrics: any MetricsFactory = NOOPMetricsHandler.instance, logger: Logger,
         beforeConnecting: @escaping @Sendable () async throws -> Void = {}
     ) {
@@ -55,6 +58,7 @@ public final class BridgeService: Service, Sendable {
         self.dispatcher = dispatcher
         self.registry = registry
         self.smsRelay = smsRelay
+        self.twins = twins
         self.tree = tree
         self.maxPayload = maxPayload
         self.shutdownTimeout = shutdownTimeout

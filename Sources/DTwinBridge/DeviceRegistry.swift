@@ -69,10 +69,9 @@ public final class DeviceRegistry: Sendable {
         }
     }
 
-    /// Called for every device message. The payload is decoded here, outside the lock, so that
-    /// a reading is kept even when other messages follow it before anyone asks.
-    func noteMessage(_ device: DeviceName, payload: [UInt8], atMillis: Int64) {
-        let decoded = DevicePayload.decode(payload)
+    /// Called for every device message, with its payload decoded (outside the lock), so that a
+    /// reading is kept even when other messages follow it before anyone asks.
+    func noteMessage(_ device: DeviceName, decoded: DevicePayload, atMillis: Int64) {
         let reading =
             decoded.kind == .reading
             ? decoded.value.map {

@@ -28,6 +28,9 @@ public struct DevicePayload: Sendable, Equatable {
     public var namedDevice: String?
     /// Why a payload that looked like a reading was forwarded as raw bytes.
     public var note: String?
+    /// State the device reported beside a JSON reading (`"led": true`, `"period": 60`): its
+    /// twin's `reported` keys (``TwinDocument``).
+    public var state: [String: JSONValue] = [:]
 
     public init(
         kind: Kind, format: Format, value: Double? = nil, seq: Int64? = nil, timestampMillis: Int64? = nil,
@@ -108,6 +111,14 @@ public struct DevicePayload: Sendable, Equatable {
             guard let text = unit.stringValue else { return raw("\"unit\" is not a string") }
             payload.unit = text
         }
+        // `true`/`false`, or `"on"`/`"off"` as `dtwin simulate --format json` writes it.
+        switch object["led"] {
+        case .bool(let led)?: payload.state["led"] = .bool(led)
+        case .string("on")?: payload.state["led"] = .bool(true)
+        case .string("off")?: payload.state["led"] = .bool(false)
+        default: break
+        }
+        if let period = object["period"]?.numberValue, period.isFinite { payload.state["period"] = .number(period) }
         return payload
     }
 }

@@ -64,6 +64,53 @@ public struct DynamoDBTwinStore: TwinStore {
         return message.contains("specified index") || message.contains("invalid index")
     }
 
+    /// A device's twin lives in the same table as its items, keyed `twin:<device>`, with no
+    /// `ts`: the `device-ts` index leaves it out, and reading items skips it.
+    static func twinKey(_ device: String) -> String { "twin:\(device)" }
+
+    public func twin(_ device: DeviceName) async throws -> TwinDocument? {
+        let answer: [String: JSONValue]
+        do throws(AWSError) {
+            answer = try await client.call(
+                "GetItem",
+                ["TableName": .string(table), "Key": .object(["messageid": .s(Self.twinKey(device.rawValue))]), "ConsistentRead": .bool(true)])
+        } catch {
+            throw StoreError(storeMessage(error))
+        }
+        guard let text = answer["Item"]?["document"]?["S"]?.stringValue else { return nil }
+        do { return try JSONDecoder().decode(TwinDocument.self, from: Data(text.utf8)) } catch {
+            throw StoreError("the stored twin of \(device) cannot be read: \(error)")
+        }
+    }
+
+    public func putTwin(_ document: TwinDocument, replacing version: Int64) async throws -> Bool {
+        let text = String(decoding: try JSONEncoder().encode(document), as: UTF8.self)
+        var request: [String: JSONValue] = [
+            "TableName": .string(table),
+            "Item": .object([
+                "messageid": .s(Self.twinKey(document.device)), "device": .s(document.device), "kind": .s("twin"),
+                "version": .object(["N": .string(String(document.version))]), "document": .s(text),
+            ]),
+        ]
+        // Conditional on the version read: two writers (two bridges, a bridge and the Lambda)
+        // never overwrite each other's change.
+        if version == 0 {
+            request["ConditionExpression"] = .string("attribute_not_exists(messageid)")
+        } else {
+            request["ConditionExpression"] = .string("#v = :v")
+            request["ExpressionAttributeNames"] = .object(["#v": .string("version")])
+            request["ExpressionAttributeValues"] = .object([":v": .object(["N": .string(String(version))])])
+        }
+        do throws(AWSError) {
+            _ = try await client.call("PutItem", request)
+            return true
+        } catch  where error.code == .conditionFailed {
+            return false
+        } catch {
+            throw StoreError(storeMessage(error))
+        }
+    }
+
     public func put(_ item: TwinItem) async throws -> Bool {
         do throws(AWSError) {
             _ = try await client.call(

@@ -26,12 +26,16 @@ public final class DeviceAPI: Sendable {
     /// Devices named in the configuration: known even before they speak.
     let configured: Set<DeviceName>
     let outbox: SMSOutbox?
+    /// The devices' twins; `nil` without a twin table.
+    let twins: TwinService?
     let logger: Logger
 
     public init(
         access: APIAccess, commands: any CommandSending, directory: any DeviceDirectory, testEvents: any TestEventDelivery,
-        store: (any TwinStore)?, storeAbsence: String, configured: Set<DeviceName>, outbox: SMSOutbox?, logger: Logger
+        store: (any TwinStore)?, storeAbsence: String, configured: Set<DeviceName>, outbox: SMSOutbox?, twins: TwinService? = nil,
+        logger: Logger
     ) {
+        self.twins = twins
         self.access = access
         self.commands = commands
         self.directory = directory

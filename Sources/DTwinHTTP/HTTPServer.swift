@@ -110,6 +110,8 @@ public enum HTTPServer {
             APIRoute(method: .get, path: "devices") { request, _ in await api.devices(request) },
             APIRoute(method: .get, path: "devices/:device/readings") { request, device in await api.readings(request, device: device ?? "") },
             APIRoute(method: .post, path: "devices/:device/commands") { request, device in await api.command(request, device: device ?? "") },
+            APIRoute(method: .get, path: "devices/:device/state") { request, device in await api.state(request, device: device ?? "") },
+            APIRoute(method: .patch, path: "devices/:device/state") { request, device in await api.setState(request, device: device ?? "") },
             APIRoute(method: .post, path: "test-event") { request, _ in await api.testEvent(request) },
         ]
     }
@@ -124,6 +126,10 @@ public enum HTTPServer {
             group.on(RouterPath(route.path), method: route.method) { request, context in
                 await respond(request, errorsAsJSON: true, bodyTimeout: bodyTimeout) { await route.handle($0, context.parameters.get("device")) }
             }
+        }
+        // Each path once: every method it does not take answers 405 with the ones it does.
+        var seen: Set<String> = []
+        for route in routes where seen.insert(route.path).inserted {
             let allowed = routes.filter { $0.path == route.path }.map(\.method)
             for method in methods where !allowed.contains(method) {
                 group.on(RouterPath(route.path), method: method) { _, _ in

@@ -48,7 +48,52 @@ public final class SQLiteTwinStore: TwinStore {
                     CREATE INDEX IF NOT EXISTS "\(table)_device_ts" ON "\(table)" (device, ts);
                     """)
         }
+        // Twin documents (issue 19) beside the items, one row a device, its version the key to
+        // conditional writes.
+        migrator.registerMigration("v2-\(table)-state") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE IF NOT EXISTS "\(table)_state" (
+                        device TEXT PRIMARY KEY NOT NULL,
+                        version INTEGER NOT NULL,
+                        document TEXT NOT NULL
+                    )
+                    """)
+        }
         return migrator
+    }
+
+    public func twin(_ device: DeviceName) async throws -> TwinDocument? {
+        let table = self.table
+        let text: String?
+        do {
+            text = try await pool.read { db in
+                try String.fetchOne(db, sql: "SELECT document FROM \"\(table)_state\" WHERE device = ?", arguments: [device.rawValue])
+            }
+        } catch {
+            throw StoreError("reading the twin of \(device) failed: \(Self.describe(error))")
+        }
+        guard let text else { return nil }
+        do { return try JSONDecoder().decode(TwinDocument.self, from: Data(text.utf8)) } catch {
+            throw StoreError("the stored twin of \(device) cannot be read: \(error)")
+        }
+    }
+
+    public func putTwin(_ document: TwinDocument, replacing version: Int64) async throws -> Bool {
+        let table = self.table
+        let text = String(decoding: try JSONEncoder().encode(document), as: UTF8.self)
+        do {
+            return try await pool.write { db in
+                let stored = try Int64.fetchOne(db, sql: "SELECT version FROM \"\(table)_state\" WHERE device = ?", arguments: [document.device])
+                guard (stored ?? 0) == version else { return false }
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO \"\(table)_state\" (device, version, document) VALUES (?, ?, ?)",
+                    arguments: [document.device, document.version, text])
+                return true
+            }
+        } catch {
+            throw StoreError("storing the twin of \(document.device) failed: \(Self.describe(error))")
+        }
     }
 
     public func put(_ item: TwinItem) async throws -> Bool {

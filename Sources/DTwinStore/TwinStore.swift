@@ -16,6 +16,13 @@ public protocol TwinStore: Sendable {
     /// Throws, saying why, when the table cannot serve requests now (`/readyz`).
     func check() async throws
 
+    /// The device's twin document (``TwinDocument``), or `nil` before anything was set.
+    func twin(_ device: DeviceName) async throws -> TwinDocument?
+
+    /// Stores `document` only if the stored twin's version is `replacing` (0: none stored yet);
+    /// `false` when another writer got there first. Two writers never lose an update.
+    func putTwin(_ document: TwinDocument, replacing version: Int64) async throws -> Bool
+
     func close() async throws
 }
 

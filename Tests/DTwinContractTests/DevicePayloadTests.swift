@@ -29,6 +29,14 @@ import Testing
         #expect(payload.value == nil)
     }
 
+    /// A JSON reading may carry the device's state: its twin's reported `led` and `period`.
+    @Test func jsonReadingCarriesTheDevicesState() {
+        #expect(decode(#"{"value": 512, "led": true, "period": 60}"#).state == ["led": .bool(true), "period": .number(60)])
+        #expect(decode(#"{"value": 512, "seq": 3, "led": "off"}"#).state == ["led": .bool(false)], "as dtwin simulate writes it")
+        #expect(decode(#"{"value": 512, "led": "dim", "period": "soon"}"#).state.isEmpty, "anything else is not state")
+        #expect(decode("sim-uno1 data 512").state.isEmpty)
+    }
+
     @Test func jsonReadingWithEveryField() {
         let payload = decode(#"{"value": 3.25, "seq": 42, "ts": 1700000000123, "unit": "lux", "extra": [1]}"#)
         #expect(payload.kind == .reading)

@@ -111,11 +111,12 @@ final class TwilioHarness: Sendable {
     /// A request to the bridge's own API, with the bearer token unless told otherwise.
     func api(
         _ method: HTTPMethod, _ path: String, body: String? = nil, contentType: String? = nil,
-        bearer: String? = TwilioHarness.apiToken
+        bearer: String? = TwilioHarness.apiToken, headers: [String: String] = [:]
     ) async throws -> Answer {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
         request.method = method
         if let bearer { request.headers.add(name: "Authorization", value: "Bearer \(bearer)") }
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let contentType { request.headers.add(name: "Content-Type", value: contentType) }
         if let body { request.body = .bytes(ByteBuffer(string: body)) }
         return try await execute(request)

@@ -124,6 +124,30 @@ import Testing
         await fixture.close()
     }
 
+    /// A twin document survives a reopening of the store, and of two writers that read the same
+    /// version one wins and the other is refused (issue 19); the twin never shows up as an item.
+    @Test(arguments: Backend.allCases) func twinsAreStoredConditionallyOnTheirVersion(_ backend: Backend) async throws {
+        let fixture = try await Fixture(backend, pageSize: 3)
+        let store = fixture.store
+        let device = DeviceName("uno1")!
+        #expect(try await store.twin(device) == nil)
+        let base = try TwinDocument(device: "uno1").settingDesired(["led": .bool(true)], schema: .uno, atMillis: 1).get()
+        #expect(try await store.putTwin(base, replacing: 0))
+        #expect(try await store.putTwin(base, replacing: 0) == false, "a second first write loses")
+        let read = try #require(try await store.twin(device))
+        #expect(read == base)
+        let mine = try read.settingDesired(["period": .number(60)], schema: .uno, atMillis: 2).get()
+        let theirs = try read.settingDesired(["led": .bool(false)], schema: .uno, atMillis: 3).get()
+        let first = try await store.putTwin(mine, replacing: read.version)
+        let second = try await store.putTwin(theirs, replacing: read.version)
+        #expect(first && !second, "one of two writers of the same version wins")
+        #expect(try await store.twin(device) == mine)
+        try await store.put(Self.item(1))
+        #expect(try await store.items(device: device, since: nil, until: nil, limit: 10).map(\.messageId) == ["m-uno1-1"])
+        #expect(try await store.devices().map(\.count) == [1], "the twin is not an item")
+        await fixture.close()
+    }
+
     @Test(arguments: Backend.allCases) func devicesHaveTheirCountAndLatestItem(_ backend: Backend) async throws {
         let fixture = try await Fixture(backend, pageSize: 3)
         for n in 0..<7 { try await fixture.store.put(Self.item(n)) }

@@ -130,7 +130,8 @@ class TwinTable:
                 "table %s has no index %s: readings are served by a full Scan, which reads (and bills) "
                 "the whole table. Add the index: %s",
                 self.table.name, INDEX, ADD_INDEX_COMMAND.format(table=self.table.name))
-        condition = Attr("device").eq(device)
+        # Items only: a device's twin document (messageid "twin:<device>") has no ts.
+        condition = Attr("device").eq(device) & Attr("ts").exists()
         if since is not None:
             condition &= Attr("ts").gte(iso8601(since))
         if until is not None:

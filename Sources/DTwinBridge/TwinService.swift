@@ -1,0 +1,141 @@
+import DTwinContract
+import DTwinStore
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Keeps each device's twin (``TwinDocument``) in the twin store and brings the device to its
+/// desired state: a desired change is sent at once to a device that is online, and the pending
+/// keys again when it comes back (`online`, or an `awake` message), once each, never a replay of
+/// every change made while it was away. What devices say (readings, their LED and period,
+/// online/offline) becomes `reported`.
+///
+/// Reports are gathered in memory and written once per device per turn, so a burst of readings
+/// costs one twin write per device, not one per message. Writes are conditional on the version
+/// read; a conflict is read again and retried.
+public final class TwinService: Service, Sendable {
+    /// What a device said, merged per device until the next turn.
+    struct Report: Sendable {
+        var fields: [String: JSONValue] = [:]
+        /// It came (back) online or booted: its pending commands go out again.
+        var cameBack = false
+    }
+
+    let store: any TwinStore
+    let commands: CommandDispatcher
+    let schemas: [DeviceName: TwinSchema]
+    let logger: Logger
+    private let reports = Mutex<[DeviceName: Report]>([:])
+    private let signal = ChangeSignal()
+
+    public init(store: any TwinStore, commands: CommandDispatcher, schemas: [DeviceName: TwinSchema] = [:], logger: Logger) {
+        self.store = store
+        self.commands = commands
+        self.schemas = schemas
+        self.logger = logger
+    }
+
+    func schema(_ device: DeviceName) -> TwinSchema { schemas[device] ?? .uno }
+
+    // MARK: what devices say (the intake calls these; they never block)
+
+    func noteMessage(_ device: DeviceName, payload: DevicePayload, atMillis: Int64) {
+        var fields = payload.state
+        if payload.kind == .reading, let value = payload.value {
+            fields["value"] = .number(value)
+            fields["at"] = .string(Timestamp.iso8601(millis: payload.timestampMillis ?? atMillis))
+            if let unit = payload.unit { fields["unit"] = .string(unit) }
+        }
+        note(device, fields: fields, cameBack: payload.kind == .awake)
+    }
+
+    func noteStatus(_ device: DeviceName, _ status: String) {
+        note(device, fields: ["online": .bool(status == "online")], cameBack: status == "online")
+    }
+
+    private func note(_ device: DeviceName, fields: [String: JSONValue], cameBack: Bool) {
+        guard !fields.isEmpty || cameBack else { return }
+        reports.withLock { reports in
+            reports[device, default: Report()].fields.merge(fields) { $1 }
+            if cameBack { reports[device]!.cameBack = true }
+        }
+        signal.changed()
+    }
+
+    // MARK: what people and the cloud set
+
+    /// The device's twin (a new, empty one before anything was set), pending keys past their
+    /// deadline shown failed.
+    public func document(_ device: DeviceName) async throws -> TwinDocument {
+        (try await store.twin(device) ?? TwinDocument(device: device.rawValue)).expiringPending(atMillis: Timestamp.nowMillis())
+    }
+
+    /// Applies a desired change; sends its commands at once if the device is online.
+    public func setDesired(_ patch: [String: JSONValue], for device: DeviceName, ifVersion: Int64?) async throws
+        -> Result<TwinDocument, TwinRefusal>
+    {
+        let now = Timestamp.nowMillis()
+        let schema = schema(device)
+        let result = try await update(device) { document in document.settingDesired(patch, ifVersion: ifVersion, schema: schema, atMillis: now) }
+        if case .success(let document) = result, document.reported["online"] == .bool(true) { await send(document, to: device) }
+        return result
+    }
+
+    // MARK: the loop
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown { [self] in
+            while !Task.isCancelled {
+                _ = await signal.wait(until: { self.reports.withLock { !$0.isEmpty } }, deadline: .now + .seconds(60))
+                await applyReports()
+            }
+        }
+        await applyReports()
+    }
+
+    /// Writes every gathered report, one twin write per device, and sends what waits for a
+    /// device that came back.
+    func applyReports() async {
+        let batch = reports.withLock { reports in
+            defer { reports.removeAll() }
+            return reports
+        }
+        let now = Timestamp.nowMillis()
+        for (device, report) in batch {
+            do {
+                let result = try await update(device) { .success($0.settingReported(report.fields, atMillis: now)) }
+                if report.cameBack, case .success(let document) = result { await send(document, to: device) }
+            } catch {
+                logger.error("the twin cannot be updated", metadata: ["device": "\(device)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Read, change, write conditionally on the version read; on a conflict, again (a few times).
+    /// What waited past its deadline is marked failed on the way (``document(_:)``).
+    func update(_ device: DeviceName, _ change: (TwinDocument) -> Result<TwinDocument, TwinRefusal>) async throws
+        -> Result<TwinDocument, TwinRefusal>
+    {
+        for _ in 0..<8 {
+            let stored = try await store.twin(device)
+            let current = (stored ?? TwinDocument(device: device.rawValue)).expiringPending(atMillis: Timestamp.nowMillis())
+            let result = change(current)
+            guard case .success(let next) = result else { return result }
+            if next == stored || (stored == nil && next.version == 0) { return result }
+            if try await store.putTwin(next, replacing: stored?.version ?? 0) { return result }
+        }
+        throw StoreError("the twin of \(device) keeps changing under this write; try again")
+    }
+
+    /// Sends the pending commands (each is durable in the spool once `send` returns).
+    func send(_ document: TwinDocument, to device: DeviceName) async {
+        for command in document.commandsToSend {
+            do {
+                let route = try await commands.send(command, to: device, from: .person)
+                logger.info("twin command sent", metadata: ["device": "\(device)", "command": "\(command)", "route": "\(route.rawValue)"])
+            } catch {
+                logger.error("twin command not sent", metadata: ["device": "\(device)", "command": "\(command)", "error": "\(error)"])
+            }
+        }
+    }
+}

@@ -1,0 +1,226 @@
+import Foundation
+
+/// A device's twin: what people and the cloud want (`desired`), what the device last said
+/// (`reported`), the difference (`delta`), a `version` raised by one on every change, and when
+/// each key was last set. Modelled on AWS IoT's Device Shadow, with two differences that answer
+/// its users' commonest complaints: the delta is a function of the document, never a stream of
+/// events (a device that slept through ten changes gets the one current delta), and every
+/// desired key that waits for the device is listed in `pending`, with a deadline after which it
+/// is marked failed instead of being forgotten.
+///
+/// Pure: every change takes the time and returns the new document or a refusal.
+public struct TwinDocument: Sendable, Equatable, Codable {
+    /// A desired key the device has not reported yet: sent (or waiting to be sent) as
+    /// `command`, failed once `deadlineMillis` passes without the device reporting the value.
+    public struct Pending: Sendable, Equatable, Codable {
+        public var value: JSONValue
+        public var command: String
+        public var sinceMillis: Int64
+        public var deadlineMillis: Int64
+        public var failed: Bool
+    }
+
+    public var device: String
+    public var version: Int64
+    public var desired: [String: JSONValue]
+    public var reported: [String: JSONValue]
+    /// When each desired and reported key was last set (Unix ms).
+    public var desiredAt: [String: Int64]
+    public var reportedAt: [String: Int64]
+    public var pending: [String: Pending]
+
+    public init(device: String) {
+        self.device = device
+        version = 0
+        desired = [:]
+        reported = [:]
+        desiredAt = [:]
+        reportedAt = [:]
+        pending = [:]
+    }
+
+    /// The desired keys whose value the device has not reported.
+    public var delta: [String: JSONValue] { desired.filter { reported[$0.key] != $0.value } }
+
+    /// Sets desired keys (`null` removes one) if `ifVersion` is the current version (or not
+    /// given). Each key is checked against `schema` before anything changes; a key whose new
+    /// value differs from what the device reported becomes pending, with its command.
+    public func settingDesired(
+        _ patch: [String: JSONValue], ifVersion: Int64? = nil, schema: TwinSchema, atMillis now: Int64
+    ) -> Result<TwinDocument, TwinRefusal> {
+        if let ifVersion, ifVersion != version { return .failure(.staleVersion(current: version)) }
+        guard !patch.isEmpty else { return .failure(.invalid("desired is empty: name at least one key")) }
+        var commands: [String: String] = [:]
+        for (key, value) in patch where value != .null {
+            switch schema.command(for: key, value: value) {
+            case .success(let command): commands[key] = command
+            case .failure(let refusal): return .failure(refusal)
+            }
+        }
+        var next = self
+        for (key, value) in patch {
+            if value == .null {
+                guard next.desired.removeValue(forKey: key) != nil else { continue }
+                next.desiredAt[key] = nil
+                next.pending[key] = nil
+                continue
+            }
+            guard next.desired[key] != value else { continue }
+            next.desired[key] = value
+            next.desiredAt[key] = now
+            if next.reported[key] == value {
+                next.pending[key] = nil
+            } else if let command = commands[key] {
+                next.pending[key] = Pending(
+                    value: value, command: command, sinceMillis: now, deadlineMillis: now + schema.pendingTimeoutMillis, failed: false)
+            }
+        }
+        return .success(next.raisingVersion(from: self))
+    }
+
+    /// Merges what the device reported; a pending key whose value it now reports is done.
+    public func settingReported(_ patch: [String: JSONValue], atMillis now: Int64) -> TwinDocument {
+        var next = self
+        for (key, value) in patch {
+            if value == .null {
+                next.reported[key] = nil
+                next.reportedAt[key] = nil
+                continue
+            }
+            if next.reported[key] != value { next.reported[key] = value }
+            next.reportedAt[key] = now
+            if next.pending[key]?.value == value { next.pending[key] = nil }
+        }
+        return next.raisingVersion(from: self)
+    }
+
+    /// Marks failed the pending keys whose deadline has passed; they stay listed (and desired)
+    /// until someone sets them again or the device reports them.
+    public func expiringPending(atMillis now: Int64) -> TwinDocument {
+        var next = self
+        for (key, entry) in pending where !entry.failed && now >= entry.deadlineMillis { next.pending[key]?.failed = true }
+        return next.raisingVersion(from: self)
+    }
+
+    /// The commands the device should get now: one per pending key not yet failed, in key
+    /// order. Sent when the device is (or comes back) online: the current delta once, never
+    /// every change made while it was away.
+    public var commandsToSend: [String] { pending.filter { !$0.value.failed }.sorted { $0.key < $1.key }.map(\.value.command) }
+
+    /// Raises the version by one when anything but the version changed since `previous`.
+    private func raisingVersion(from previous: TwinDocument) -> TwinDocument {
+        var next = self
+        next.version = previous.version
+        guard next != previous else { return previous }
+        next.version = previous.version + 1
+        return next
+    }
+}
+
+/// Why a change to a twin was refused; nothing was stored or sent.
+public enum TwinRefusal: Error, Sendable, Equatable, CustomStringConvertible {
+    /// `ifVersion` was not the document's version: read it again and retry.
+    case staleVersion(current: Int64)
+    case invalid(String)
+
+    public var description: String {
+        switch self {
+        case .staleVersion(let current): "the twin has changed: its version is now \(current)"
+        case .invalid(let reason): reason
+        }
+    }
+}
+
+/// The desired keys a device understands and the command each becomes. The default fits the
+/// UNO sketch: `led: true|false` → `LIG` / `ACK`, `period: N` (seconds) → `PERIOD N`.
+public struct TwinSchema: Sendable, Equatable {
+    public enum Kind: String, Sendable, Equatable {
+        case bool, integer, text
+    }
+
+    public struct Key: Sendable, Equatable {
+        public var kind: Kind
+        /// For `bool`: the commands for true and false. For `integer` and `text`: a template in
+        /// which `{value}` is replaced.
+        public var whenTrue: String
+        public var whenFalse: String
+        public var template: String
+        public var range: ClosedRange<Int>?
+
+        public static func bool(on: String, off: String) -> Key {
+            Key(kind: .bool, whenTrue: on, whenFalse: off, template: "", range: nil)
+        }
+
+        public static func integer(_ template: String, range: ClosedRange<Int>) -> Key {
+            Key(kind: .integer, whenTrue: "", whenFalse: "", template: template, range: range)
+        }
+
+        public static func text(_ template: String) -> Key {
+            Key(kind: .text, whenTrue: "", whenFalse: "", template: template, range: nil)
+        }
+    }
+
+    public var keys: [String: Key]
+    /// How long a desired key may wait for the device before it is marked failed.
+    public var pendingTimeoutMillis: Int64
+
+    public init(keys: [String: Key], pendingTimeoutMillis: Int64 = 24 * 3600 * 1000) {
+        self.keys = keys
+        self.pendingTimeoutMillis = pendingTimeoutMillis
+    }
+
+    public static let uno = TwinSchema(keys: [
+        "led": .bool(on: "LIG", off: "ACK"), "period": .integer("PERIOD {value}", range: 1...86_400),
+    ])
+
+    /// The command that sets `key` to `value` on the device, or why the pair is refused.
+    public func command(for key: String, value: JSONValue) -> Result<String, TwinRefusal> {
+        guard let spec = keys[key] else {
+            return .failure(.invalid("unknown desired key \(key.debugDescription); this device takes \(keys.keys.sorted().joined(separator: ", "))"))
+        }
+        let command: String
+        switch (spec.kind, value) {
+        case (.bool, .bool(let on)):
+            command = on ? spec.whenTrue : spec.whenFalse
+        case (.integer, .number(let number)):
+            guard number.rounded() == number, let whole = Int(exactly: number), spec.range?.contains(whole) ?? true else {
+                let range = spec.range.map { " from \($0.lowerBound) to \($0.upperBound)" } ?? ""
+                return .failure(.invalid("\(key) must be a whole number\(range), not \(number.readingText)"))
+            }
+            command = spec.template.replacingOccurrences(of: "{value}", with: String(whole))
+        case (.text, .string(let text)):
+            command = spec.template.replacingOccurrences(of: "{value}", with: text)
+        default:
+            return .failure(.invalid("\(key) must be \(spec.kind == .bool ? "true or false" : spec.kind == .integer ? "a number" : "text")"))
+        }
+        // The command goes out under the one rule for device commands.
+        do { return .success(try DeviceCommand(validating: command).text) } catch { return .failure(.invalid("\(key): \(error)")) }
+    }
+}
+
+/// The limits a twin document obeys, as AWS IoT's shadow does: 8 KB of JSON at most, nesting
+/// at most 6 deep, UTF-8 only.
+public enum TwinLimits {
+    public static let maxBytes = 8 * 1024
+    public static let maxDepth = 6
+
+    /// The JSON object in `bytes`, or why it is refused.
+    public static func parseObject(_ bytes: [UInt8]) -> Result<[String: JSONValue], TwinRefusal> {
+        guard bytes.count <= maxBytes else { return .failure(.invalid("the document is \(bytes.count) bytes; at most \(maxBytes) are allowed")) }
+        guard String(validating: bytes, as: UTF8.self) != nil else { return .failure(.invalid("the document is not UTF-8")) }
+        guard let value = JSONValue.parse(bytes), case .object(let object) = value else {
+            return .failure(.invalid("the document is not a JSON object"))
+        }
+        let depth = Self.depth(of: value)
+        guard depth <= maxDepth else { return .failure(.invalid("the document nests \(depth) deep; at most \(maxDepth) levels are allowed")) }
+        return .success(object)
+    }
+
+    static func depth(of value: JSONValue) -> Int {
+        switch value {
+        case .object(let object): 1 + (object.values.map(depth).max() ?? 0)
+        case .array(let array): 1 + (array.map(depth).max() ?? 0)
+        default: 0
+        }
+    }
+}

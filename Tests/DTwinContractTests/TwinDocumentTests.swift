@@ -1,0 +1,101 @@
+import DTwinContract
+import Foundation
+import Testing
+
+/// The twin document's rules (issue 19, item 1): pure, so every case is checked without a store.
+@Suite struct TwinDocumentTests {
+    let schema = TwinSchema.uno
+    let t0: Int64 = 1_764_000_000_000
+
+    func set(_ document: TwinDocument, _ patch: [String: JSONValue], ifVersion: Int64? = nil, at offset: Int64 = 0) throws -> TwinDocument {
+        try document.settingDesired(patch, ifVersion: ifVersion, schema: schema, atMillis: t0 + offset).get()
+    }
+
+    @Test func aDesiredChangeIsPendingUntilTheDeviceReportsIt() throws {
+        var twin = TwinDocument(device: "uno1")
+        twin = try set(twin, ["led": .bool(true)])
+        #expect(twin.version == 1 && twin.delta == ["led": .bool(true)] && twin.commandsToSend == ["LIG"])
+        #expect(twin.desiredAt["led"] == t0 && twin.pending["led"]?.deadlineMillis == t0 + schema.pendingTimeoutMillis)
+        twin = twin.settingReported(["led": .bool(true), "value": .number(734)], atMillis: t0 + 5)
+        #expect(twin.version == 2 && twin.delta.isEmpty && twin.pending.isEmpty && twin.commandsToSend.isEmpty)
+        #expect(twin.reportedAt["value"] == t0 + 5)
+        // Setting what is already reported sends nothing; setting the same desired value again changes nothing.
+        let same = try set(twin, ["led": .bool(true)])
+        #expect(same == twin, "no change, no new version")
+    }
+
+    /// A device asleep through many changes gets the current delta once, not each change.
+    @Test func manyChangesWhileAwayBecomeOneCommandPerKey() throws {
+        var twin = TwinDocument(device: "uno1")
+        for (n, on) in [true, false, true, false, true].enumerated() { twin = try set(twin, ["led": .bool(on)], at: Int64(n)) }
+        twin = try set(twin, ["period": .number(300)], at: 10)
+        twin = try set(twin, ["period": .number(60)], at: 11)
+        #expect(twin.version == 7)
+        #expect(twin.commandsToSend == ["LIG", "PERIOD 60"])
+        // Back to what the device reports: nothing is pending for that key any more.
+        twin = twin.settingReported(["period": .number(60)], atMillis: t0 + 20)
+        twin = try set(twin, ["led": .bool(false)], at: 21)
+        twin = twin.settingReported(["led": .bool(false)], atMillis: t0 + 22)
+        #expect(twin.commandsToSend.isEmpty && twin.delta.isEmpty)
+    }
+
+    @Test func aStaleVersionIsRefusedWithTheCurrentOne() throws {
+        let twin = try set(TwinDocument(device: "uno1"), ["led": .bool(true)])
+        let first = twin.settingDesired(["led": .bool(false)], ifVersion: 1, schema: schema, atMillis: t0 + 1)
+        let second = twin.settingDesired(["period": .number(5)], ifVersion: 0, schema: schema, atMillis: t0 + 1)
+        #expect((try? first.get())?.version == 2)
+        #expect(second == .failure(.staleVersion(current: 1)))
+        #expect("\(TwinRefusal.staleVersion(current: 1))" == "the twin has changed: its version is now 1")
+    }
+
+    @Test func aKeyThatWaitsTooLongIsMarkedFailedNotForgotten() throws {
+        var twin = try set(TwinDocument(device: "uno1"), ["led": .bool(true)])
+        #expect(twin.expiringPending(atMillis: t0 + schema.pendingTimeoutMillis - 1) == twin)
+        twin = twin.expiringPending(atMillis: t0 + schema.pendingTimeoutMillis)
+        #expect(twin.pending["led"]?.failed == true && twin.commandsToSend.isEmpty && twin.delta == ["led": .bool(true)])
+        // Set again: pending anew.
+        twin = try set(twin, ["led": .bool(false)], at: schema.pendingTimeoutMillis + 1)
+        #expect(twin.pending["led"]?.failed == false && twin.commandsToSend == ["ACK"])
+        // null removes the wish and what waits for it.
+        twin = try set(twin, ["led": .null], at: schema.pendingTimeoutMillis + 2)
+        #expect(twin.desired.isEmpty && twin.pending.isEmpty && twin.desiredAt.isEmpty)
+    }
+
+    @Test(arguments: [
+        (["colour": JSONValue.string("red")], "unknown desired key \"colour\"; this device takes led, period"),
+        (["led": JSONValue.string("on")], "led must be true or false"),
+        (["period": JSONValue.number(2.5)], "period must be a whole number from 1 to 86400, not 2.5"),
+        (["period": JSONValue.number(0)], "period must be a whole number from 1 to 86400, not 0"),
+        (["period": JSONValue.number(90_000), "led": JSONValue.bool(true)], "period must be a whole number from 1 to 86400, not 90000"),
+        ([:], "desired is empty"),
+    ])
+    func badDesiredValuesAreRefusedAndNothingChanges(_ patch: [String: JSONValue], _ words: String) {
+        let twin = TwinDocument(device: "uno1")
+        guard case .failure(.invalid(let reason)) = twin.settingDesired(patch, schema: schema, atMillis: t0) else {
+            Issue.record("\(patch) was accepted")
+            return
+        }
+        #expect(reason.hasPrefix(words), "\(reason)")
+    }
+
+    @Test func documentsOverTheLimitsAreRefused() {
+        #expect((try? TwinLimits.parseObject(Array(#"{"desired": {"led": true}}"#.utf8)).get())?["desired"] == .object(["led": .bool(true)]))
+        let deep = String(repeating: #"{"a":"#, count: 7) + "1" + String(repeating: "}", count: 7)
+        #expect(TwinLimits.parseObject(Array(deep.utf8)) == .failure(.invalid("the document nests 7 deep; at most 6 levels are allowed")))
+        let big = #"{"desired": {"note": ""# + String(repeating: "x", count: 8200) + #""}}"#
+        guard case .failure(.invalid(let tooBig)) = TwinLimits.parseObject(Array(big.utf8)) else {
+            Issue.record("an 8 KB document was accepted")
+            return
+        }
+        #expect(tooBig.contains("at most 8192"))
+        #expect(TwinLimits.parseObject([0x7B, 0xFF, 0x7D]) == .failure(.invalid("the document is not UTF-8")))
+        #expect(TwinLimits.parseObject(Array("[1]".utf8)) == .failure(.invalid("the document is not a JSON object")))
+    }
+
+    @Test func theDocumentRoundTripsAsJSON() throws {
+        var twin = try set(TwinDocument(device: "uno1"), ["led": .bool(true), "period": .number(300)])
+        twin = twin.settingReported(["value": .number(512), "unit": .string("adc")], atMillis: t0 + 3)
+        let data = try JSONEncoder().encode(twin)
+        #expect(try JSONDecoder().decode(TwinDocument.self, from: data) == twin)
+    }
+}
