@@ -122,6 +122,15 @@ def app_routes() -> dict:
     return found
 
 
+def test_the_bridge_may_write_twin_documents_and_nothing_else():
+    statements = RESOURCES["BridgePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    writes = [statement for statement in statements if "dynamodb:PutItem" in statement["Action"]]
+    assert len(writes) == 1 and sorted(writes[0]["Action"]) == ["dynamodb:GetItem", "dynamodb:PutItem"]
+    assert writes[0]["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["twin:*"]}}
+    actions = {action for statement in statements for action in statement["Action"]}
+    assert not actions & {"dynamodb:DeleteItem", "dynamodb:UpdateItem", "dynamodb:BatchWriteItem"}
+
+
 def test_the_outputs_give_the_bridge_its_configuration():
     outputs = TEMPLATE["Outputs"]
     for name in ("InvokeURL", "TableName", "FunctionArn", "TwilioWebhookURL", "DtwinConfiguration", "BridgePolicyArn"):
