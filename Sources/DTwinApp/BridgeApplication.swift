@@ -136,7 +136,7 @@ public struct BridgeApplication: Sendable {
         webhooks = TwilioWebhooks(
             validator: credentials.map { TwilioRequestValidator(authToken: $0.authToken) }, accountSid: credentials?.accountSid,
             publicURL: publicURL, book: book, outbox: outbox, commands: dispatcher, directory: registry, cellular: bridge, store: store,
-            seen: spool ?? SeenMessageSids(), logger: logger)
+            seen: spool ?? SeenMessageSids(), twins: twins, logger: logger)
         if publicURL.isEmpty && credentials != nil {
             logger.notice(
                 "http.publicURL is not set: webhook signatures are checked against the Host header, which is wrong behind a proxy")

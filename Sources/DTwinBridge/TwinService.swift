@@ -10,8 +10,8 @@ import Synchronization
 /// every change made while it was away. What devices say (readings, their LED and period,
 /// online/offline) becomes `reported`.
 ///
-/// Reports are gathered in memory and written once per device per turn, so a burst of readings
-/// costs one twin write per device, not one per message. Writes are conditional on the version
+/// Reports are gathered in memory and written once per device per turn (at most four turns a
+/// second), so a burst of readings costs one twin write per device, not one per message. Writes are conditional on the version
 /// read; a conflict is read again and retried.
 public final class TwinService: Service, Sendable {
     /// What a device said, merged per device until the next turn.
@@ -83,11 +83,17 @@ public final class TwinService: Service, Sendable {
 
     // MARK: the loop
 
+    /// At most this often a turn writes the gathered reports: a busy bridge then costs at most
+    /// one twin write per device per turn, whatever its message rate.
+    static let turn = Duration.milliseconds(250)
+
     public func run() async throws {
         await cancelWhenGracefulShutdown { [self] in
             while !Task.isCancelled {
                 _ = await signal.wait(until: { self.reports.withLock { !$0.isEmpty } }, deadline: .now + .seconds(60))
+                let started = ContinuousClock.now
                 await applyReports()
+                try? await Task.sleep(until: started + Self.turn)
             }
         }
         await applyReports()

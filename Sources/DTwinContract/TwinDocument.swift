@@ -107,6 +107,18 @@ public struct TwinDocument: Sendable, Equatable, Codable {
     /// every change made while it was away.
     public var commandsToSend: [String] { pending.filter { !$0.value.failed }.sorted { $0.key < $1.key }.map(\.value.command) }
 
+    /// A value as people read and write it: `on`/`off` for booleans, numbers without a needless
+    /// `.0`, text as it is.
+    public static func shown(_ value: JSONValue) -> String {
+        switch value {
+        case .bool(let on): on ? "on" : "off"
+        case .number(let number): number.readingText
+        case .string(let text): text
+        case .null: "null"
+        case .array, .object: String(decoding: (try? JSONEncoder().encode(value)) ?? Data(), as: UTF8.self)
+        }
+    }
+
     /// Raises the version by one when anything but the version changed since `previous`.
     private func raisingVersion(from previous: TwinDocument) -> TwinDocument {
         var next = self

@@ -25,6 +25,8 @@ public final class TwilioWebhooks: Sendable {
     let logger: Logger
     /// The SIDs acted on (the spool's table, or memory without a spool).
     let seen: any WebhookSidLedger
+    /// The devices' twins, for `SET` and `STATUS` (`nil` without a twin table).
+    let twins: TwinService?
     /// The account the webhooks must be for: a request signed by another account's token is
     /// still another account's request.
     let accountSid: String?
@@ -33,8 +35,9 @@ public final class TwilioWebhooks: Sendable {
     public init(
         validator: TwilioRequestValidator?, accountSid: String? = nil, publicURL: String, book: SMSAddressBook, outbox: SMSOutbox?,
         commands: any CommandSending, directory: any DeviceDirectory, cellular: any CellularIntake, store: (any TwinStore)?,
-        seen: any WebhookSidLedger = SeenMessageSids(), logger: Logger
+        seen: any WebhookSidLedger = SeenMessageSids(), twins: TwinService? = nil, logger: Logger
     ) {
+        self.twins = twins
         self.validator = validator
         self.accountSid = accountSid
         self.seen = seen
@@ -82,6 +85,8 @@ public final class TwilioWebhooks: Sendable {
             return Self.twiml(TwiML.message(text))
         case .status(let device):
             return Self.twiml(TwiML.message(await statusText(device)))
+        case .setDesired(let device, let key, let value):
+            return Self.twiml(TwiML.message(await setDesired(key, value, on: device, messageSid: sid)))
         case .command(let command, let device, let reply):
             do {
                 let route = try await commands.send(command, to: device, from: .person)
@@ -100,6 +105,26 @@ public final class TwilioWebhooks: Sendable {
         }
     }
 
+    /// `SET uno1 led on`: the twin's desired state, and what happens next, in one SMS.
+    func setDesired(_ key: String, _ value: JSONValue, on device: DeviceName, messageSid: String) async -> String {
+        guard let twins else { return "Sorry, this gateway keeps no device states (no twin table)." }
+        let shown = TwinDocument.shown(value)
+        do {
+            switch try await twins.setDesired([key: value], for: device, ifVersion: nil) {
+            case .success(let document):
+                logger.info("SMS set a desired state", metadata: ["device": "\(device)", "key": "\(key)", "messageSid": "\(messageSid)"])
+                guard document.pending[key] != nil else { return "\(device) \(key) is already \(shown)." }
+                let online = document.reported["online"] == .bool(true)
+                return online ? "\(device) \(key) set to \(shown): sent." : "\(device) \(key) set to \(shown): sent when \(device) is back online."
+            case .failure(let refusal):
+                return "Not set: \(refusal)."
+            }
+        } catch {
+            logger.error("SMS desired state not stored", metadata: ["device": "\(device)", "error": "\(error)"])
+            return "Sorry, \(device) cannot be set just now. Please try again later."
+        }
+    }
+
     /// `a: 734 at 2026-11-25T10:00:00.000Z (online)`.
     func statusText(_ device: DeviceName) async -> String {
         let entry = directory.entry(device)
@@ -110,8 +135,15 @@ public final class TwilioWebhooks: Sendable {
             reading = (value, item.ts)
         }
         let status = entry?.status.map { " (\($0))" } ?? ""
-        guard let reading else { return "\(device): no reading yet\(status)." }
-        return "\(device): \(reading.value.readingText) at \(reading.at)\(status)"
+        var pending = ""
+        if let twins, let document = try? await twins.document(device), !document.pending.isEmpty {
+            let keys = document.pending.sorted { $0.key < $1.key }.map {
+                "\($0.key) \(TwinDocument.shown($0.value.value))\($0.value.failed ? " (failed)" : "")"
+            }
+            pending = " Pending: " + keys.joined(separator: ", ") + "."
+        }
+        guard let reading else { return "\(device): no reading yet\(status).\(pending)" }
+        return "\(device): \(reading.value.readingText) at \(reading.at)\(status)\(pending)"
     }
 
     // MARK: POST /twilio/status

@@ -9,6 +9,8 @@ public enum SMSAction: Sendable, Equatable {
     case command(String, device: DeviceName, reply: String)
     /// Answer with the latest reading of `device`.
     case status(DeviceName)
+    /// Set `key` to `value` in the desired state of `device`'s twin, then say what happens.
+    case setDesired(DeviceName, key: String, value: JSONValue)
     /// Answer `text`; nothing is published.
     case reply(String)
     /// Answer `text` politely; `reason` is for the log.
@@ -39,7 +41,14 @@ public enum SMSAddressing {
 
         switch request {
         case .help, .empty:
-            return .reply("Send: @device command, device: command, STATUS device, or HELP. " + yours)
+            return .reply("Send: @device command, device: command, STATUS device, SET device key value, or HELP. " + yours)
+        case .incompleteSet:
+            return .reply("Send: SET device key value, e.g. SET \(allowed[0]) led on. " + yours)
+        case .set(let key, let value, let device):
+            guard let device = device ?? defaultDevice else {
+                return .reply("Which device? Send: SET device \(key) \(value.prefix(20)). " + yours)
+            }
+            return check(device, then: .setDesired(device, key: key, value: desiredValue(value)))
         case .invalidDevice(let error):
             return .refuse("Sorry, that is not a device name: \(error.reason). " + yours, reason: "\(error)")
         case .missingCommand(let device):
@@ -58,6 +67,16 @@ public enum SMSAddressing {
                 return .reply("Which device? Send: @device \(command). " + yours)
             }
             return check(device, then: .command(command, device: device, reply: "Sent to \(device): \(command.prefix(60))"))
+        }
+    }
+
+    /// A value as a person texts it: on/off and true/false are booleans, a whole number is a
+    /// number, anything else is text (the device's twin schema says what fits).
+    static func desiredValue(_ text: String) -> JSONValue {
+        switch text.lowercased() {
+        case "on", "true", "yes": return .bool(true)
+        case "off", "false", "no": return .bool(false)
+        default: return Int(text).map { .number(Double($0)) } ?? .string(text)
         }
     }
 }

@@ -7,6 +7,7 @@ import DTwinContract
 /// a: LIG          the same
 /// LIG             command for the device that last texted this number, or its only device
 /// STATUS a        the latest reading of a (STATUS alone: the default device)
+/// SET a led on    a desired state for a's twin (SET led on: the default device)
 /// HELP            what this number may do
 /// ```
 /// Device names are validated like every other name, so `@a/# X` or `@+ X` never reach a topic.
@@ -19,6 +20,10 @@ public enum SMSRequest: Sendable, Equatable {
     case invalidDevice(InvalidDeviceName)
     /// `@a` or `a:` with nothing after it.
     case missingCommand(DeviceName)
+    /// `SET [device] key value`: a desired state for the device's twin.
+    case set(key: String, value: String, to: DeviceName?)
+    /// `SET` without a key and a value.
+    case incompleteSet
     case empty
 
     /// Parses an SMS body. Pure and total: every body gives an answer.
@@ -34,6 +39,13 @@ public enum SMSRequest: Sendable, Equatable {
         case "STATUS":
             guard !rest.isEmpty else { return .status(nil) }
             return device(rest, then: { .status($0) })
+        case "SET":
+            let words = rest.split(whereSeparator: \.isWhitespace).map(String.init)
+            switch words.count {
+            case 2: return .set(key: words[0].lowercased(), value: words[1], to: nil)
+            case 3: return device(words[0], then: { .set(key: words[1].lowercased(), value: words[2], to: $0) })
+            default: return .incompleteSet
+            }
         default:
             break
         }

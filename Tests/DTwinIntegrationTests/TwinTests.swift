@@ -51,4 +51,55 @@ import Testing
         #expect(harness.downPayloads("sim1") == ["LIG"])
         await harness.stop()
     }
+
+    /// From SMS to LED to reported state: `SET a led on` from a number on a's list sends LIG to
+    /// a device that is online, STATUS shows what is pending until the device reports it.
+    @Test func anSMSSetsTheDesiredStateAndStatusShowsWhatIsPending() async throws {
+        let harness = try await TwilioHarness()
+        let bridge = harness.bridge
+        try await bridge.publish("dtwin/a/status", "online")
+        #expect(await waitUntil { (try? await harness.get("/api/devices/a/state"))?.json["reported"] as? [String: Bool] == ["online": true] })
+        let set = try await harness.sms("SET a led on")
+        #expect(TwilioHarness.message(in: set.body) == "a led set to on: sent.", "\(set.body)")
+        #expect(await bridge.watcher.waitFor { _ in harness.downPayloads("a") == ["LIG"] })
+        let pending = try await harness.sms("STATUS a")
+        #expect(TwilioHarness.message(in: pending.body)?.hasSuffix("Pending: led on.") == true, "\(pending.body)")
+        let refused = try await harness.sms("SET a led dim")
+        #expect(TwilioHarness.message(in: refused.body) == "Not set: led must be true or false.", "\(refused.body)")
+        try await bridge.publish("dtwin/a/up", #"{"value": 800, "led": "on"}"#)
+        #expect(
+            await waitUntil(timeout: .seconds(10)) {
+                let status = try? await harness.sms("STATUS a")
+                return status.flatMap { TwilioHarness.message(in: $0.body) }?.hasPrefix("a: 800 at ") == true
+                    && status.flatMap { TwilioHarness.message(in: $0.body) }?.contains("Pending") == false
+            })
+        let again = try await harness.sms("SET a led on")
+        #expect(TwilioHarness.message(in: again.body) == "a led is already on.")
+        #expect(harness.downPayloads("a") == ["LIG"])
+        await harness.stop()
+    }
+
+    /// `dtwin state` shows and sets the twin through the running bridge's API.
+    @Test func theCommandLineShowsAndSetsTheTwin() async throws {
+        let harness = try await TwilioHarness()
+        let environment = ["DTWIN_API_TOKEN": TwilioHarness.apiToken]
+        let url = "http://127.0.0.1:\(harness.port)"
+        let set = try await DTwinBinary.run(["state", "b", "--set", "led=on", "--set", "period=300", "--url", url], environment: environment)
+        #expect(set.code == 0, "\(set.output)")
+        #expect(set.output.contains("b (version 1)") && set.output.contains("desired:  led=on, period=300"), "\(set.output)")
+        #expect(set.output.contains("pending:  led=on (LIG), period=300 (PERIOD 300)"), "\(set.output)")
+        let stale = try await DTwinBinary.run(["state", "b", "--set", "led=off", "--if-version", "0", "--url", url], environment: environment)
+        #expect(stale.code == 1 && stale.output.contains("version is now 1"), "\(stale.output)")
+        let bad = try await DTwinBinary.run(["state", "b", "--set", "period=-5", "--url", url], environment: environment)
+        #expect(bad.code == 2 && bad.output.contains("period must be a whole number"), "\(bad.output)")
+        let shown = try await DTwinBinary.run(["state", "b", "--json", "--url", url], environment: environment)
+        let document = try JSONDecoder().decode(TwinDocument.self, from: Data(shown.output.utf8))
+        #expect(document.version == 1 && document.desired == ["led": .bool(true), "period": .number(300)])
+        let noToken = try await DTwinBinary.run(["state", "b", "--url", url])
+        #expect(noToken.code == 1 && noToken.output.contains("401"), "\(noToken.output)")
+        await harness.stop()
+        let away = try await DTwinBinary.run(["state", "b", "--url", url], environment: environment)
+        #expect(away.code == 1 && away.output.contains("cannot reach the bridge at \(url)"), "\(away.output)")
+        #expect(try await DTwinBinary.run(["state", "b", "--set", "led"]).code == 2)
+    }
 }

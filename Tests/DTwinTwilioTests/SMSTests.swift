@@ -119,6 +119,26 @@ struct SMSAddressingTests {
         #expect(help.contains("@device command") && help.contains("Your devices: a, b."))
     }
 
+    /// `SET device key value` sets the twin's desired state, under the same addressing rules as
+    /// commands; values are read the way people write them.
+    @Test func setAddressesADevicesTwin() {
+        #expect(decide("SET b led on", from: Self.alice) == .setDesired(Self.b, key: "led", value: .bool(true)))
+        #expect(decide("set a PERIOD 300", from: Self.bob) == .setDesired(Self.a, key: "period", value: .number(300)))
+        #expect(decide("SET led off", from: Self.bob) == .setDesired(Self.a, key: "led", value: .bool(false)), "bob's only device")
+        #expect(decide("SET a mode eco", from: Self.alice) == .setDesired(Self.a, key: "mode", value: .string("eco")))
+        guard case .refuse = decide("SET b led on", from: Self.bob), case .refuse = decide("SET a led on", from: Self.stranger),
+            case .refuse = decide("SET a/# led on", from: Self.alice)
+        else {
+            Issue.record("SET obeys the addressing rules")
+            return
+        }
+        guard case .reply(let usage) = decide("SET", from: Self.alice), case .reply(let which) = decide("SET led on", from: Self.alice) else {
+            Issue.record("an incomplete SET, or one without a device for a sender with two, is answered")
+            return
+        }
+        #expect(usage.contains("SET device key value") && which.hasPrefix("Which device?"))
+    }
+
     @Test func injectionAttemptsPublishNothing() {
         for body in ["@a/# X", "@+ X", "@ X", "a/#: X"] {
             guard case .refuse(let text, _) = decide(body, from: Self.alice) else {
