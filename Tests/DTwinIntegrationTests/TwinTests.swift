@@ -1,4 +1,5 @@
 import DTwinContract
+import DTwinMQTT
 import DTwinTestSupport
 import Foundation
 import NIOHTTP1
@@ -101,5 +102,32 @@ import Testing
         let away = try await DTwinBinary.run(["state", "b", "--url", url], environment: environment)
         #expect(away.code == 1 && away.output.contains("cannot reach the bridge at \(url)"), "\(away.output)")
         #expect(try await DTwinBinary.run(["state", "b", "--set", "led"]).code == 2)
+    }
+
+    /// A desired change accepted just before a SIGKILL is not lost: it is in the stored twin,
+    /// and the restarted bridge sends it, once, when the device comes back.
+    @Test func aDesiredChangeSurvivesASIGKILLOfTheBridge() async throws {
+        let setup = try HardeningTests.TwilioBridge("dtwin-twin-kill")
+        defer { setup.cleanUp() }
+        let device = try await MessageCollector(port: setup.broker.port, filters: ["dtwin/uno1/down"])
+        try await device.client.publish(topic: "dtwin/uno1/status", payload: Array("offline".utf8), retain: true)
+        let first = try await setup.start(connected: true)
+        let api = "http://127.0.0.1:\(setup.port)"
+        let environment = ["DTWIN_API_TOKEN": "listing-token"]
+        #expect(await waitUntil { first.output.contains("status=offline") })
+        let set = try await DTwinBinary.run(["state", "uno1", "--set", "led=on", "--url", api], environment: environment)
+        #expect(set.code == 0 && set.output.contains("pending:  led=on (LIG)"), "\(set.output)")
+        first.process.signal(SIGKILL)
+        _ = await first.finish()
+        #expect(device.messages.isEmpty, "nothing was sent while the device was away")
+
+        let second = try await setup.start(connected: true)
+        try await device.client.publish(topic: "dtwin/uno1/status", payload: Array("online".utf8), retain: true)
+        #expect(await device.waitFor { $0.map(\.payload) == [Array("LIG".utf8)] }, "\(second.output)")
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(device.messages.count == 1, "sent once")
+        second.process.signal(SIGTERM)
+        #expect(await second.finish() == 0)
+        await device.close()
     }
 }
