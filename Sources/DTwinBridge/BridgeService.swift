@@ -64,7 +64,7 @@ public final class BridgeService: Service, Sendable {
         self.shutdownTimeout = shutdownTimeout
         self.logger = logger
         self.delivery = DeliveryService(
-            upstream: upstream, spool: spool, publishQueue: publishQueue, dispatcher: dispatcher, counters: counters, tree: tree,
+            upstream: upstream, spool: spool, publishQueue: publishQueue, dispatcher: dispatcher, twins: twins, counters: counters, tree: tree,
             retryPolicy: retryPolicy, concurrency: concurrency, logger: logger)
     }
 

@@ -29,6 +29,8 @@ public final class DeliveryService: Service, Sendable {
     let spool: Spool?
     let publishQueue: PublishQueue
     let dispatcher: CommandDispatcher
+    /// Where an upstream answer's `desired` goes (`nil` without a twin table).
+    let twins: TwinService?
     let counters: BridgeCounters
     let tree: TopicTree
     let retryPolicy: RetryPolicy
@@ -36,9 +38,10 @@ public final class DeliveryService: Service, Sendable {
     let logger: Logger
 
     init(
-        upstream: any Upstream, spool: Spool?, publishQueue: PublishQueue, dispatcher: CommandDispatcher, counters: BridgeCounters,
-        tree: TopicTree, retryPolicy: RetryPolicy, concurrency: Int, logger: Logger
+        upstream: any Upstream, spool: Spool?, publishQueue: PublishQueue, dispatcher: CommandDispatcher, twins: TwinService?,
+        counters: BridgeCounters, tree: TopicTree, retryPolicy: RetryPolicy, concurrency: Int, logger: Logger
     ) {
+        self.twins = twins
         self.upstream = upstream
         self.spool = spool
         self.publishQueue = publishQueue
@@ -108,7 +111,7 @@ public final class DeliveryService: Service, Sendable {
                 return false
             }
             switch await upstream.deliver(event, logger: logger) {
-            case .delivered(let reply, let note):
+            case .delivered(let reply, let note, let desired):
                 counters.delivered.increment()
                 if let note {
                     logger.warning("upstream answer ignored for replies", metadata: ["device": "\(message.device)", "reason": "\(note)"])
@@ -116,6 +119,7 @@ public final class DeliveryService: Service, Sendable {
                 if attempt > 1 {
                     logger.info("delivered after retries", metadata: ["messageId": "\(message.id)", "attempts": "\(attempt)"])
                 }
+                if let desired, !(await setDesired(desired, for: message.device)) { return false }
                 if let reply { return await publishReply(reply, to: message.device) }
                 return true
             case .reject(let reason):
@@ -156,6 +160,28 @@ public final class DeliveryService: Service, Sendable {
         }
         let stopped = await workersOrStopping.wait(until: { self.stopping.load(ordering: .relaxed) }, deadline: .now + pause)
         return !stopped && !Task.isCancelled
+    }
+
+    /// Sets the desired state the upstream asked for in the device's twin. `false` when it could
+    /// not be stored (the message stays in the spool and is delivered again, which asks again);
+    /// a desired state the device does not take is logged and dropped, like a bad reply.
+    func setDesired(_ desired: [String: JSONValue], for device: DeviceName) async -> Bool {
+        guard let twins else {
+            logger.warning("upstream asked for a desired state, but this bridge keeps no twins", metadata: ["device": "\(device)"])
+            return true
+        }
+        do {
+            switch try await twins.setDesired(desired, for: device, ifVersion: nil) {
+            case .success(let document):
+                logger.info("upstream set a desired state", metadata: ["device": "\(device)", "version": "\(document.version)"])
+            case .failure(let refusal):
+                logger.warning("upstream's desired state refused", metadata: ["device": "\(device)", "reason": "\(refusal)"])
+            }
+            return true
+        } catch {
+            logger.error("upstream's desired state not stored", metadata: ["device": "\(device)", "error": "\(error)"])
+            return false
+        }
     }
 
     /// Queues the upstream's reply for the device. `false` when it could not be stored (the

@@ -1,8 +1,9 @@
 /// What became of one attempt to deliver a device message upstream (README: "The IoT event").
 public enum DeliveryOutcome: Sendable, Equatable {
     /// A 2xx answer. `reply`, when present, is published on the device's `down` topic;
-    /// `note` says why an answer had no usable reply (not JSON, `reply` not a string, …).
-    case delivered(reply: String?, note: String?)
+    /// `desired`, when present, is set in the device's twin (``TwinDocument``); `note` says why
+    /// an answer had no usable reply (not JSON, `reply` not a string, …).
+    case delivered(reply: String?, note: String?, desired: [String: JSONValue]? = nil)
     /// 5xx, 408, 429, timeouts, refused connections: try again later.
     case retry(reason: String)
     /// Any other answer: the message goes to the dead letter topic with this reason.
@@ -18,8 +19,8 @@ public enum UpstreamAnswer {
     public static func classify(status: Int, body: [UInt8]) -> DeliveryOutcome {
         switch status {
         case 200..<300:
-            let (reply, note) = reply(inBody: body)
-            return .delivered(reply: reply, note: note)
+            let answer = answer(inBody: body)
+            return .delivered(reply: answer.reply, note: answer.note, desired: answer.desired)
         case 408, 429, 500..<600:
             return .retry(reason: "upstream answered \(status)\(quote(body))")
         case 300..<400:
@@ -44,44 +45,46 @@ public enum UpstreamAnswer {
             let body = object["body"]?.stringValue.map { Array($0.utf8) } ?? []
             return classify(status: int, body: body)
         }
-        if let payload = object["payload"] {
-            let (reply, note) = reply(in: payload)
-            return .delivered(reply: reply, note: note)
-        }
-        let (reply, note) = reply(in: json)
-        return .delivered(reply: reply, note: note)
+        let answer = answer(in: object["payload"] ?? json)
+        return .delivered(reply: answer.reply, note: answer.note, desired: answer.desired)
     }
 
-    /// Finds `{"reply": "..."}` in an answer body.
-    public static func reply(inBody body: [UInt8]) -> (reply: String?, note: String?) {
-        guard let first = body.first(where: { !isJSONWhitespace($0) }) else { return (nil, nil) }
-        // Most answers carry no reply: only a body that mentions "reply" is worth parsing
-        // (this is on the hot path of every delivery). A body that does not even start like
-        // JSON is noted without parsing it.
-        guard containsReplyKey(body) else {
-            return startsLikeJSON(first) ? (nil, nil) : (nil, notJSON(body))
+    /// What a 2xx answer asks for: a reply for the device and a desired state for its twin.
+    public typealias Answer = (reply: String?, note: String?, desired: [String: JSONValue]?)
+
+    /// Finds `{"reply": "...", "desired": {...}}` in an answer body.
+    public static func answer(inBody body: [UInt8]) -> Answer {
+        guard let first = body.first(where: { !isJSONWhitespace($0) }) else { return (nil, nil, nil) }
+        // Most answers carry neither: only a body that mentions "reply" or "desired" is worth
+        // parsing (this is on the hot path of every delivery). A body that does not even start
+        // like JSON is noted without parsing it.
+        guard contains(replyKey, in: body) || contains(desiredKey, in: body) else {
+            return startsLikeJSON(first) ? (nil, nil, nil) : (nil, notJSON(body), nil)
         }
-        guard let json = JSONValue.parse(body) else { return (nil, notJSON(body)) }
-        return reply(in: json)
+        guard let json = JSONValue.parse(body) else { return (nil, notJSON(body), nil) }
+        return answer(in: json)
     }
 
-    /// A JSON object with a string `reply`, or a JSON string that holds such an object.
-    static func reply(in json: JSONValue) -> (reply: String?, note: String?) {
+    /// A JSON object with a string `reply` and/or an object `desired`, or a JSON string that
+    /// holds such an object.
+    static func answer(in json: JSONValue) -> Answer {
         if case .string(let text) = json, let inner = JSONValue.parse(text.utf8) {
-            return reply(in: inner)
+            return answer(in: inner)
         }
-        guard case .object(let object) = json else { return (nil, nil) }
-        guard let value = object["reply"], !value.isNull else { return (nil, nil) }
-        guard let text = value.stringValue else { return (nil, "\"reply\" is not a string; nothing sent to the device") }
-        return text.isEmpty ? (nil, nil) : (text, nil)
+        guard case .object(let object) = json else { return (nil, nil, nil) }
+        var desired: [String: JSONValue]?
+        if case .object(let wanted)? = object["desired"], !wanted.isEmpty { desired = wanted }
+        guard let value = object["reply"], !value.isNull else { return (nil, nil, desired) }
+        guard let text = value.stringValue else { return (nil, "\"reply\" is not a string; nothing sent to the device", desired) }
+        return (text.isEmpty ? nil : text, nil, desired)
     }
 
     static let replyKey = Array(#""reply""#.utf8)
+    static let desiredKey = Array(#""desired""#.utf8)
 
     /// A plain byte search: the standard library's `contains(_:)` for collections is generic
     /// and showed up in the benchmark's profile.
-    static func containsReplyKey(_ body: [UInt8]) -> Bool {
-        let key = replyKey
+    static func contains(_ key: [UInt8], in body: [UInt8]) -> Bool {
         guard body.count >= key.count else { return false }
         return body.withUnsafeBufferPointer { bytes in
             for start in 0...(bytes.count - key.count) where bytes[start] == key[0] {

@@ -246,7 +246,7 @@ public final class DeviceAPI: Sendable {
         }
         let upstream = testEvents.upstreamName
         switch await testEvents.deliverTestEvent(event) {
-        case .delivered(let reply, let note):
+        case .delivered(let reply, let note, _):
             return Self.json(200, TestEventResult(upstream: upstream, delivered: true, reply: reply, note: note))
         case .retry(let reason), .reject(let reason):
             // The upstream failed, not the caller: a gateway error that names the upstream's answer.

@@ -12,6 +12,19 @@ import Testing
         #expect(classify(201, #"{"reply": "ACK", "other": 1}"#) == .delivered(reply: "ACK", note: nil))
     }
 
+    /// `desired` beside (or instead of) `reply` sets the device's twin (issue 19).
+    @Test func aDesiredStateInA2xxAnswer() {
+        #expect(classify(200, #"{"desired": {"led": true}}"#) == .delivered(reply: nil, note: nil, desired: ["led": .bool(true)]))
+        #expect(
+            classify(200, #"{"reply": "LIG", "desired": {"period": 60}}"#)
+                == .delivered(reply: "LIG", note: nil, desired: ["period": .number(60)]))
+        #expect(classify(200, #"{"desired": {}}"#) == .delivered(reply: nil, note: nil), "an empty desired asks for nothing")
+        #expect(classify(200, #"{"desired": "led"}"#) == .delivered(reply: nil, note: nil), "desired must be an object")
+        #expect(
+            UpstreamAnswer.classifyLambdaResult(Array(#"{"statusCode": 200, "body": "{\"desired\": {\"led\": false}}"}"#.utf8))
+                == .delivered(reply: nil, note: nil, desired: ["led": .bool(false)]))
+    }
+
     @Test func answersWithoutAReply() {
         #expect(classify(200, "") == .delivered(reply: nil, note: nil))
         #expect(classify(204, "  \n") == .delivered(reply: nil, note: nil))
@@ -24,7 +37,7 @@ import Testing
         #expect(classify(200, #""reply""#) == .delivered(reply: nil, note: nil))  // the key alone, a JSON string
         #expect(classify(200, #"{"replyTo": "Y"}"#) == .delivered(reply: nil, note: nil))
         #expect(classify(200, #"{"rep": "Y"}"#) == .delivered(reply: nil, note: nil))
-        guard case .delivered(nil, let note?) = classify(200, #"""reply": "LIG"}"#) else {
+        guard case .delivered(nil, let note?, _) = classify(200, #"""reply": "LIG"}"#) else {
             Issue.record("a broken answer that mentions \"reply\" was not noted")
             return
         }
@@ -32,12 +45,12 @@ import Testing
     }
 
     @Test func unusableAnswersAreDeliveredWithANote() {
-        guard case .delivered(nil, let note?) = classify(200, "<html>OK</html>") else {
+        guard case .delivered(nil, let note?, _) = classify(200, "<html>OK</html>") else {
             Issue.record("non-JSON answer not noted")
             return
         }
         #expect(note.contains("not JSON"))
-        guard case .delivered(nil, let note2?) = classify(200, #"{"reply": 5}"#) else {
+        guard case .delivered(nil, let note2?, _) = classify(200, #"{"reply": 5}"#) else {
             Issue.record("non-string reply not noted")
             return
         }

@@ -92,4 +92,40 @@ import Testing
         await harness.stop()
         await gateway.stop()
     }
+
+    /// The cloud drives a device through its twin (issue 19): an upstream answer with
+    /// `{"desired": {...}}` is set in the twin on DynamoDB, and the device, online, gets the
+    /// command at once; the reading that reports it closes the delta.
+    @Test func theCloudsAnswerSetsTheDesiredState() async throws {
+        let moto = try MotoServer()
+        defer { moto.stop() }
+        let client = try DynamoDBClient(
+            endpoint: moto.endpoint, region: "us-west-2",
+            credentials: AWSCredentials(accessKeyId: "AKIDBRIDGE", secretAccessKey: "bridge-secret"), http: .shared)
+        try await client.createTwinTable()
+        // The cloud wants the LED on while the light is low, and says nothing otherwise.
+        let gateway = try await HTTPReceiver.start { request in
+            let payload = request.query["Payload"].flatMap { Data(base64Encoded: $0) }.map { String(decoding: $0, as: UTF8.self) } ?? ""
+            return payload.contains(#""value": 80"#) ? .init(body: #"{"desired": {"led": true}}"#) : .init(body: "{}")
+        }
+        let harness = try await TwilioHarness(environment: Self.aws) {
+            $0.upstream.mode = .apigw
+            $0.upstream.url = gateway.url
+            $0.store.kind = .dynamodb
+            $0.store.endpoint = moto.endpoint
+        }
+        try await harness.bridge.publish("dtwin/a/status", "online")
+        try await harness.bridge.publish("dtwin/a/up", #"{"value": 80, "led": "off"}"#)
+        #expect(await harness.bridge.watcher.waitFor { _ in harness.downPayloads("a") == ["LIG"] })
+        try await harness.bridge.publish("dtwin/a/up", #"{"value": 380, "led": "on"}"#)
+        let store = DynamoDBTwinStore(table: "digitaltwin", client: client)
+        #expect(
+            await waitUntil(timeout: .seconds(10)) {
+                let twin = try? await store.twin(DeviceName("a")!)
+                return twin?.desired == ["led": .bool(true)] && twin?.delta.isEmpty == true && twin?.reported["value"] == .number(380)
+            })
+        #expect(harness.downPayloads("a") == ["LIG"])
+        await harness.stop()
+        await gateway.stop()
+    }
 }
