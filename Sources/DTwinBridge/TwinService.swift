@@ -70,14 +70,17 @@ public final class TwinService: Service, Sendable {
         (try await store.twin(device) ?? TwinDocument(device: device.rawValue)).expiringPending(atMillis: Timestamp.nowMillis())
     }
 
-    /// Applies a desired change; sends its commands at once if the device is online.
+    /// Applies a desired change; sends the commands of the keys it changed at once if the
+    /// device is online (the other pending keys went out already, or go when it is back).
     public func setDesired(_ patch: [String: JSONValue], for device: DeviceName, ifVersion: Int64?) async throws
         -> Result<TwinDocument, TwinRefusal>
     {
         let now = Timestamp.nowMillis()
         let schema = schema(device)
         let result = try await update(device) { document in document.settingDesired(patch, ifVersion: ifVersion, schema: schema, atMillis: now) }
-        if case .success(let document) = result, document.reported["online"] == .bool(true) { await send(document, to: device) }
+        if case .success(let document) = result, document.reported["online"] == .bool(true) {
+            await send(document, keys: Set(patch.keys), to: device)
+        }
         return result
     }
 
@@ -133,9 +136,10 @@ public final class TwinService: Service, Sendable {
         throw StoreError("the twin of \(device) keeps changing under this write; try again")
     }
 
-    /// Sends the pending commands (each is durable in the spool once `send` returns).
-    func send(_ document: TwinDocument, to device: DeviceName) async {
-        for command in document.commandsToSend {
+    /// Sends the pending commands (of `keys` only, when given); each is durable in the spool
+    /// once `send` returns.
+    func send(_ document: TwinDocument, keys: Set<String>? = nil, to device: DeviceName) async {
+        for command in document.commandsToSend(keys: keys) {
             do {
                 let route = try await commands.send(command, to: device, from: .person)
                 logger.info("twin command sent", metadata: ["device": "\(device)", "command": "\(command)", "route": "\(route.rawValue)"])

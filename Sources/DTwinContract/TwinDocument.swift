@@ -105,7 +105,12 @@ public struct TwinDocument: Sendable, Equatable, Codable {
     /// The commands the device should get now: one per pending key not yet failed, in key
     /// order. Sent when the device is (or comes back) online: the current delta once, never
     /// every change made while it was away.
-    public var commandsToSend: [String] { pending.filter { !$0.value.failed }.sorted { $0.key < $1.key }.map(\.value.command) }
+    public var commandsToSend: [String] { commandsToSend(keys: nil) }
+
+    /// ``commandsToSend`` for `keys` only (all pending keys with `nil`).
+    public func commandsToSend(keys: Set<String>?) -> [String] {
+        pending.filter { !$0.value.failed && keys?.contains($0.key) != false }.sorted { $0.key < $1.key }.map(\.value.command)
+    }
 
     /// A value as people read and write it: `on`/`off` for booleans, numbers without a needless
     /// `.0`, text as it is.

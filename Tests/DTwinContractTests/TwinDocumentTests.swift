@@ -32,6 +32,7 @@ import Testing
         twin = try set(twin, ["period": .number(60)], at: 11)
         #expect(twin.version == 7)
         #expect(twin.commandsToSend == ["LIG", "PERIOD 60"])
+        #expect(twin.commandsToSend(keys: ["period"]) == ["PERIOD 60"], "a change sends its own key's command")
         // Back to what the device reports: nothing is pending for that key any more.
         twin = twin.settingReported(["period": .number(60)], atMillis: t0 + 20)
         twin = try set(twin, ["led": .bool(false)], at: 21)

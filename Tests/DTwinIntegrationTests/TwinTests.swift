@@ -35,8 +35,11 @@ import Testing
         // Back online: the pending LED goes out, once.
         try await bridge.publish("dtwin/sim1/status", "online")
         #expect(await bridge.watcher.waitFor { _ in harness.downPayloads("sim1") == ["LIG"] })
-        // The device reports its LED with a reading: the delta closes.
-        try await bridge.publish("dtwin/sim1/up", #"{"value": 723, "led": true}"#)
+        // A change while it is online sends that key's command only, not the LED's again.
+        #expect(try await Self.patch(harness, "sim1", #"{"desired": {"period": 60}}"#).status == 200)
+        #expect(await bridge.watcher.waitFor { _ in harness.downPayloads("sim1") == ["LIG", "PERIOD 60"] }, "\(harness.downPayloads("sim1"))")
+        // The device reports its LED and period with a reading: the delta closes.
+        try await bridge.publish("dtwin/sim1/up", #"{"value": 723, "led": true, "period": 60}"#)
         #expect(
             await waitUntil(timeout: .seconds(10)) {
                 let state = try? await harness.get("/api/devices/sim1/state")
@@ -49,7 +52,7 @@ import Testing
         try await bridge.publish("dtwin/sim1/status", "offline")
         try await bridge.publish("dtwin/sim1/status", "online")
         try await Task.sleep(for: .milliseconds(500))
-        #expect(harness.downPayloads("sim1") == ["LIG"])
+        #expect(harness.downPayloads("sim1") == ["LIG", "PERIOD 60"])
         await harness.stop()
     }
 
