@@ -10,49 +10,6 @@ import Testing
 /// What an attacker on the network path or on the development broker tries, against the real
 /// bridge binary on loopback (issue 18).
 @Suite struct HardeningTests {
-    /// A bridge process with Twilio set up, its own broker and folder, and a fixed HTTP port:
-    /// restartable on the same files. `cleanUp()` stops the broker and removes the folder.
-    struct TwilioBridge {
-        let broker: MosquittoProcess
-        let folder: URL
-        let port: Int
-
-        init(_ name: String) throws {
-            broker = try MosquittoProcess()
-            folder = try makeTemporaryFolder(name)
-            port = try freeLoopbackPort()
-        }
-
-        func cleanUp() {
-            broker.stop()
-            try? FileManager.default.removeItem(at: folder)
-        }
-
-        var environment: [String: String] {
-            [
-                "DTWIN_BROKER": broker.url, "DTWIN_STORE_PATH": folder.appendingPathComponent("twin.sqlite").path,
-                "DTWIN_SPOOL_PATH": folder.appendingPathComponent("spool").path, "DTWIN_HTTP_PORT": "\(port)",
-                "DTWIN_HTTP_PUBLICURL": TwilioHarness.publicURL, "DTWIN_SHUTDOWNTIMEOUT": "3s",
-                "DTWIN_CLIENTID": "hardening-\(port)",
-                "DTWIN_DEVICES": #"{"uno1": {"phones": ["\#(TwilioHarness.alice)"]}}"#,
-                "TWILIO_ACCOUNT_SID": TwilioHarness.accountSid, "TWILIO_AUTH_TOKEN": TwilioHarness.authToken,
-                "DTWIN_API_TOKEN": "listing-token",
-            ]
-        }
-
-        /// Starts the bridge and waits until it listens (and, if asked, is connected to the broker).
-        func start(connected: Bool = false) async throws -> RunningDTwin {
-            let bridge = try RunningDTwin(["bridge"], environment: environment)
-            guard await waitUntil(timeout: .seconds(20), { isListening(port: port) }) else {
-                throw TestSupportError("the bridge did not listen on \(port):\n\(bridge.output)")
-            }
-            if connected, !(await waitUntil(timeout: .seconds(10)) { bridge.output.contains("MQTT connected") }) {
-                throw TestSupportError("the bridge did not connect to the broker:\n\(bridge.output)")
-            }
-            return bridge
-        }
-    }
-
     static func smsParameters(sid: String, account: String = TwilioHarness.accountSid) -> [(String, String)] {
         [("MessageSid", sid), ("AccountSid", account), ("From", TwilioHarness.alice), ("To", "+15017122661"), ("Body", "@uno1 LIG")]
     }
@@ -67,7 +24,7 @@ import Testing
     /// A signed SMS and a signed IP command, captured and replayed: in the same run and after a
     /// restart of the bridge, each acts once. A valid signature for another account acts never.
     @Test func aCapturedWebhookActsOnceEvenAfterARestart() async throws {
-        let setup = try TwilioBridge("dtwin-replay")
+        let setup = try TwilioBridgeProcess("dtwin-replay")
         defer { setup.cleanUp() }
         let watcher = try await MessageCollector(port: setup.broker.port, filters: ["dtwin/uno1/down", "dtwin/bridge/ipcommand/#"])
         let sms = Self.smsParameters(sid: "SM" + String(repeating: "1", count: 32))
@@ -112,7 +69,7 @@ import Testing
     /// cut. Invented device names do not grow the bridge's memory. Someone else's `offline` on
     /// the bridge's status is put right at once.
     @Test func strangersCannotForgeLogsGrowMemoryOrMakeTheBridgeLookDown() async throws {
-        let setup = try TwilioBridge("dtwin-strangers")
+        let setup = try TwilioBridgeProcess("dtwin-strangers")
         defer { setup.cleanUp() }
         let bridge = try await setup.start(connected: true)
         let stranger = try await MessageCollector(port: setup.broker.port, filters: [])
@@ -164,7 +121,7 @@ import Testing
     /// where they were; half a body gets 408 and a closed connection; and a client in the middle
     /// of a body cannot hold up the bridge's exit.
     @Test func slowAndIdleClientsCannotHoldTheServer() async throws {
-        let setup = try TwilioBridge("dtwin-slow")
+        let setup = try TwilioBridgeProcess("dtwin-slow")
         defer { setup.cleanUp() }
         let bridge = try await setup.start(connected: true)
         let pid = bridge.process.pid
