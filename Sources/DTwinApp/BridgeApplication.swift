@@ -118,7 +118,8 @@ public struct BridgeApplication: Sendable {
         let registry = DeviceRegistry(configured: Set(configuration.devices.keys), metrics: PrometheusMetricsFactory(registry: metrics))
         let retry = configuration.upstream.retry
         // The twins live in the twin table, where there is one here (local mode, or DynamoDB).
-        let twins = store.map { TwinService(store: $0, commands: dispatcher, logger: logger) }
+        let schemas = configuration.devices.filter { $0.value.twin != nil || $0.value.twinTimeout != nil }.mapValues(\.twinSchema)
+        let twins = store.map { TwinService(store: $0, commands: dispatcher, schemas: schemas, logger: logger) }
         bridge = BridgeService(
             mqtt: mqtt, upstream: upstream, spool: spool, publishQueue: queue, dispatcher: dispatcher, registry: registry,
             smsRelay: relay, twins: twins,

@@ -174,15 +174,68 @@ private struct Reader {
                         device.cellular = bool
                     case "reply":
                         device.reply = try scalar(fieldValue, key: key)
+                    case "twin":
+                        device.twin = try twinSchema(fieldValue, key: key)
+                    case "twinTimeout":
+                        guard let duration = ValueParsers.duration(try scalar(fieldValue, key: key)), duration >= .seconds(1) else {
+                            throw ConfigurationError(key: key, message: "must be a duration of at least 1s, like 24h", source: location(fieldValue))
+                        }
+                        device.twinTimeout = duration
                     default:
                         throw ConfigurationError(
-                            key: key, message: "unknown key; a device has phones, cellular and reply", source: location(fieldNode))
+                            key: key, message: "unknown key; a device has phones, cellular, reply, twin and twinTimeout",
+                            source: location(fieldNode))
                     }
                 }
             }
             devices[name] = device
         }
         configuration.devices = devices
+    }
+
+    /// `devices.<dev>.twin`: each desired key and the command it becomes:
+    /// `led: {on: LIG, off: ACK}` (a boolean), `period: {command: "PERIOD {value}", min: 1,
+    /// max: 86400}` (a whole number), `text: {command: "SAY {value}", type: text}`.
+    func twinSchema(_ node: Node, key: String) throws(ConfigurationError) -> TwinSchema {
+        let shape = #"must map desired keys to commands, like led: {on: LIG, off: ACK} or period: {command: "PERIOD {value}", min: 1, max: 86400}"#
+        guard let mapping = node.mapping, !mapping.isEmpty else { throw ConfigurationError(key: key, message: shape, source: location(node)) }
+        var keys: [String: TwinSchema.Key] = [:]
+        for (nameNode, entry) in mapping {
+            let name = nameNode.scalar?.string ?? ""
+            let entryKey = "\(key).\(name)"
+            guard (1...64).contains(name.count), name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
+                throw ConfigurationError(key: entryKey, message: "a desired key is 1 to 64 letters, digits or _", source: location(nameNode))
+            }
+            guard let fields = entry.mapping else { throw ConfigurationError(key: entryKey, message: shape, source: location(entry)) }
+            var values: [String: String] = [:]
+            for (fieldNode, value) in fields { values[fieldNode.scalar?.string ?? ""] = try scalar(value, key: entryKey) }
+            func command(_ text: String) throws(ConfigurationError) -> String {
+                do { return try DeviceCommand(validating: text).text } catch {
+                    throw ConfigurationError(key: entryKey, message: "\(error)", source: location(entry))
+                }
+            }
+            if let on = values["on"], let off = values["off"], values.count == 2 {
+                keys[name] = .bool(on: try command(on), off: try command(off))
+            } else if let template = values["command"], template.contains("{value}"),
+                Set(values.keys).isSubset(of: ["command", "type", "min", "max"])
+            {
+                _ = try command(template.replacingOccurrences(of: "{value}", with: "0"))
+                switch values["type"] ?? "integer" {
+                case "integer":
+                    guard let min = Int(values["min"] ?? "-1000000000"), let max = Int(values["max"] ?? "1000000000"), min <= max else {
+                        throw ConfigurationError(key: entryKey, message: "min and max must be whole numbers, min <= max", source: location(entry))
+                    }
+                    keys[name] = .integer(template, range: min...max)
+                case "text" where values["min"] == nil && values["max"] == nil:
+                    keys[name] = .text(template)
+                default:
+                    throw ConfigurationError(key: entryKey, message: "type must be integer (with min, max) or text", source: location(entry))
+                }
+            } else {
+                throw ConfigurationError(key: entryKey, message: shape, source: location(entry))
+            }
+        }
+        return TwinSchema(keys: keys)
     }
 
     func phoneList(_ node: Node, key: String) throws(ConfigurationError) -> [String] {

@@ -89,10 +89,25 @@ public struct DTwinConfiguration: Sendable, Equatable {
         public var cellular: Bool = false
         /// `local` mode: a fixed reply published on the device's `down` topic.
         public var reply: String = ""
+        /// The desired keys this device's twin takes and their commands (`nil`: the UNO
+        /// sketch's, ``TwinSchema/uno``).
+        public var twin: TwinSchema?
+        /// How long a desired key waits for the device before it is marked failed (`nil`: 24h).
+        public var twinTimeout: Duration?
         public init(phones: [String] = [], cellular: Bool = false, reply: String = "") {
             self.phones = phones
             self.cellular = cellular
             self.reply = reply
+        }
+
+        /// The twin schema this device's settings make.
+        public var twinSchema: TwinSchema {
+            var schema = twin ?? .uno
+            if let twinTimeout {
+                let (seconds, attoseconds) = twinTimeout.components
+                schema.pendingTimeoutMillis = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+            }
+            return schema
         }
     }
 

@@ -178,7 +178,8 @@ public struct TwinSchema: Sendable, Equatable {
     }
 
     public var keys: [String: Key]
-    /// How long a desired key may wait for the device before it is marked failed.
+    /// How long a desired key may wait for the device before it is marked failed
+    /// (`devices.<dev>.twinTimeout`).
     public var pendingTimeoutMillis: Int64
 
     public init(keys: [String: Key], pendingTimeoutMillis: Int64 = 24 * 3600 * 1000) {

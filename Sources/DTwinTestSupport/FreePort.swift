@@ -32,6 +32,41 @@ public func freeLoopbackPorts(_ count: Int) throws -> [Int] {
     return ports
 }
 
+/// Holds 127.0.0.1:`port` bound but not listening while a test's server is down on purpose
+/// (``MosquittoProcess/stop()``): clients are refused as by a closed port, and the kernel hands
+/// the port to nobody else meanwhile (a parallel test's ``freeLoopbackPort()`` once got it, and
+/// the restarted broker exited with "address in use"). ``release()`` just before the server
+/// starts again.
+public final class PortReservation: @unchecked Sendable {
+    // @unchecked: released once, by the test that holds it.
+    private var fd: Int32
+
+    public init(port: Int) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestSupportError("socket() failed: errno \(errno)") }
+        var reuse: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard bound == 0 else {
+            close(fd)
+            throw TestSupportError("cannot hold port \(port): errno \(errno)")
+        }
+    }
+
+    public func release() {
+        if fd >= 0 { close(fd) }
+        fd = -1
+    }
+
+    deinit { release() }
+}
+
 /// `true` when something accepts TCP connections on 127.0.0.1:`port`.
 public func isListening(port: Int) -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

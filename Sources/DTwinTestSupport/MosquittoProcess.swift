@@ -12,6 +12,9 @@ public final class MosquittoProcess: @unchecked Sendable {
     /// Whether `directory` is this object's own, removed when it goes.
     private let ownsDirectory: Bool
     private var process: ChildProcess?
+    /// While the broker is stopped, its port is held (``PortReservation``), so a parallel test's
+    /// server cannot take it before ``start()`` brings the broker back on it.
+    private var held: PortReservation?
 
     public var url: String { "mqtt://127.0.0.1:\(port)" }
     /// The broker's process id while it runs (0 when stopped).
@@ -82,6 +85,8 @@ public final class MosquittoProcess: @unchecked Sendable {
 
     /// (Re)starts the broker on the same port and waits until it accepts connections.
     public func start() throws {
+        held?.release()
+        held = nil
         let process = try ChildProcess(
             executable: Self.executable, arguments: ["-c", configurationFile.path])
         self.process = process
@@ -112,6 +117,7 @@ public final class MosquittoProcess: @unchecked Sendable {
             _ = process.waitForExit(timeout: 5)
         }
         self.process = nil
+        held = try? PortReservation(port: port)
     }
 
     /// Kills the broker without letting it save anything.
@@ -120,6 +126,7 @@ public final class MosquittoProcess: @unchecked Sendable {
         process.signal(SIGKILL)
         _ = process.waitForExit(timeout: 5)
         self.process = nil
+        held = try? PortReservation(port: port)
     }
 
     static var executable: String {

@@ -92,6 +92,43 @@ import Testing
         #expect(try load("# nothing here\n").configuration == DTwinConfiguration())
     }
 
+    /// `devices.<dev>.twin`: the desired keys a device takes and their commands (issue 19).
+    @Test func aDevicesTwinKeysAndTheirCommandsAreConfigured() throws {
+        let yaml = """
+            devices:
+              fan1:
+                twin:
+                  fan: {on: "FAN 1", off: "FAN 0"}
+                  speed: {command: "SPEED {value}", min: 1, max: 5}
+                  label: {command: "SAY {value}", type: text}
+                twinTimeout: 10m
+              uno1: {}
+            """
+        let devices = try load(yaml).configuration.devices
+        let schema = try #require(devices[DeviceName("fan1")!]).twinSchema
+        #expect(schema.command(for: "fan", value: .bool(true)) == .success("FAN 1"))
+        #expect(schema.command(for: "speed", value: .number(3)) == .success("SPEED 3"))
+        #expect(schema.command(for: "speed", value: .number(9)) == .failure(.invalid("speed must be a whole number from 1 to 5, not 9")))
+        #expect(schema.command(for: "label", value: .string("hi")) == .success("SAY hi"))
+        #expect(schema.pendingTimeoutMillis == 600_000)
+        #expect(devices[DeviceName("uno1")!]?.twinSchema == .uno, "without settings, the UNO sketch's keys")
+        for (entry, words) in [
+            ("fan: LIG", "must map desired keys to commands"),
+            ("fan: {on: LIG}", "must map desired keys to commands"),
+            ("fan: {command: FAN}", "must map desired keys to commands"),
+            ("fan: {on: LIG, off: \"\"}", "the command is empty"),
+            ("speed: {command: \"S {value}\", min: 5, max: 1}", "min <= max"),
+            ("speed: {command: \"S {value}\", type: colour}", "type must be integer"),
+            ("bad-key: {on: A, off: B}", "letters, digits or _"),
+        ] {
+            let refused = error("devices:\n  fan1:\n    twin:\n      \(entry)\n")
+            #expect(
+                refused?.key.hasPrefix("devices.fan1.twin") == true && refused?.message.contains(words) == true,
+                "\(entry): \(String(describing: refused))")
+        }
+        #expect(error("devices:\n  fan1:\n    twinTimeout: 0s\n")?.key == "devices.fan1.twinTimeout")
+    }
+
     @Test func unknownKeysAreErrorsThatNameTheKeyAndSuggest() throws {
         let top = try #require(error("brokr: mqtt://x\n"))
         #expect(top.key == "brokr")

@@ -1,3 +1,4 @@
+import DTwinConfig
 import DTwinContract
 import DTwinMQTT
 import DTwinTestSupport
@@ -133,5 +134,21 @@ import Testing
         second.process.signal(SIGTERM)
         #expect(await second.finish() == 0)
         await device.close()
+    }
+
+    /// A device's own keys and commands from the configuration (`devices.<dev>.twin`).
+    @Test func aDeviceTakesTheKeysItsConfigurationNames() async throws {
+        let harness = try await TwilioHarness {
+            var fan = DTwinConfiguration.Device(phones: [TwilioHarness.alice])
+            fan.twin = TwinSchema(keys: ["fan": .bool(on: "FAN 1", off: "FAN 0")])
+            $0.devices[DeviceName("fan1")!] = fan
+        }
+        try await harness.bridge.publish("dtwin/fan1/status", "online")
+        #expect(await waitUntil { (try? await harness.get("/api/devices/fan1/state"))?.json["reported"] as? [String: Bool] == ["online": true] })
+        #expect(try await Self.patch(harness, "fan1", #"{"desired": {"fan": true}}"#).status == 200)
+        #expect(await harness.bridge.watcher.waitFor { _ in harness.downPayloads("fan1") == ["FAN 1"] })
+        let led = try await Self.patch(harness, "fan1", #"{"desired": {"led": true}}"#)
+        #expect(led.status == 400 && led.error == #"unknown desired key "led"; this device takes fan"#, "\(led.body)")
+        await harness.stop()
     }
 }
