@@ -67,7 +67,12 @@ public final class TwinService: Service, Sendable {
     /// The device's twin (a new, empty one before anything was set), pending keys past their
     /// deadline shown failed.
     public func document(_ device: DeviceName) async throws -> TwinDocument {
-        (try await store.twin(device) ?? TwinDocument(device: device.rawValue)).expiringPending(atMillis: Timestamp.nowMillis())
+        Self.view(of: try await store.twin(device), device: device)
+    }
+
+    /// What a stored twin (or none) shows now: pending keys past their deadline marked failed.
+    static func view(of stored: TwinDocument?, device: DeviceName) -> TwinDocument {
+        (stored ?? TwinDocument(device: device.rawValue)).expiringPending(atMillis: Timestamp.nowMillis())
     }
 
     /// Applies a desired change; sends the commands of the keys it changed at once if the
@@ -127,7 +132,7 @@ public final class TwinService: Service, Sendable {
     {
         for _ in 0..<8 {
             let stored = try await store.twin(device)
-            let current = (stored ?? TwinDocument(device: device.rawValue)).expiringPending(atMillis: Timestamp.nowMillis())
+            let current = Self.view(of: stored, device: device)
             let result = change(current)
             guard case .success(let next) = result else { return result }
             if next == stored || (stored == nil && next.version == 0) { return result }

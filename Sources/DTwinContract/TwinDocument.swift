@@ -112,6 +112,17 @@ public struct TwinDocument: Sendable, Equatable, Codable {
         pending.filter { !$0.value.failed && keys?.contains($0.key) != false }.sorted { $0.key < $1.key }.map(\.value.command)
     }
 
+    /// A value as people type it (an SMS, `dtwin state --set`): `on`/`off` and `true`/`false`
+    /// are booleans, a whole number is a number, anything else is text (the device's
+    /// ``TwinSchema`` says what fits).
+    public static func typed(_ text: String) -> JSONValue {
+        switch text.lowercased() {
+        case "on", "true": .bool(true)
+        case "off", "false": .bool(false)
+        default: Int(text).map { .number(Double($0)) } ?? .string(text)
+        }
+    }
+
     /// A value as people read and write it: `on`/`off` for booleans, numbers without a needless
     /// `.0`, text as it is.
     public static func shown(_ value: JSONValue) -> String {

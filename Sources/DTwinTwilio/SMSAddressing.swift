@@ -70,13 +70,13 @@ public enum SMSAddressing {
         }
     }
 
-    /// A value as a person texts it: on/off and true/false are booleans, a whole number is a
-    /// number, anything else is text (the device's twin schema says what fits).
+    /// A value as a person texts it: ``TwinDocument/typed(_:)``, and yes/no, which a phone's
+    /// keyboard offers first.
     static func desiredValue(_ text: String) -> JSONValue {
         switch text.lowercased() {
-        case "on", "true", "yes": return .bool(true)
-        case "off", "false", "no": return .bool(false)
-        default: return Int(text).map { .number(Double($0)) } ?? .string(text)
+        case "yes": .bool(true)
+        case "no": .bool(false)
+        default: TwinDocument.typed(text)
         }
     }
 }

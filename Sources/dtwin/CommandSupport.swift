@@ -78,6 +78,11 @@ enum CommandFailure: Error, CustomStringConvertible {
     }
 }
 
+/// A device name from the command line, or a usage failure (exit 2) saying what is wrong with it.
+func validDeviceName(_ text: String) throws -> DeviceName {
+    do { return try DeviceName(validating: text) } catch { throw CommandFailure.usage("\(error)") }
+}
+
 /// One `dtwin: warning: …` line on standard error: something the person should know that does
 /// not stop the command.
 func warn(_ message: String) {

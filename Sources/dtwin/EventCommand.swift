@@ -52,8 +52,7 @@ struct EventCommand: AsyncParsableCommand {
                 return
             }
             guard let device, let payload else { throw CommandFailure.usage("give DEV and PAYLOAD (or --test)") }
-            let name: DeviceName
-            do { name = try DeviceName(validating: device) } catch { throw CommandFailure.usage("\(error)") }
+            let name = try validDeviceName(device)
             let tree: TopicTree
             do { tree = try TopicTree(prefix: topicPrefix) } catch { throw CommandFailure.usage("\(error)") }
             let bytes: [UInt8]

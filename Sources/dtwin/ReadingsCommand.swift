@@ -42,8 +42,7 @@ struct ReadingsCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures {
-            let name: DeviceName
-            do { name = try DeviceName(validating: device) } catch { throw CommandFailure.usage("\(error)") }
+            let name = try validDeviceName(device)
             let sinceMillis = try Self.time(since, option: "--since")
             let untilMillis = try Self.time(until, option: "--until")
             guard limit > 0 else { throw CommandFailure.usage("--limit must be at least 1") }

@@ -32,8 +32,7 @@ struct SendCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures {
-            let name: DeviceName
-            do { name = try DeviceName(validating: device) } catch { throw CommandFailure.usage("\(error)") }
+            let name = try validDeviceName(device)
             let command: DeviceCommand
             do { command = try DeviceCommand(validating: self.command) } catch { throw CommandFailure.usage("\(error)") }
             guard timeout.duration > .zero else { throw CommandFailure.usage("--timeout must be longer than 0") }

@@ -42,8 +42,7 @@ struct StateCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingFailures {
-            let name: DeviceName
-            do { name = try DeviceName(validating: device) } catch { throw CommandFailure.usage("\(error)") }
+            let name = try validDeviceName(device)
             var desired: [String: JSONValue] = [:]
             for assignment in assignments {
                 guard let equals = assignment.firstIndex(of: "="), equals != assignment.startIndex else {
@@ -77,14 +76,9 @@ struct StateCommand: AsyncParsableCommand {
         }
     }
 
-    /// `on`/`off`/`true`/`false` are booleans, whole numbers numbers, `null` removes the key.
+    /// ``TwinDocument/typed(_:)``, and `null`, which removes the key.
     static func value(_ text: String) -> JSONValue {
-        switch text.lowercased() {
-        case "on", "true": .bool(true)
-        case "off", "false": .bool(false)
-        case "null": .null
-        default: Int(text).map { .number(Double($0)) } ?? .string(text)
-        }
+        text.lowercased() == "null" ? .null : TwinDocument.typed(text)
     }
 
     static func execute(_ request: HTTPClientRequest, base: String) async throws -> (Int, String) {
