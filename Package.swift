@@ -302,7 +302,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DTwinSpoolTests",
-            dependencies: ["DTwinSpool", "DTwinContract"],
+            dependencies: ["DTwinSpool", "DTwinContract", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

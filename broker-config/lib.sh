@@ -6,6 +6,8 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # The bridge's user name on the broker. Devices may not take it (nor `bridge`, the topic level
 # that belongs to the bridge: dtwin/bridge/status and dtwin/bridge/deadletter).
 BRIDGE_USER=dtwin-bridge
+# People's and applications' user (operator.env): reads everything, asks for desired states.
+OPERATOR_USER=dtwin-operator
 
 require_tools() {
     local tool
@@ -30,6 +32,7 @@ validate_device_name() {
         die "'$name' is not a valid device name: use 1 to 64 of A-Z a-z 0-9 _ -"
     [ "$name" != "bridge" ] || die "'bridge' is reserved for the bridge's own topics (dtwin/bridge/...)"
     [ "$name" != "$BRIDGE_USER" ] || die "'$BRIDGE_USER' is the bridge's own user name"
+    [ "$name" != "$OPERATOR_USER" ] || die "'$OPERATOR_USER' is the operator's user name (operator.env)"
     return 0
 }
 

@@ -19,8 +19,9 @@ usage() {
 usage: $0 [--host NAME] DIR
 
 Generates DIR/mosquitto.conf, a CA (DIR/tls/ca.crt: give it to devices), a server certificate
-for NAME (and localhost, 127.0.0.1), DIR/passwd, DIR/acl and DIR/bridge.env (the DTWIN_BROKER
-the bridge connects with). Then: mosquitto -c DIR/mosquitto.conf, and add devices with
+for NAME (and localhost, 127.0.0.1), DIR/passwd, DIR/acl, DIR/bridge.env (the DTWIN_BROKER
+the bridge connects with) and DIR/operator.env (for people's tools: dtwin inspect, and
+publishing desired states on <prefix>/<dev>/state/set). Then: mosquitto -c DIR/mosquitto.conf, and add devices with
 broker-config/add-device.sh DIR NAME.
 
   --host NAME   the name (or IP address) devices use to reach this broker; default: the
@@ -90,20 +91,27 @@ chmod 600 "$tls/ca.key"
 
 # --- credentials -------------------------------------------------------------------------
 touch "$dir/passwd"
-if [ ! -f "$dir/bridge.env" ] || ! has_user "$dir" "$BRIDGE_USER"; then
-    say "making the bridge's credentials (bridge.env)"
-    password="$(new_password)"
-    set_password "$dir" "$BRIDGE_USER" "$password"
-    {
-        echo "# The bridge's broker credentials, made by broker-config/setup.sh. Secret: keep it mode 600."
-        echo "# Use:  set -a; . $dir/bridge.env; set +a; dtwin bridge"
-        echo "DTWIN_BROKER=mqtt://$BRIDGE_USER:$password@127.0.0.1:$mqtt_port"
-    } >"$dir/bridge.env"
-else
-    # The port may have changed; the password stays.
-    sed -i -E "s#^(DTWIN_BROKER=mqtt://[^@]*@127\.0\.0\.1:)[0-9]+\$#\1$mqtt_port#" "$dir/bridge.env"
-fi
-chmod 600 "$dir/bridge.env"
+# USER's credentials in FILE (DTWIN_BROKER=mqtt://USER:password@127.0.0.1:port), made once;
+# a later run keeps the password and follows a new port.
+make_credentials() {
+    local user="$1" file="$2" use="$3" password
+    if [ ! -f "$file" ] || ! has_user "$dir" "$user"; then
+        say "making the credentials of $user ($(basename "$file"))"
+        password="$(new_password)"
+        set_password "$dir" "$user" "$password"
+        {
+            echo "# $user's broker credentials, made by broker-config/setup.sh. Secret: keep it mode 600."
+            echo "# Use:  set -a; . $file; set +a; $use"
+            echo "DTWIN_BROKER=mqtt://$user:$password@127.0.0.1:$mqtt_port"
+        } >"$file"
+    else
+        sed -i -E "s#^(DTWIN_BROKER=mqtt://[^@]*@127\.0\.0\.1:)[0-9]+\$#\1$mqtt_port#" "$file"
+    fi
+    chmod 600 "$file"
+}
+make_credentials "$BRIDGE_USER" "$dir/bridge.env" "dtwin bridge"
+# People's and applications' tools: watch everything, ask for desired states.
+make_credentials "$OPERATOR_USER" "$dir/operator.env" "dtwin inspect"
 
 # --- access control ----------------------------------------------------------------------
 cat >"$dir/acl" <<ACL
@@ -117,6 +125,9 @@ pattern write $prefix/%u/up
 pattern write $prefix/%u/status
 pattern write $prefix/%u/sms
 pattern read $prefix/%u/down
+# It may read its own twin (the retained document), never write it nor ask for a desired
+# state: what a device wants is not what people want of it.
+pattern read $prefix/%u/state
 
 # The bridge reads every device's topics, commands every device, and owns $prefix/bridge/
 # (its retained status and the dead letters, which an operator may watch with its credentials).
@@ -126,6 +137,16 @@ topic read $prefix/+/status
 topic read $prefix/+/sms
 topic write $prefix/+/down
 topic readwrite $prefix/bridge/#
+# The twins: requests in, each device's document (retained) and refusals out.
+topic read $prefix/+/state/set
+topic write $prefix/+/state
+topic write $prefix/+/state/rejected
+
+# The operator (operator.env): people's tools and applications watch the whole tree and ask
+# for desired states; the bridge decides what reaches a device.
+user $OPERATOR_USER
+topic read $prefix/#
+topic write $prefix/+/state/set
 ACL
 
 # --- the broker's configuration ----------------------------------------------------------
@@ -215,4 +236,5 @@ say "broker directory ready: $dir"
 say "  start it:     mosquitto -c $dir/mosquitto.conf"
 say "  add devices:  $here/add-device.sh $dir NAME"
 say "  the bridge:   set -a; . $dir/bridge.env; set +a; dtwin bridge"
+say "  people, apps: set -a; . $dir/operator.env; set +a; dtwin inspect"
 say "  devices:      mqtts://$host:$mqtts_port, CA certificate $tls/ca.crt"

@@ -31,6 +31,8 @@ extension BridgeService {
             } else {
                 logger.warning("SMS from a device ignored: Twilio is not set up in this process", metadata: ["device": "\(device)"])
             }
+        case .twinSet(let device, let payload):
+            applyTwinSet(payload, device: device)
         case .deviceStatus(let device, let status):
             registry.noteStatus(device, status)
             twins?.noteStatus(device, status)
@@ -41,6 +43,30 @@ extension BridgeService {
             break
         case .ignore(let reason):
             logger.warning("message ignored", metadata: ["topic": "\(message.topic.debugDescription)", "reason": "\(reason)"])
+        }
+    }
+
+    /// How long the network thread holds a `state/set` (and all reading behind it) for the twin
+    /// store: a local SQLite write takes milliseconds, DynamoDB tens of them.
+    static let twinSetWait = Duration.seconds(10)
+
+    /// `<dev>/state/set`: applied (or refused, with the reason on `<dev>/state/rejected`) before
+    /// the broker gets its PUBACK. Only a twin store slower than ``twinSetWait`` lets the PUBACK
+    /// go first; the outcome still shows on `state` or `state/rejected` when the store answers.
+    func applyTwinSet(_ payload: [UInt8], device: DeviceName) {
+        guard let twins else {
+            let rejection = TwinRejection(
+                code: 501, message: "this bridge keeps no twins: it needs a twin table here (upstream.mode: local, or store.kind: dynamodb)")
+            let outbound = OutboundMessage(topic: tree.stateRejected(device), payload: rejection.jsonBytes, createdAtMillis: Timestamp.nowMillis())
+            do throws(SpoolError) { try publishQueue.enqueue(outbound, bounded: false) } catch {
+                logger.error("the refusal of a state/set cannot be published", metadata: ["device": "\(device)", "error": "\(error)"])
+            }
+            return
+        }
+        if !blockingWait(timeout: Self.twinSetWait, { await twins.applySetRequest(payload, for: device) }) {
+            logger.warning(
+                "the twin store is slow: a state/set is acknowledged before it is stored; its outcome will show on state or state/rejected",
+                metadata: ["device": "\(device)", "waited": "\(Self.twinSetWait)"])
         }
     }
 

@@ -12,10 +12,13 @@ enum IntakeDecision: Equatable {
     case deviceStatus(DeviceName, String)
     /// A device's text for its subscribers' phones.
     case sms(DeviceName, String)
+    /// A request to change a device's twin (`<dev>/state/set`).
+    case twinSet(DeviceName, [UInt8])
     /// What `<prefix>/bridge/status` says (it matches `<prefix>/+/status`), and whether it came
     /// from the broker's retained store (at subscribe time) rather than live.
     case bridgeStatus(String, retained: Bool)
-    /// The bridge's own other topics (dead letters, IP-command copies): nothing to do.
+    /// The bridge's own other topics (dead letters, IP-command copies, twin documents and
+    /// refusals): nothing to do.
     case ownTopic
     /// Not a topic the bridge handles; the reason is logged.
     case ignore(String)
@@ -63,7 +66,11 @@ enum MessageIntake {
             return .ignore("\(error)")
         case .bridgeStatus:
             return .bridgeStatus(String(decoding: message.payload.prefix(64), as: UTF8.self), retained: message.retain)
-        case .deadLetter, .ipCommandCopy:
+        case .twin(let device, .set):
+            // A retained request would be applied again at every start, undoing later changes.
+            guard !message.retain else { return .ignore("a retained state/set is not applied (publish it without retain)") }
+            return .twinSet(device, message.payload)
+        case .deadLetter, .ipCommandCopy, .twin(_, .document), .twin(_, .rejected):
             return .ownTopic
         case .outsideTree(let reason):
             return .ignore(reason)

@@ -105,7 +105,8 @@ extension PublishQueue {
 
     static func publish(_ message: OutboundMessage, mqtt: MQTTClient) async throws(MQTTError) {
         do {
-            try await mqtt.publish(topic: message.topic, payload: message.payload, qos: .atLeastOnce, timeout: .seconds(30))
+            try await mqtt.publish(
+                topic: message.topic, payload: message.payload, qos: .atLeastOnce, retain: message.retain, timeout: .seconds(30))
         } catch let error as MQTTError {
             throw error
         } catch {

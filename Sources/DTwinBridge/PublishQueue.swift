@@ -175,6 +175,13 @@ final class MemoryOutbound: Sendable {
                     "\(state.entries.count) messages (\(state.bytes) bytes) already wait for the broker, the most spool.maxBytes allows",
                     full: true)
             }
+            if message.retain {
+                // The newest retained message of a topic supersedes the older ones (see
+                // ``OutboundMessage/retain``).
+                let older = state.entries.filter { $0.message.retain && $0.message.topic == message.topic }
+                state.entries.removeAll { $0.message.retain && $0.message.topic == message.topic }
+                state.bytes -= older.reduce(0) { $0 + Spool.size(of: $1.message) }
+            }
             state.lastSeq += 1
             state.entries.append(.init(seq: state.lastSeq, message: message))
             state.bytes += size
@@ -189,8 +196,10 @@ final class MemoryOutbound: Sendable {
     func remove(_ removed: [Spool.OutboundEntry]) {
         let seqs = Set(removed.map(\.seq))
         state.withLock { state in
+            // Only what is still here is counted out: a superseded retained message went already.
+            let gone = state.entries.filter { seqs.contains($0.seq) }
             state.entries.removeAll { seqs.contains($0.seq) }
-            state.bytes -= removed.reduce(0) { $0 + Spool.size(of: $1.message) }
+            state.bytes -= gone.reduce(0) { $0 + Spool.size(of: $1.message) }
         }
     }
 }

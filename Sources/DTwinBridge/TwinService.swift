@@ -1,4 +1,5 @@
 import DTwinContract
+import DTwinSpool
 import DTwinStore
 import Logging
 import ServiceLifecycle
@@ -11,8 +12,10 @@ import Synchronization
 /// online/offline) becomes `reported`.
 ///
 /// Reports are gathered in memory and written once per device per turn (at most four turns a
-/// second), so a burst of readings costs one twin write per device, not one per message. Writes are conditional on the version
-/// read; a conflict is read again and retried.
+/// second), so a burst of readings costs one twin write per device, not one per message. Writes
+/// are conditional on the version read; a conflict is read again and retried. Every stored
+/// change is published, retained, on `<prefix>/<dev>/state` (through the publish queue, so it
+/// survives a broker outage: the newest document of each device, not every one).
 public final class TwinService: Service, Sendable {
     /// What a device said, merged per device until the next turn.
     struct Report: Sendable {
@@ -26,6 +29,9 @@ public final class TwinService: Service, Sendable {
     let schemas: [DeviceName: TwinSchema]
     let logger: Logger
     private let reports = Mutex<[DeviceName: Report]>([:])
+    /// The earliest deadline (Unix ms) of each device's pending keys, as last written: the
+    /// loop wakes then to mark them failed, so the published document says so on time.
+    private let deadlines = Mutex<[DeviceName: Int64]>([:])
     private let signal = ChangeSignal()
 
     public init(store: any TwinStore, commands: CommandDispatcher, schemas: [DeviceName: TwinSchema] = [:], logger: Logger) {
@@ -77,16 +83,61 @@ public final class TwinService: Service, Sendable {
 
     /// Applies a desired change; sends the commands of the keys it changed at once if the
     /// device is online (the other pending keys went out already, or go when it is back).
-    public func setDesired(_ patch: [String: JSONValue], for device: DeviceName, ifVersion: Int64?) async throws
-        -> Result<TwinDocument, TwinRefusal>
-    {
+    ///
+    /// `waitingForCommands: false` returns once the twin is stored and sends in the background
+    /// (the MQTT thread calls it, and must not wait for the broker's acknowledgements it reads).
+    /// A crash before they are sent loses nothing: they are pending in the stored twin, and go
+    /// out when the device's retained `online` arrives at the next start.
+    public func setDesired(
+        _ patch: [String: JSONValue], for device: DeviceName, ifVersion: Int64?, waitingForCommands: Bool = true
+    ) async throws -> Result<TwinDocument, TwinRefusal> {
         let now = Timestamp.nowMillis()
         let schema = schema(device)
         let result = try await update(device) { document in document.settingDesired(patch, ifVersion: ifVersion, schema: schema, atMillis: now) }
         if case .success(let document) = result, document.reported["online"] == .bool(true) {
-            await send(document, keys: Set(patch.keys), to: device)
+            if waitingForCommands {
+                await send(document, keys: Set(patch.keys), to: device)
+            } else {
+                Task { await self.send(document, keys: Set(patch.keys), to: device) }
+            }
         }
         return result
+    }
+
+    /// A request on `<prefix>/<dev>/state/set`: applied, or refused with the reason on
+    /// `<prefix>/<dev>/state/rejected`. An accepted change shows on `<prefix>/<dev>/state`.
+    public func applySetRequest(_ payload: [UInt8], for device: DeviceName) async {
+        let request: TwinSetRequest
+        switch TwinSetRequest.parse(payload, from: .mqtt) {
+        case .success(let parsed): request = parsed
+        case .failure(let refusal): return await reject(TwinRejection(refusal), device: device)
+        }
+        do {
+            let result = try await setDesired(request.desired, for: device, ifVersion: request.version, waitingForCommands: false)
+            switch result {
+            case .success(let document):
+                logger.info("twin desired state set", metadata: ["device": "\(device)", "version": "\(document.version)", "via": "mqtt"])
+            case .failure(let refusal):
+                let current = try? await store.twin(device)?.version
+                await reject(TwinRejection(refusal, version: current ?? 0, clientToken: request.clientToken), device: device)
+            }
+        } catch {
+            logger.error("the twin cannot be updated", metadata: ["device": "\(device)", "error": "\(error)"])
+            let refusal = TwinRejection(
+                code: 503, message: "the twin store is unavailable, nothing was changed: \(error)", clientToken: request.clientToken)
+            await reject(refusal, device: device)
+        }
+    }
+
+    func reject(_ rejection: TwinRejection, device: DeviceName) async {
+        logger.notice("twin change refused", metadata: ["device": "\(device)", "reason": "\(rejection.message)"])
+        let message = OutboundMessage(
+            topic: commands.tree.stateRejected(device), payload: rejection.jsonBytes, createdAtMillis: Timestamp.nowMillis())
+        do throws(SpoolError) {
+            try await commands.queue.enqueue(message, bounded: false)
+        } catch {
+            logger.error("the refusal cannot be published", metadata: ["device": "\(device)", "error": "\(error)"])
+        }
     }
 
     // MARK: the loop
@@ -98,7 +149,11 @@ public final class TwinService: Service, Sendable {
     public func run() async throws {
         await cancelWhenGracefulShutdown { [self] in
             while !Task.isCancelled {
-                _ = await signal.wait(until: { self.reports.withLock { !$0.isEmpty } }, deadline: .now + .seconds(60))
+                let wake = min(Timestamp.nowMillis() + 60_000, earliestDeadline() ?? .max)
+                // A new, earlier deadline (a key just became pending) wakes it too.
+                _ = await signal.wait(
+                    until: { self.reports.withLock { !$0.isEmpty } || self.earliestDeadline() ?? .max < wake },
+                    deadline: .now + .milliseconds(max(0, wake - Timestamp.nowMillis())))
                 let started = ContinuousClock.now
                 await applyReports()
                 try? await Task.sleep(until: started + Self.turn)
@@ -110,11 +165,13 @@ public final class TwinService: Service, Sendable {
     /// Writes every gathered report, one twin write per device, and sends what waits for a
     /// device that came back.
     func applyReports() async {
-        let batch = reports.withLock { reports in
+        let now = Timestamp.nowMillis()
+        var batch = reports.withLock { reports in
             defer { reports.removeAll() }
             return reports
         }
-        let now = Timestamp.nowMillis()
+        // Devices with a pending key past its deadline are written too: the write marks it failed.
+        for device in deadlines.withLock({ $0.filter { $0.value <= now }.keys }) where batch[device] == nil { batch[device] = Report() }
         for (device, report) in batch {
             do {
                 let result = try await update(device) { .success($0.settingReported(report.fields, atMillis: now)) }
@@ -136,10 +193,30 @@ public final class TwinService: Service, Sendable {
             let result = change(current)
             guard case .success(let next) = result else { return result }
             if next == stored || (stored == nil && next.version == 0) { return result }
-            if try await store.putTwin(next, replacing: stored?.version ?? 0) { return result }
+            if try await store.putTwin(next, replacing: stored?.version ?? 0) {
+                await didStore(next, device: device)
+                return result
+            }
         }
         throw StoreError("the twin of \(device) keeps changing under this write; try again")
     }
+
+    /// After every stored change: the document goes out, retained, and its next deadline is noted.
+    func didStore(_ document: TwinDocument, device: DeviceName) async {
+        let deadline = document.pending.values.filter { !$0.failed }.map(\.deadlineMillis).min()
+        deadlines.withLock { $0[device] = deadline }
+        if deadline != nil { signal.changed() }
+        let message = OutboundMessage(
+            topic: commands.tree.state(device), payload: document.jsonBytes, createdAtMillis: Timestamp.nowMillis(), retain: true)
+        do throws(SpoolError) {
+            try await commands.queue.enqueue(message, bounded: false)
+        } catch {
+            logger.error("the twin document cannot be published", metadata: ["device": "\(device)", "error": "\(error)"])
+        }
+    }
+
+    /// When (Unix ms) the loop must next wake to mark a pending key failed.
+    func earliestDeadline() -> Int64? { deadlines.withLock { $0.values.min() } }
 
     /// Sends the pending commands (of `keys` only, when given); each is durable in the spool
     /// once `send` returns.

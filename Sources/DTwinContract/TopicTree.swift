@@ -5,6 +5,9 @@
 /// <prefix>/<dev>/down      bridge -> device   commands
 /// <prefix>/<dev>/status    device, retained   online / offline
 /// <prefix>/<dev>/sms       device -> bridge   text to send by SMS
+/// <prefix>/<dev>/state     bridge, retained   the twin document
+/// <prefix>/<dev>/state/set people -> bridge   {"desired": {...}, "version": N}
+/// <prefix>/<dev>/state/rejected  bridge       why a state/set was refused
 /// <prefix>/bridge/status   bridge, retained   online / offline
 /// <prefix>/bridge/deadletter                  messages that could not be delivered
 /// ```
@@ -33,6 +36,10 @@ public struct TopicTree: Sendable, Equatable {
     public func down(_ device: DeviceName) -> String { "\(prefix)/\(device)/down" }
     public func status(_ device: DeviceName) -> String { "\(prefix)/\(device)/status" }
     public func sms(_ device: DeviceName) -> String { "\(prefix)/\(device)/sms" }
+    /// The device's twin document, retained (README: "The twin").
+    public func state(_ device: DeviceName) -> String { "\(prefix)/\(device)/state" }
+    public func stateSet(_ device: DeviceName) -> String { "\(prefix)/\(device)/state/set" }
+    public func stateRejected(_ device: DeviceName) -> String { "\(prefix)/\(device)/state/rejected" }
     public var bridgeStatus: String { "\(prefix)/\(Self.bridgeLevel)/status" }
     public var deadLetter: String { "\(prefix)/\(Self.bridgeLevel)/deadletter" }
     /// Where the bridge shows a cellular device's message that arrived as a Super SIM IP command
@@ -41,14 +48,27 @@ public struct TopicTree: Sendable, Equatable {
     /// come back in, and the broker's ACL lets the bridge write under `<prefix>/bridge/`.
     public func ipCommandCopy(_ device: DeviceName) -> String { "\(prefix)/\(Self.bridgeLevel)/ipcommand/\(device)" }
 
-    /// Subscription filters the bridge needs: every device's `up`, `status` and `sms`.
-    public var bridgeSubscriptions: [String] { ["\(prefix)/+/up", "\(prefix)/+/status", "\(prefix)/+/sms"] }
+    /// Subscription filters the bridge needs: every device's `up`, `status` and `sms`, and the
+    /// requests to change a twin.
+    public var bridgeSubscriptions: [String] {
+        ["\(prefix)/+/up", "\(prefix)/+/status", "\(prefix)/+/sms", "\(prefix)/+/state/set"]
+    }
     /// Everything under the prefix, for inspection.
     public var everything: String { "\(prefix)/#" }
 
     /// What a topic means in the tree.
     public enum Kind: String, Sendable, Equatable {
         case up, down, status, sms
+    }
+
+    /// A topic of a device's twin.
+    public enum TwinTopic: String, Sendable, Equatable {
+        /// `<dev>/state`: the document, retained, published by the bridge.
+        case document
+        /// `<dev>/state/set`: a request to change the desired state.
+        case set
+        /// `<dev>/state/rejected`: why a request was refused.
+        case rejected
     }
 
     /// A topic that names a device.
@@ -64,6 +84,8 @@ public struct TopicTree: Sendable, Equatable {
         case deadLetter
         /// The bridge's copy of a cellular device's IP-command message (``ipCommandCopy(_:)``).
         case ipCommandCopy(DeviceName)
+        /// `<dev>/state`, `<dev>/state/set`, `<dev>/state/rejected`.
+        case twin(DeviceName, TwinTopic)
         /// Not a dtwin topic: another prefix, another depth, another last level.
         case outsideTree(reason: String)
         /// Shaped like a device topic, but the device level is not a valid name.
@@ -79,8 +101,15 @@ public struct TopicTree: Sendable, Equatable {
         if rest.count == 3, rest[0] == Self.bridgeLevel, rest[1] == "ipcommand", let device = DeviceName(String(rest[2])) {
             return .ipCommandCopy(device)
         }
+        if let twinTopic = Self.twinTopic(rest) {
+            do {
+                return .twin(try DeviceName(validating: String(rest[0])), twinTopic)
+            } catch {
+                return .outsideTree(reason: "\(error)")
+            }
+        }
         guard rest.count == 2 else {
-            return .outsideTree(reason: "expected \(prefix)/<device>/<up|down|status|sms>")
+            return .outsideTree(reason: "expected \(prefix)/<device>/<up|down|status|sms|state>")
         }
         let level = String(rest[0])
         let last = String(rest[1])
@@ -92,12 +121,26 @@ public struct TopicTree: Sendable, Equatable {
             }
         }
         guard let kind = Kind(rawValue: last) else {
-            return .outsideTree(reason: "unknown last level \(last.debugDescription); expected up, down, status or sms")
+            return .outsideTree(reason: "unknown last level \(last.debugDescription); expected up, down, status, sms or state")
         }
         do {
             return .device(DeviceTopic(device: try DeviceName(validating: level), kind: kind))
         } catch {
             return .invalidDevice(error, kind: kind)
+        }
+    }
+}
+
+extension TopicTree {
+    /// The twin topic that the levels after the prefix (`<dev>/state`, `<dev>/state/set`,
+    /// `<dev>/state/rejected`) name, if any.
+    static func twinTopic(_ levels: [Substring]) -> TwinTopic? {
+        guard levels.count >= 2, levels[1] == "state" else { return nil }
+        switch levels.count {
+        case 2: return .document
+        case 3 where levels[2] == "set": return .set
+        case 3 where levels[2] == "rejected": return .rejected
+        default: return nil
         }
     }
 }

@@ -149,12 +149,25 @@ public struct TwinDocument: Sendable, Equatable, Codable {
 public enum TwinRefusal: Error, Sendable, Equatable, CustomStringConvertible {
     /// `ifVersion` was not the document's version: read it again and retry.
     case staleVersion(current: Int64)
+    /// The request is over ``TwinLimits/maxBytes``.
+    case tooLarge(bytes: Int)
     case invalid(String)
 
     public var description: String {
         switch self {
         case .staleVersion(let current): "the twin has changed: its version is now \(current)"
+        case .tooLarge(let bytes): "the document is \(bytes) bytes; at most \(TwinLimits.maxBytes) are allowed"
         case .invalid(let reason): reason
+        }
+    }
+
+    /// The HTTP status that says it (on MQTT too, in `state/rejected`): 409 for a stale
+    /// version, as AWS IoT's shadow answers; 413, 400.
+    public var code: Int {
+        switch self {
+        case .staleVersion: 409
+        case .tooLarge: 413
+        case .invalid: 400
         }
     }
 }
@@ -235,7 +248,7 @@ public enum TwinLimits {
 
     /// The JSON object in `bytes`, or why it is refused.
     public static func parseObject(_ bytes: [UInt8]) -> Result<[String: JSONValue], TwinRefusal> {
-        guard bytes.count <= maxBytes else { return .failure(.invalid("the document is \(bytes.count) bytes; at most \(maxBytes) are allowed")) }
+        guard bytes.count <= maxBytes else { return .failure(.tooLarge(bytes: bytes.count)) }
         guard String(validating: bytes, as: UTF8.self) != nil else { return .failure(.invalid("the document is not UTF-8")) }
         guard let value = JSONValue.parse(bytes), case .object(let object) = value else {
             return .failure(.invalid("the document is not a JSON object"))

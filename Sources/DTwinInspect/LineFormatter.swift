@@ -74,9 +74,9 @@ public struct LineFormatter: Sendable {
         switch meaning {
         case .reading, .awake: return .green
         case .raw: return .bold
-        case .command, .smsRequest: return .magenta
-        case .deviceStatus, .bridgeStatus: return .blue
-        case .deadLetter, .invalidDevice: return .red
+        case .command, .smsRequest, .twinSet: return .magenta
+        case .deviceStatus, .bridgeStatus, .twinDocument: return .blue
+        case .deadLetter, .invalidDevice, .twinRejected: return .red
         case .outsideTree: return .dim
         }
     }

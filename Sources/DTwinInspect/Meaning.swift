@@ -15,6 +15,12 @@ public enum Meaning: Sendable, Equatable {
     /// `<dev>/sms`: the device asks the bridge to text its people.
     case smsRequest(device: DeviceName, text: String)
     case bridgeStatus(status: String)
+    /// `<dev>/state`: the twin document the bridge keeps (retained); `nil` when the payload is not one.
+    case twinDocument(device: DeviceName, TwinDocument.View?)
+    /// `<dev>/state/set`: someone asks for a desired state.
+    case twinSet(device: DeviceName, text: String)
+    /// `<dev>/state/rejected`: the bridge refused a `state/set`; `nil` when the payload is not its JSON.
+    case twinRejected(device: DeviceName, TwinRejection?)
     /// The bridge could not deliver a message; `letter` is `nil` when the payload is not one.
     case deadLetter(DeadLetter?)
     /// Shaped like a device topic, but the name is not valid: the bridge dead-letters it.
@@ -34,6 +40,12 @@ public enum Meaning: Sendable, Equatable {
             case .status: return .deviceStatus(device: topic.device, status: text)
             case .sms: return .smsRequest(device: topic.device, text: text)
             }
+        case .twin(let device, .document):
+            return .twinDocument(device: device, try? JSONDecoder().decode(TwinDocument.View.self, from: Data(observation.payload)))
+        case .twin(let device, .set):
+            return .twinSet(device: device, text: text)
+        case .twin(let device, .rejected):
+            return .twinRejected(device: device, try? JSONDecoder().decode(TwinRejection.self, from: Data(observation.payload)))
         case .ipCommandCopy(let device):
             // A cellular device's message, which the bridge took in from Twilio: read as on `up`.
             return upstream(observation.payload, from: device)
@@ -64,7 +76,8 @@ public enum Meaning: Sendable, Equatable {
     public var device: DeviceName? {
         switch self {
         case .reading(let device, _, _, _, _), .awake(let device), .raw(let device, _, _), .command(let device, _),
-            .deviceStatus(let device, _), .smsRequest(let device, _):
+            .deviceStatus(let device, _), .smsRequest(let device, _), .twinDocument(let device, _), .twinSet(let device, _),
+            .twinRejected(let device, _):
             return device
         case .deadLetter(let letter):
             return letter?.device.flatMap(DeviceName.init)
@@ -90,6 +103,18 @@ public enum Meaning: Sendable, Equatable {
             return "\(device) asks to SMS its people: \(text.debugDescription)"
         case .bridgeStatus(let status):
             return "bridge is \(status)"
+        case .twinDocument(let device, let view):
+            guard let view else { return "\(device) twin (not the bridge's JSON)" }
+            var parts = ["desired \(Self.pairs(view.desired))", "reported \(Self.pairs(view.reported))"]
+            if !view.delta.isEmpty { parts.append("delta \(view.delta.keys.sorted().joined(separator: ", "))") }
+            let failed = view.pending.filter(\.value.failed).keys.sorted()
+            if !failed.isEmpty { parts.append("FAILED \(failed.joined(separator: ", "))") }
+            return "\(device) twin v\(view.version): \(parts.joined(separator: "; "))"
+        case .twinSet(let device, let text):
+            return "desired state asked for \(device): \(text)"
+        case .twinRejected(let device, let rejection):
+            guard let rejection else { return "twin change for \(device) REFUSED (not the bridge's JSON)" }
+            return "twin change for \(device) REFUSED (\(rejection.code)): \(rejection.message)"
         case .deadLetter(let letter):
             guard let letter else { return "dead letter (not the bridge's JSON)" }
             return "DEAD LETTER\(letter.device.map { " from \($0)" } ?? ""): \(letter.reason)"
@@ -129,6 +154,21 @@ public enum Meaning: Sendable, Equatable {
         case .bridgeStatus(let status):
             fields["type"] = .string("bridge-status")
             fields["status"] = .string(status)
+        case .twinDocument(_, let view):
+            fields["type"] = .string("twin")
+            if let view {
+                fields["version"] = .number(Double(view.version))
+                fields["delta"] = .object(view.delta)
+            }
+        case .twinSet(_, let text):
+            fields["type"] = .string("twin-set")
+            fields["text"] = .string(text)
+        case .twinRejected(_, let rejection):
+            fields["type"] = .string("twin-rejected")
+            if let rejection {
+                fields["code"] = .number(Double(rejection.code))
+                fields["reason"] = .string(rejection.message)
+            }
         case .deadLetter(let letter):
             fields["type"] = .string("deadletter")
             if let letter {
@@ -143,5 +183,10 @@ public enum Meaning: Sendable, Equatable {
             fields["reason"] = .string(reason)
         }
         return fields
+    }
+
+    /// `led=on, period=300`: keys in order, values as people read them; `-` when empty.
+    static func pairs(_ values: [String: JSONValue]) -> String {
+        values.isEmpty ? "-" : values.sorted { $0.key < $1.key }.map { "\($0.key)=\(TwinDocument.shown($0.value))" }.joined(separator: ", ")
     }
 }

@@ -35,9 +35,11 @@ public struct ReplayPlan: Sendable, Equatable {
     public enum Role: String, Sendable, Equatable, CaseIterable {
         /// `<prefix>/<dev>/up`, `status`, `sms`: what devices send.
         case deviceTraffic
-        /// `<prefix>/<dev>/down`: a command to a device.
+        /// `<prefix>/<dev>/down`, `<prefix>/<dev>/state/set`: a command or a desired state for
+        /// a device.
         case command
-        /// `<prefix>/bridge/…`: the bridge's status, dead letters, IP-command copies.
+        /// `<prefix>/bridge/…` (the bridge's status, dead letters, IP-command copies) and what
+        /// the bridge publishes of each twin (`<prefix>/<dev>/state`, `state/rejected`).
         case bridge
         /// Anything else (another application's topics under a wider filter).
         case other
@@ -107,6 +109,14 @@ public struct ReplayPlan: Sendable, Equatable {
         let levels = topic.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         guard levels.count >= 3 else { return .other }
         let owner = levels[levels.count - 2]
+        if levels.count >= 4, owner == "state", DeviceName(levels[levels.count - 3]) != nil {
+            switch levels[levels.count - 1] {
+            case "set": return .command
+            case "rejected": return .bridge
+            default: return .other
+            }
+        }
+        if levels[levels.count - 1] == "state", DeviceName(owner) != nil { return .bridge }
         if owner == TopicTree.bridgeLevel || (levels.count >= 4 && levels[levels.count - 3] == TopicTree.bridgeLevel) {
             return .bridge
         }

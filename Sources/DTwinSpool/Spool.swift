@@ -88,6 +88,7 @@ public final class Spool: Sendable {
                         )
                         """)
                 try db.execute(sql: Self.createOutbound)
+                try Self.addRetainColumn(db)
                 try db.execute(sql: Self.createSids)
                 let inbound = try Row.fetchOne(
                     db, sql: "SELECT COUNT(*), COALESCE(SUM(\(Self.sizeInSQL)), 0) FROM inbound")
@@ -288,11 +289,17 @@ extension Spool {
         }
     }
 
-    /// Deletes rows `seqs` of `table` in one transaction.
-    func delete(_ seqs: [Int64], from table: String) async throws {
+    /// Deletes rows `seqs` of `table` in one transaction; returns those that were there.
+    @discardableResult
+    func delete(_ seqs: [Int64], from table: String) async throws -> Set<Int64> {
         try await pool.write { db in
             let statement = try db.cachedStatement(sql: "DELETE FROM \(table) WHERE seq = ?")
-            for seq in seqs { try statement.execute(arguments: [seq]) }
+            var deleted = Set<Int64>()
+            for seq in seqs {
+                try statement.execute(arguments: [seq])
+                if db.changesCount > 0 { deleted.insert(seq) }
+            }
+            return deleted
         }
     }
 }

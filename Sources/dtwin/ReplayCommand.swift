@@ -17,9 +17,10 @@ struct ReplayCommand: AsyncParsableCommand {
                                          as fast as it goes, under test/…
 
             Only device traffic goes out: <prefix>/<dev>/up, status and sms, without the retain flag. \
-            Commands (<prefix>/<dev>/down) would reach real devices again: --include-commands sends \
-            them. The bridge's own topics (<prefix>/bridge/…) and topics outside the tree are never \
-            sent: replay does not speak for the bridge. --keep-retain keeps retain flags (a retained \
+            Commands (<prefix>/<dev>/down) and desired states (<prefix>/<dev>/state/set) would \
+            reach real devices again: --include-commands sends them. The bridge's own topics \
+            (<prefix>/bridge/…, each twin's <prefix>/<dev>/state and state/rejected) and topics \
+            outside the tree are never sent: replay does not speak for the bridge. --keep-retain keeps retain flags (a retained \
             replay stays on the broker for every later subscriber). A warning counts what was held \
             back.
 
@@ -40,7 +41,7 @@ struct ReplayCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Publish under this first topic level instead (dtwin/uno1/up → PREFIX/uno1/up).", valueName: "PREFIX"))
     var prefix: String?
 
-    @Flag(help: "Also replay commands to devices (<prefix>/<dev>/down): real devices act on them again.")
+    @Flag(help: "Also replay commands to devices (<prefix>/<dev>/down, state/set): real devices act on them again.")
     var includeCommands = false
 
     @Flag(help: "Keep the retain flag of retained messages (device statuses), instead of sending them unretained.")

@@ -179,6 +179,18 @@ import Testing
         }
     }
 
+    /// `state/set` goes to the twin, unless it comes from the broker's retained store (it would
+    /// undo later changes at every start); the bridge's own twin topics are left alone.
+    @Test func twinRequestsAreTakenUnlessRetained() throws {
+        let uno1 = try DeviceName(validating: "uno1")
+        #expect(decide("dtwin/uno1/state/set", Array("{}".utf8)) == .twinSet(uno1, Array("{}".utf8)))
+        let retained = MessageIntake.decide(
+            MQTTMessage(topic: "dtwin/uno1/state/set", payload: Array("{}".utf8), retain: true), tree: tree, maxPayload: 100,
+            receivedAtMillis: 5, id: id)
+        #expect(retained == .ignore("a retained state/set is not applied (publish it without retain)"))
+        #expect(decide("dtwin/uno1/state") == .ownTopic && decide("dtwin/uno1/state/rejected") == .ownTopic)
+    }
+
     @Test func statusIsRecorded() throws {
         #expect(decide("dtwin/uno1/status", Array("online".utf8)) == .deviceStatus(try DeviceName(validating: "uno1"), "online"))
     }

@@ -45,7 +45,23 @@ import Testing
         #expect(tree.sms(device) == "dtwin/uno1/sms")
         #expect(tree.bridgeStatus == "dtwin/bridge/status")
         #expect(tree.deadLetter == "dtwin/bridge/deadletter")
-        #expect(tree.bridgeSubscriptions == ["dtwin/+/up", "dtwin/+/status", "dtwin/+/sms"])
+        #expect(tree.state(device) == "dtwin/uno1/state")
+        #expect(tree.stateSet(device) == "dtwin/uno1/state/set")
+        #expect(tree.stateRejected(device) == "dtwin/uno1/state/rejected")
+        #expect(tree.bridgeSubscriptions == ["dtwin/+/up", "dtwin/+/status", "dtwin/+/sms", "dtwin/+/state/set"])
+    }
+
+    @Test func parsesTwinTopics() {
+        let uno1 = DeviceName("uno1")!
+        #expect(tree.parse("dtwin/uno1/state") == .twin(uno1, .document))
+        #expect(tree.parse("dtwin/uno1/state/set") == .twin(uno1, .set))
+        #expect(tree.parse("dtwin/uno1/state/rejected") == .twin(uno1, .rejected))
+        for outside in ["dtwin/uno1/state/other", "dtwin/uno1/state/set/x", "dtwin/bad.name/state/set", "dtwin/bridge/state"] {
+            guard case .outsideTree = tree.parse(outside) else {
+                Issue.record("\(outside) should be outside the tree, got \(tree.parse(outside))")
+                continue
+            }
+        }
     }
 
     @Test func parsesDeviceTopics() throws {

@@ -84,11 +84,12 @@ import Testing
         let deep = String(repeating: #"{"a":"#, count: 7) + "1" + String(repeating: "}", count: 7)
         #expect(TwinLimits.parseObject(Array(deep.utf8)) == .failure(.invalid("the document nests 7 deep; at most 6 levels are allowed")))
         let big = #"{"desired": {"note": ""# + String(repeating: "x", count: 8200) + #""}}"#
-        guard case .failure(.invalid(let tooBig)) = TwinLimits.parseObject(Array(big.utf8)) else {
+        guard case .failure(let tooBig) = TwinLimits.parseObject(Array(big.utf8)) else {
             Issue.record("an 8 KB document was accepted")
             return
         }
-        #expect(tooBig.contains("at most 8192"))
+        #expect(tooBig == .tooLarge(bytes: big.utf8.count) && tooBig.code == 413)
+        #expect(tooBig.description.contains("at most 8192"))
         #expect(TwinLimits.parseObject([0x7B, 0xFF, 0x7D]) == .failure(.invalid("the document is not UTF-8")))
         #expect(TwinLimits.parseObject(Array("[1]".utf8)) == .failure(.invalid("the document is not a JSON object")))
     }
@@ -98,5 +99,45 @@ import Testing
         twin = twin.settingReported(["value": .number(512), "unit": .string("adc")], atMillis: t0 + 3)
         let data = try JSONEncoder().encode(twin)
         #expect(try JSONDecoder().decode(TwinDocument.self, from: data) == twin)
+    }
+
+    /// `state/set` and `PATCH` requests: the fields each channel takes, and every refusal.
+    @Test func setRequestsAreReadWithinTheirShape() {
+        func parse(_ text: String, _ channel: TwinSetRequest.Channel = .mqtt) -> Result<TwinSetRequest, TwinRefusal> {
+            TwinSetRequest.parse(Array(text.utf8), from: channel)
+        }
+        #expect(
+            parse(#"{"desired": {"led": true}, "version": 7, "clientToken": "t1"}"#)
+                == .success(TwinSetRequest(desired: ["led": .bool(true)], version: 7, clientToken: "t1")))
+        #expect(parse(#"{"desired": {"period": 60}}"#, .http) == .success(TwinSetRequest(desired: ["period": .number(60)])))
+        guard case .failure(.invalid(let versionInBody)) = parse(#"{"desired": {"led": true}, "version": 7}"#, .http),
+            case .failure(.invalid(let noDesired)) = parse(#"{"led": true}"#),
+            case .failure(.invalid(let badVersion)) = parse(#"{"desired": {}, "version": -1}"#),
+            case .failure(.invalid(let fractional)) = parse(#"{"desired": {}, "version": 1.5}"#),
+            case .failure(.invalid(let longToken)) = parse(#"{"desired": {}, "clientToken": "\#(String(repeating: "t", count: 65))"}"#),
+            case .failure(.invalid(let notObject)) = parse(#"{"desired": [1]}"#)
+        else {
+            Issue.record("a malformed request was accepted")
+            return
+        }
+        #expect(versionInBody.contains(#""version" is not part of it"#) && versionInBody.contains(#"{"desired": {...}}"#))
+        #expect(noDesired.hasPrefix(#"the message must be {"desired": {...}, "version": N}"#) && noDesired.contains(#""led" is not part of it"#))
+        #expect(badVersion.hasPrefix("version must be") && fractional == badVersion)
+        #expect(longToken == "clientToken must be text of at most 64 bytes")
+        #expect(notObject.hasPrefix("the message must be"))
+        #expect(parse("{\"desired\": {\"note\": \"\u{FF}\"}}") != parse("x"), "UTF-8 text is fine")
+        #expect(TwinSetRequest.parse([0x7B, 0xFF, 0x7D], from: .mqtt) == .failure(.invalid("the document is not UTF-8")))
+    }
+
+    /// The published document: the stored fields plus the delta; equal documents, equal bytes.
+    @Test func thePublishedDocumentCarriesTheDelta() throws {
+        var twin = TwinDocument(device: "uno1")
+        twin = try twin.settingDesired(["led": .bool(true)], schema: .uno, atMillis: 10).get()
+        let view = try JSONDecoder().decode(TwinDocument.View.self, from: Data(twin.jsonBytes))
+        #expect(view == twin.view && view.delta == ["led": .bool(true)] && view.pending["led"]?.command == "LIG")
+        #expect(twin.jsonBytes == twin.jsonBytes)
+        #expect(String(decoding: twin.jsonBytes, as: UTF8.self).hasPrefix(#"{"delta":{"led":true},"desired":{"led":true}"#))
+        let back = try JSONDecoder().decode(TwinDocument.self, from: Data(twin.jsonBytes))
+        #expect(back == twin, "the stored document reads back from the published one")
     }
 }

@@ -52,6 +52,26 @@ import Testing
         #expect(dead.device == DeviceName("uno3"))
         #expect(dead.fields["reason"] == .string("too big"))
     }
+
+    /// The bridge's twin topics, read back as a person would want them.
+    @Test func twinTopicsAreReadAsTheTwin() {
+        let uno1 = DeviceName("uno1")!
+        var twin = TwinDocument(device: "uno1")
+        twin = (try? twin.settingDesired(["led": .bool(true), "period": .number(300)], schema: .uno, atMillis: 1).get()) ?? twin
+        twin = twin.settingReported(["led": .bool(false), "period": .number(300), "value": .number(512)], atMillis: 2)
+        let document = meaning("dtwin/uno1/state", String(decoding: twin.jsonBytes, as: UTF8.self))
+        #expect(document == .twinDocument(device: uno1, twin.view))
+        #expect(document.summary == "uno1 twin v2: desired led=on, period=300; reported led=off, period=300, value=512; delta led")
+        #expect(document.fields["delta"] == .object(["led": .bool(true)]) && document.fields["version"] == .number(2))
+        #expect(meaning("dtwin/uno1/state", "nonsense") == .twinDocument(device: uno1, nil))
+        let set = meaning("dtwin/uno1/state/set", #"{"desired": {"led": false}}"#)
+        #expect(set.summary == #"desired state asked for uno1: {"desired": {"led": false}}"#)
+        let rejection = TwinRejection(.staleVersion(current: 4), clientToken: "t1")
+        let rejected = meaning("dtwin/uno1/state/rejected", String(decoding: rejection.jsonBytes, as: UTF8.self))
+        #expect(rejected == .twinRejected(device: uno1, rejection))
+        #expect(rejected.summary == "twin change for uno1 REFUSED (409): the twin has changed: its version is now 4")
+        #expect(rejected.device == uno1 && rejected.fields["code"] == .number(409))
+    }
 }
 
 @Suite struct LineFormatterTests {
@@ -168,6 +188,10 @@ import Testing
         #expect(ReplayPlan.role(of: "dtwin/uno1/up") == .deviceTraffic && ReplayPlan.role(of: "a/b/uno1/sms") == .deviceTraffic)
         #expect(ReplayPlan.role(of: "dtwin/uno1/down") == .command && ReplayPlan.role(of: "dtwin/bridge/status") == .bridge)
         #expect(ReplayPlan.role(of: "dtwin/bad.name/up") == .other && ReplayPlan.role(of: "uno1/up") == .other)
+        // The twin: asking for a desired state is like a command; the document and refusals are the bridge's.
+        #expect(ReplayPlan.role(of: "dtwin/uno1/state/set") == .command && ReplayPlan.role(of: "lab/x/uno1/state/set") == .command)
+        #expect(ReplayPlan.role(of: "dtwin/uno1/state") == .bridge && ReplayPlan.role(of: "dtwin/uno1/state/rejected") == .bridge)
+        #expect(ReplayPlan.role(of: "dtwin/uno1/state/other") == .other)
 
         let plain = ReplayPlan(recording, speed: .factor(1))
         #expect(plain.steps.map(\.observation.topic) == ["dtwin/uno1/status", "dtwin/uno1/up", "dtwin/uno1/sms", "lab/x/uno2/up"])

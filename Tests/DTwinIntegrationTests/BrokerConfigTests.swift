@@ -20,10 +20,11 @@ import Testing
         let ports = GeneratedBroker.ports((21883, 28883))
         let first = try await GeneratedBroker.script("setup.sh", ["--host", "gw1.test", directory.path], environment: ports)
         #expect(first.code == 0, "\(first.errors)")
-        for name in ["mosquitto.conf", "acl", "passwd", "bridge.env", "tls/ca.crt", "tls/ca.key", "tls/server.crt", "tls/server.key"] {
+        for name in ["mosquitto.conf", "acl", "passwd", "bridge.env", "operator.env", "tls/ca.crt", "tls/ca.key", "tls/server.crt", "tls/server.key"]
+        {
             #expect(FileManager.default.fileExists(atPath: file(name).path), "\(name) missing")
         }
-        for secret in ["passwd", "bridge.env", "tls/ca.key", "tls/server.key"] {
+        for secret in ["passwd", "bridge.env", "operator.env", "tls/ca.key", "tls/server.key"] {
             #expect(try mode(secret) == 0o600, "\(secret) must be readable by its owner only")
         }
         let bridgeEnvironment = try read("bridge.env")
@@ -36,6 +37,9 @@ import Testing
         let password = try #require(bridgeURL.password)
         #expect(password.count == 24)
         #expect(!(first.output + first.errors).contains(password))
+        let operatorURL = try BrokerURL(parsing: try GeneratedBroker.bridgeURL(in: directory, file: "operator.env"))
+        #expect(operatorURL.username == "dtwin-operator" && operatorURL.password?.count == 24 && operatorURL.password != password)
+        let operatorEnvironment = try read("operator.env")
 
         // The server certificate names the host, localhost and 127.0.0.1, signed by the CA.
         let certificate = try await GeneratedBroker.run("/usr/bin/openssl", ["x509", "-in", file("tls/server.crt").path, "-noout", "-text"])
@@ -50,6 +54,7 @@ import Testing
         let (ca, key, passwords) = (try read("tls/ca.crt"), try read("tls/server.key"), try read("passwd"))
         #expect(try await GeneratedBroker.script("setup.sh", [directory.path], environment: ports).code == 0)
         #expect(try read("bridge.env") == bridgeEnvironment)
+        #expect(try read("operator.env") == operatorEnvironment)
         #expect(try read("passwd") == passwords)
         #expect(try read("tls/ca.crt") == ca)
         #expect(try read("tls/server.key") == key)
@@ -97,6 +102,7 @@ import Testing
         for (name, reason) in [
             ("a/b", "not a valid device name"), ("#", "not a valid device name"), ("", "not a valid device name"),
             (String(repeating: "x", count: 65), "not a valid device name"), ("bridge", "reserved"), ("dtwin-bridge", "the bridge's own"),
+            ("dtwin-operator", "the operator's user name"),
         ] {
             let refused = try await GeneratedBroker.script("add-device.sh", [dir, name])
             #expect(refused.code == 1, "\(name)")

@@ -74,11 +74,11 @@ struct GeneratedBroker: Sendable {
         return RunningBridge(process: process, log: log, environment: environment)
     }
 
-    /// `DTWIN_BROKER` as setup.sh wrote it into `directory`/bridge.env.
-    static func bridgeURL(in directory: URL) throws -> String {
-        let text = try String(contentsOf: directory.appendingPathComponent("bridge.env"), encoding: .utf8)
+    /// `DTWIN_BROKER` as setup.sh wrote it into `directory`/bridge.env (or `file`: operator.env).
+    static func bridgeURL(in directory: URL, file: String = "bridge.env") throws -> String {
+        let text = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
         guard let line = text.split(separator: "\n").first(where: { $0.hasPrefix("DTWIN_BROKER=") }) else {
-            throw TestSupportError("bridge.env has no DTWIN_BROKER line")
+            throw TestSupportError("\(file) has no DTWIN_BROKER line")
         }
         return String(line.dropFirst("DTWIN_BROKER=".count))
     }
@@ -117,6 +117,16 @@ struct GeneratedBroker: Sendable {
         var configuration = MQTTClientConfiguration(
             port: mqttPort, clientID: clientID, cleanSession: cleanSession, username: "dtwin-bridge",
             password: try bridgePassword)
+        configuration.reconnectDelay = (.milliseconds(50), .milliseconds(500))
+        return configuration
+    }
+
+    /// The operator's connection (operator.env): plain MQTT on the loopback port.
+    func operatorConnection() throws -> MQTTClientConfiguration {
+        let url = try BrokerURL(parsing: Self.bridgeURL(in: directory, file: "operator.env"))
+        var configuration = MQTTClientConfiguration(
+            port: mqttPort, clientID: "operator-\(UUID().uuidString.prefix(6))", cleanSession: true, username: url.username,
+            password: url.password)
         configuration.reconnectDelay = (.milliseconds(50), .milliseconds(500))
         return configuration
     }

@@ -91,6 +91,47 @@ import Testing
         await operatorView.close()
     }
 
+    /// The twin topics behind the generated ACL: the operator (operator.env) asks for a desired
+    /// state on `state/set`, the bridge commands the device and publishes the document
+    /// (retained) and refusals; the device reads its own document but may neither ask for a
+    /// desired state nor write the document.
+    @Test func theTwinTopicsWorkBehindTheGeneratedACL() async throws {
+        let generated = try await GeneratedBroker()
+        defer { generated.stop() }
+        let password = try await generated.addDevice("uno1")
+        let running = try generated.startBridge()
+        defer { running.process.signal(SIGKILL) }
+        let watcher = try await MessageCollector(
+            configuration: try generated.operatorConnection(), filters: ["dtwin/bridge/status", "dtwin/uno1/state/#", "dtwin/uno1/state"])
+        #expect(await watcher.waitFor { $0.contains { $0.topic == "dtwin/bridge/status" && $0.payload == Array("online".utf8) } })
+        let device = try await MessageCollector(
+            configuration: generated.device("uno1", password: password), filters: ["dtwin/uno1/down", "dtwin/uno1/state"])
+        func documents(_ collector: MessageCollector) -> [TwinDocument.View] {
+            collector.messages(on: "dtwin/uno1/state").compactMap { try? JSONDecoder().decode(TwinDocument.View.self, from: Data($0.payload)) }
+        }
+        try await device.client.publish(topic: "dtwin/uno1/status", payload: Array("online".utf8), retain: true)
+        #expect(await watcher.waitFor { _ in documents(watcher).last?.reported["online"] == .bool(true) }, "\(running.logText.suffix(2000))")
+
+        try await watcher.client.publish(topic: "dtwin/uno1/state/set", payload: Array(#"{"desired": {"led": true}}"#.utf8))
+        #expect(await device.waitFor { $0.filter { $0.topic == "dtwin/uno1/down" }.map(\.payload) == [Array("LIG".utf8)] })
+        #expect(await device.waitFor { _ in documents(device).last?.pending["led"] != nil }, "the device reads its own document")
+        try await watcher.client.publish(topic: "dtwin/uno1/state/set", payload: Array(#"{"desired": {"led": false}, "version": 0}"#.utf8))
+        #expect(await watcher.waitFor { $0.contains { $0.topic == "dtwin/uno1/state/rejected" } }, "the refusal is let through")
+
+        // The device may not set what is wanted of it, nor write the document.
+        #expect(await Self.refused(device.client, topic: "dtwin/uno1/state/set"))
+        #expect(await Self.refused(device.client, topic: "dtwin/uno1/state"))
+        // Its report closes the delta.
+        try await device.client.publish(topic: "dtwin/uno1/up", payload: Array(#"{"value": 300, "led": true}"#.utf8))
+        #expect(await watcher.waitFor { _ in documents(watcher).last.map { $0.delta.isEmpty && $0.reported["value"] == .number(300) } == true })
+        #expect(documents(watcher).last?.desired == ["led": .bool(true)])
+        #expect(device.messages.filter { $0.topic == "dtwin/uno1/down" }.count == 1)
+        running.process.signal(SIGTERM)
+        #expect(await running.process.exited(within: .seconds(15)))
+        await device.close()
+        await watcher.close()
+    }
+
     /// Whether the broker now refuses `client`'s publish on `topic` (MQTT 5 reason code).
     static func refused(_ client: MQTTClient, topic: String) async -> Bool {
         do {

@@ -151,4 +151,62 @@ import Testing
         #expect(led.status == 400 && led.error == #"unknown desired key "led"; this device takes fan"#, "\(led.body)")
         await harness.stop()
     }
+
+    /// The twin over MQTT: every stored change is published, retained, on `dtwin/<dev>/state`;
+    /// `state/set` sets the desired state; a stale version, a bad key or a broken document is
+    /// refused on `state/rejected` with the reason (and the request's clientToken), nothing sent.
+    @Test func theTwinIsPublishedAndSetOverMQTT() async throws {
+        let harness = try await TwilioHarness {
+            var slow = DTwinConfiguration.Device()
+            slow.twinTimeout = .seconds(1)
+            $0.devices[DeviceName("slow")!] = slow
+        }
+        let bridge = harness.bridge
+        func documents(_ device: String) -> [TwinDocument.View] {
+            bridge.watcher.messages(on: "dtwin/\(device)/state").compactMap {
+                try? JSONDecoder().decode(TwinDocument.View.self, from: Data($0.payload))
+            }
+        }
+        func rejections() -> [TwinRejection] {
+            bridge.watcher.messages(on: "dtwin/m1/state/rejected").compactMap {
+                try? JSONDecoder().decode(TwinRejection.self, from: Data($0.payload))
+            }
+        }
+        try await bridge.publish("dtwin/m1/status", "online")
+        #expect(await bridge.watcher.waitFor { _ in documents("m1").last?.reported["online"] == .bool(true) })
+
+        try await bridge.publish("dtwin/m1/state/set", #"{"desired": {"led": true}, "clientToken": "first"}"#)
+        #expect(await bridge.watcher.waitFor { _ in harness.downPayloads("m1") == ["LIG"] })
+        #expect(await bridge.watcher.waitFor { _ in documents("m1").last?.pending["led"]?.command == "LIG" })
+        let version = documents("m1").last?.version ?? -1
+        #expect(documents("m1").last?.delta == ["led": .bool(true)])
+
+        try await bridge.publish("dtwin/m1/state/set", #"{"desired": {"period": 60}, "version": 0, "clientToken": "stale"}"#)
+        try await bridge.publish("dtwin/m1/state/set", #"{"desired": {"colour": "red"}}"#)
+        try await bridge.publish("dtwin/m1/state/set", "led on please")
+        try await bridge.publish("dtwin/m1/state/set", #"{"desired": {"note": ""# + String(repeating: "x", count: 9000) + #""}}"#)
+        #expect(await bridge.watcher.waitFor { _ in rejections().count == 4 }, "\(rejections())")
+        let refused = rejections()
+        #expect(refused.map(\.code) == [409, 400, 400, 413], "\(refused)")
+        #expect(refused.first == TwinRejection(.staleVersion(current: version), clientToken: "stale"))
+        #expect(refused.dropFirst().first?.message == "unknown desired key \"colour\"; this device takes led, period")
+        #expect(refused.dropFirst(2).first?.message.hasPrefix("the document is not a JSON object") == true)
+        // The device reports: the delta closes, and the document says so.
+        try await bridge.publish("dtwin/m1/up", #"{"value": 640, "led": true}"#)
+        #expect(await bridge.watcher.waitFor { _ in documents("m1").last.map { $0.delta.isEmpty && $0.pending.isEmpty } == true })
+        #expect(harness.downPayloads("m1") == ["LIG"], "nothing but the LED was sent")
+        #expect(documents("m1").last?.desired == ["led": .bool(true)], "no refused request changed it")
+        // A client that subscribes later gets the newest document, retained.
+        let late = try await MessageCollector(port: bridge.broker.port, filters: ["dtwin/m1/state"])
+        #expect(await late.waitFor { $0.count == 1 })
+        #expect(late.messages.first?.retain == true)
+        #expect(late.messages.first.flatMap { try? JSONDecoder().decode(TwinDocument.View.self, from: Data($0.payload)) } == documents("m1").last)
+        await late.close()
+
+        // A key that waits past devices.<dev>.twinTimeout shows failed in the published document.
+        try await bridge.publish("dtwin/slow/state/set", #"{"desired": {"period": 90}}"#)
+        #expect(await bridge.watcher.waitFor(timeout: .seconds(10)) { _ in documents("slow").last?.pending["period"]?.failed == true })
+        #expect(harness.downPayloads("slow").isEmpty, "slow never came online")
+        await harness.stop()
+    }
 }

@@ -1,6 +1,7 @@
 import DTwinContract
 import DTwinSpool
 import Foundation
+import GRDB
 import Testing
 
 /// The spool against a real SQLite file.
@@ -148,6 +149,54 @@ import Testing
         #expect(try left.outbound(limit: 100).map(\.message) == Array(sent.dropFirst(4)))
         #expect(left.outboundCount == 6)
         #expect(left.bytes == reopened.bytes)
+    }
+
+    /// A retained message (a twin document) replaces the retained ones of its topic that still
+    /// wait, in the file and in the accounting; a superseded entry removed after publishing is
+    /// not counted out twice.
+    @Test func aRetainedMessageReplacesTheOlderOnesOfItsTopic() async throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        func state(_ n: Int, device: String = "a") -> OutboundMessage {
+            OutboundMessage(topic: "dtwin/\(device)/state", payload: Array(#"{"version":\#(n)}"#.utf8), createdAtMillis: Int64(n), retain: true)
+        }
+        // The network thread's (blocking) way, and the async one, side by side.
+        func blocking(_ spool: Spool, _ message: OutboundMessage) throws { _ = try spool.appendOutbound(message, bounded: false) }
+        let spool = try Spool(path: path, maxBytes: 1_000_000)
+        try blocking(spool, state(1))
+        let publishing = try spool.outbound(limit: 10)
+        try blocking(spool, command(1, device: "a"))
+        _ = try await spool.appendOutbound(state(2), bounded: false)
+        try blocking(spool, state(1, device: "b"))
+        _ = try await spool.appendOutbound(state(3), bounded: false)
+        let expected = [command(1, device: "a"), state(1, device: "b"), state(3)]
+        #expect(try spool.outbound(limit: 10).map(\.message) == expected)
+        #expect(spool.outboundCount == 3)
+        #expect(spool.bytes == expected.map { Spool.size(of: $0) }.reduce(0, +))
+        // The publisher had read state 1 before it was replaced: its removal changes nothing.
+        try await spool.removeOutbound(publishing)
+        #expect(spool.outboundCount == 3)
+        #expect(spool.bytes == expected.map { Spool.size(of: $0) }.reduce(0, +))
+        let reopened = try Spool(path: path, maxBytes: 1_000_000)
+        #expect(try reopened.outbound(limit: 10).map(\.message) == expected)
+        #expect(reopened.bytes == spool.bytes)
+    }
+
+    /// A spool file from before retained messages gets the column, its messages unretained.
+    @Test func aSpoolFromAnEarlierVersionOpens() async throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try await DatabaseQueue(path: path).write { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE outbound (seq INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL, createdAt INTEGER NOT NULL);
+                    INSERT INTO outbound (topic, payload, createdAt) VALUES ('dtwin/a/down', CAST('C1' AS BLOB), 1700000000001);
+                    """)
+        }
+        let spool = try Spool(path: path, maxBytes: 1_000_000)
+        #expect(try spool.outbound(limit: 10).map(\.message) == [command(1, device: "a")])
+        _ = try await spool.appendOutbound(
+            OutboundMessage(topic: "dtwin/a/state", payload: [0x7B, 0x7D], createdAtMillis: 2, retain: true), bounded: false)
+        #expect(try spool.outbound(limit: 10).map(\.message.retain) == [false, true])
     }
 
     @Test func aFullSpoolRefusesNewCommandsButKeepsRepliesAndDeadLetters() throws {

@@ -1,0 +1,120 @@
+import Foundation
+
+// What travels: the document as the bridge shows it (the retained `<prefix>/<dev>/state`, and
+// `GET /api/devices/<dev>/state`), a request to change it (`state/set`, `PATCH`), and a
+// refusal (`state/rejected`). README: "The twin".
+extension TwinDocument {
+    /// The stored fields and the delta, as published and served.
+    public struct View: Codable, Sendable, Equatable {
+        public var device: String
+        public var version: Int64
+        public var desired: [String: JSONValue]
+        public var reported: [String: JSONValue]
+        public var delta: [String: JSONValue]
+        public var pending: [String: Pending]
+        public var desiredAt: [String: Int64]
+        public var reportedAt: [String: Int64]
+    }
+
+    public var view: View {
+        View(
+            device: device, version: version, desired: desired, reported: reported, delta: delta, pending: pending,
+            desiredAt: desiredAt, reportedAt: reportedAt)
+    }
+
+    /// ``view`` as JSON with sorted keys: equal documents are equal bytes.
+    public var jsonBytes: [UInt8] { Array(TwinWire.encode(view)) }
+}
+
+/// A request to change a twin's desired state.
+public struct TwinSetRequest: Sendable, Equatable {
+    public var desired: [String: JSONValue]
+    /// Apply only if the twin is still at this version (MQTT `version`, HTTP `If-Match`).
+    public var version: Int64?
+    /// Given back in a refusal, so a client can tell its own (MQTT only).
+    public var clientToken: String?
+
+    public init(desired: [String: JSONValue], version: Int64? = nil, clientToken: String? = nil) {
+        self.desired = desired
+        self.version = version
+        self.clientToken = clientToken
+    }
+
+    /// Where a request came from, which decides the fields it may carry.
+    public enum Channel: Sendable {
+        /// `PATCH /api/devices/<dev>/state`: `{"desired": {...}}`; the version is in `If-Match`.
+        case http
+        /// `<prefix>/<dev>/state/set`: `{"desired": {...}, "version": N, "clientToken": "..."}`.
+        case mqtt
+    }
+
+    /// Reads a request within ``TwinLimits`` (size, depth, UTF-8). The keys and values of
+    /// `desired` are checked later, against the device's ``TwinSchema``.
+    public static func parse(_ bytes: [UInt8], from channel: Channel) -> Result<TwinSetRequest, TwinRefusal> {
+        let object: [String: JSONValue]
+        switch TwinLimits.parseObject(bytes) {
+        case .success(let parsed): object = parsed
+        case .failure(let refusal): return .failure(refusal)
+        }
+        let shape: String
+        let allowed: Set<String>
+        switch channel {
+        case .http:
+            shape = #"the body must be {"desired": {...}}, like {"desired": {"led": true}}"#
+            allowed = ["desired"]
+        case .mqtt:
+            shape = #"the message must be {"desired": {...}, "version": N}, like {"desired": {"led": true}} (version and clientToken are optional)"#
+            allowed = ["desired", "version", "clientToken"]
+        }
+        guard case .object(let desired)? = object["desired"], Set(object.keys).isSubset(of: allowed) else {
+            let unknown = Set(object.keys).subtracting(allowed).sorted()
+            return .failure(
+                .invalid(unknown.isEmpty ? shape : "\(shape); \(unknown.map(\.debugDescription).joined(separator: ", ")) is not part of it"))
+        }
+        var request = TwinSetRequest(desired: desired)
+        switch object["version"] {
+        case nil: break
+        case .number(let number)? where number >= 0 && number.rounded() == number && number < 1e15: request.version = Int64(number)
+        default: return .failure(.invalid("version must be the twin's version, a whole number (read it from the state topic)"))
+        }
+        switch object["clientToken"] {
+        case nil: break
+        case .string(let token)? where token.utf8.count <= 64: request.clientToken = token
+        default: return .failure(.invalid("clientToken must be text of at most 64 bytes"))
+        }
+        return .success(request)
+    }
+}
+
+/// What `<prefix>/<dev>/state/rejected` says: the code (409 stale version, 400, 413), the
+/// reason, the twin's current version when known, and the request's `clientToken`.
+public struct TwinRejection: Codable, Sendable, Equatable {
+    public var code: Int
+    public var message: String
+    public var version: Int64?
+    public var clientToken: String?
+
+    public init(_ refusal: TwinRefusal, version: Int64? = nil, clientToken: String? = nil) {
+        code = refusal.code
+        message = refusal.description
+        if case .staleVersion(let current) = refusal { self.version = current } else { self.version = version }
+        self.clientToken = clientToken
+    }
+
+    public init(code: Int, message: String, clientToken: String? = nil) {
+        self.code = code
+        self.message = message
+        self.clientToken = clientToken
+    }
+
+    public var jsonBytes: [UInt8] { Array(TwinWire.encode(self)) }
+}
+
+enum TwinWire {
+    static func encode(_ value: some Encodable) -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        // Every value here encodes (strings, numbers, booleans, nested JSON values).
+        return (try? encoder.encode(value)) ?? Data("{}".utf8)
+    }
+}
