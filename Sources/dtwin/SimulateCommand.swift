@@ -15,8 +15,10 @@ struct SimulateCommand: AsyncParsableCommand {
             Each device connects with its own client id (sim-<dev>, persistent session) and a last will \
             (offline, retained, on <prefix>/<dev>/status), publishes online (retained) and <dev>:awake, \
             then a photoresistor reading every 1/RATE seconds on <prefix>/<dev>/up. It listens on \
-            <prefix>/<dev>/down: LIG lights its LED, ACK turns it off, and a lit LED shines on the \
-            photoresistor (+300 in the next readings; JSON readings also say "led": "on").
+            <prefix>/<dev>/down: LIG lights its LED, ACK turns it off, PERIOD N reads every N seconds, \
+            and a lit LED shines on the photoresistor (+300 in the next readings). Like the sketch, it \
+            reports its LED and period at start-up and after every change, as a JSON reading \
+            ({"value":512,"led":true,"period":60}): the twin's reported state.
 
               dtwin simulate                         one device, sim1, a reading a second
               dtwin simulate --devices 20 --rate 5 --count 100 --format json --quiet
@@ -59,7 +61,7 @@ struct SimulateCommand: AsyncParsableCommand {
             var simulated: [SimulatedDevice] = []
             for index in 1...devices {
                 let device = DeviceName("\(name)\(index)")!
-                simulated.append(SimulatedDevice(name: device, format: format, seed: UInt64(index) &* 0x9E37_79B9))
+                simulated.append(SimulatedDevice(name: device, format: format, seed: UInt64(index) &* 0x9E37_79B9, period: 1 / rate))
             }
             var connected: [(SimulatedDevice, MQTTClient)] = []
             for device in simulated {
@@ -74,7 +76,6 @@ struct SimulateCommand: AsyncParsableCommand {
                     throw error
                 }
             }
-            let interval = Duration.seconds(1 / rate)
             let count = self.count
             let quiet = self.quiet
             let sent = SharedNumber()
@@ -82,7 +83,7 @@ struct SimulateCommand: AsyncParsableCommand {
             let failure = await withTaskGroup(of: String?.self) { group in
                 for (device, client) in connected {
                     group.addTask {
-                        await Self.live(device, client, tree: tree, interval: interval, count: count, quiet: quiet, sent: sent)
+                        await Self.live(device, client, tree: tree, count: count, quiet: quiet, sent: sent)
                     }
                 }
                 group.addTask {
@@ -110,17 +111,24 @@ struct SimulateCommand: AsyncParsableCommand {
         }
     }
 
-    /// One device's life: online, awake, readings, commands. Returns why it failed, if it did.
+    /// One device's life: online, awake, its state, readings, commands. Returns why it failed,
+    /// if it did. A command that changes the LED or period is answered with a state report at
+    /// once; the readings (which `--count` counts) keep their own pace.
     static func live(
-        _ initial: SimulatedDevice, _ client: MQTTClient, tree: TopicTree, interval: Duration, count: Int?, quiet: Bool,
-        sent: SharedNumber
+        _ initial: SimulatedDevice, _ client: MQTTClient, tree: TopicTree, count: Int?, quiet: Bool, sent: SharedNumber
     ) async -> String? {
-        let device = Mutex(initial)
+        let device = SharedDevice(initial)
         let name = initial.name
+        let reportState = { @Sendable () async throws in
+            let report = device.state.withLock { $0.stateReport() }
+            try await client.publish(topic: tree.up(name), payload: Array(report.utf8), timeout: .seconds(10))
+            if !quiet { emit("\(name) → \(report)") }
+        }
         let listener = Task {
             for await message in client.messages {
-                let said = device.withLock { $0.handle(command: message.payload) }
-                emit("\(name) got \(said)")
+                let reaction = device.state.withLock { $0.handle(command: message.payload) }
+                emit("\(name) got \(reaction.said)")
+                if reaction.changed { try? await reportState() }
             }
         }
         defer { listener.cancel() }
@@ -128,11 +136,13 @@ struct SimulateCommand: AsyncParsableCommand {
             try await client.subscribe([tree.down(name)])
             try await client.publish(topic: tree.status(name), payload: Array("online".utf8), retain: true, timeout: .seconds(10))
             try await client.publish(topic: tree.up(name), payload: Array(initial.awakePayload.utf8), timeout: .seconds(10))
-            let start = ContinuousClock.now
+            try await reportState()
+            var next = ContinuousClock.now
             var number = 0
             while count.map({ number < $0 }) ?? true {
-                try await Task.sleep(until: start + interval * number)
-                let payload = device.withLock { $0.nextReading() }
+                next += .seconds(device.state.withLock { $0.period })
+                try await Task.sleep(until: next)
+                let payload = device.state.withLock { $0.nextReading() }
                 try await client.publish(topic: tree.up(name), payload: Array(payload.utf8), timeout: .seconds(10))
                 sent.add(1)
                 if !quiet { emit("\(name) → \(payload)") }
@@ -145,6 +155,12 @@ struct SimulateCommand: AsyncParsableCommand {
             return "\(name): \(error)"
         }
     }
+}
+
+/// One simulated device, shared by its reading loop and its command listener.
+final class SharedDevice: Sendable {
+    let state: Mutex<SimulatedDevice>
+    init(_ device: SimulatedDevice) { state = Mutex(device) }
 }
 
 extension SimulatedDevice.Format: ExpressibleByArgument {}

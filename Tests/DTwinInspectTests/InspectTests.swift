@@ -215,18 +215,27 @@ import Testing
         let first = legacy.nextReading()
         let decoded = DevicePayload.decode(Array(first.utf8))
         #expect(decoded.kind == .reading && decoded.namedDevice == "sim1", "\(first)")
-        #expect(legacy.handle(command: Array("LIG".utf8)) == "LIG: LED on" && legacy.ledOn)
+        #expect(legacy.handle(command: Array("LIG".utf8)) == .init(said: "LIG: LED on", changed: true) && legacy.ledOn)
         let lit = DevicePayload.decode(Array(legacy.nextReading().utf8)).value ?? 0
         // The random walk moves at most 20 a reading; the LED adds 300.
         #expect(lit >= (decoded.value ?? 0) + Double(SimulatedDevice.ledGlow) - 20)
-        #expect(legacy.handle(command: Array(" ack ".utf8)) == "ACK: LED off" && !legacy.ledOn)
-        #expect(legacy.handle(command: Array("DANCE".utf8)).contains("not a command this device knows"))
+        #expect(legacy.handle(command: Array(" ack ".utf8)) == .init(said: "ACK: LED off", changed: true) && !legacy.ledOn)
+        #expect(legacy.handle(command: Array("DANCE".utf8)).said.contains("not a command this device knows"))
+        #expect(legacy.handle(command: Array("DANCE".utf8)).changed == false)
+        // PERIOD, and the state report the sketch sends at start-up and after every change.
+        #expect(legacy.handle(command: Array("period 30".utf8)) == .init(said: "PERIOD 30: a reading every 30 s", changed: true))
+        #expect(legacy.period == 30)
+        #expect(legacy.handle(command: Array("PERIOD 0".utf8)).changed == false && legacy.period == 30)
+        let report = DevicePayload.decode(Array(legacy.stateReport().utf8))
+        #expect(report.kind == .reading && report.state == ["led": .bool(false), "period": .number(30)])
+        #expect(legacy.stateReport().hasPrefix(#"{"value":"#) && legacy.stateReport().hasSuffix(#","led":false,"period":30}"#))
 
         var json = SimulatedDevice(name: DeviceName("sim2")!, format: .json, seed: 7)
         let reading = DevicePayload.decode(Array(json.nextReading().utf8))
         #expect(reading.kind == .reading && reading.seq == 1 && reading.format == .json)
         _ = json.handle(command: Array("LIG".utf8))
-        #expect(json.nextReading().contains(#""led": "on""#))
+        #expect(json.nextReading().contains(#""led": "on", "period": 1}"#))
+        #expect(DevicePayload.decode(Array(json.stateReport().utf8)).seq == 3)
         // The same seed gives the same readings: demos and benchmarks can be repeated.
         var again = SimulatedDevice(name: DeviceName("sim1")!, format: .legacy, seed: 7)
         #expect(again.nextReading() == first)

@@ -180,9 +180,15 @@ final class RunningDTwin: Sendable {
         func payloads(_ topic: String) -> [String] { watcher.messages(on: topic).map { String(decoding: $0.payload, as: UTF8.self) } }
         #expect(payloads("dtwin/sim1/status") == ["online", "offline"] && payloads("dtwin/sim2/status") == ["online", "offline"])
         #expect(payloads("dtwin/sim1/up").first == "sim1:awake")
+        // 60 readings, and two state reports (at start-up, after LIG), as the sketch sends them.
         let readings = payloads("dtwin/sim1/up").dropFirst().map { DevicePayload.decode(Array($0.utf8)) }
-        #expect(readings.count == 60 && readings.allSatisfy { $0.kind == .reading })
-        #expect(readings.map(\.seq) == (1...60).map { Int64($0) })
+        #expect(readings.count == 62 && readings.allSatisfy { $0.kind == .reading })
+        #expect(Set(readings.compactMap(\.seq)) == Set((1...62).map { Int64($0) }))
+        let reports = readings.filter { $0.state["period"] != nil && $0.state["led"] != nil }
+        #expect(reports.count == 62, "JSON readings carry the LED and period too")
+        #expect(payloads("dtwin/sim1/up").dropFirst().first?.hasSuffix(#""led":false,"period":0.1}"#) == true)
+        #expect(payloads("dtwin/sim1/up").contains { $0.hasSuffix(#""led":true,"period":0.1}"#) }, "the LED's change is reported at once")
+        #expect(payloads("dtwin/sim2/up").count == 62, "awake, a state report and 60 readings")
         // After LIG the LED shines on the photoresistor; sim2 never got a command.
         #expect(payloads("dtwin/sim1/up").last?.contains(#""led": "on""#) == true)
         #expect(!payloads("dtwin/sim2/up").contains { $0.contains(#""led": "on""#) })

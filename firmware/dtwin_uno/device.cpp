@@ -146,13 +146,20 @@ void Device::connectMqtt() {
     backoffMs_ = 2000;
     checkFailures_ = 0;
     lastCheckAt_ = millis();
-    readNow_ = true;  // the first reading at once
+    stateNow_ = true;  // the first reading at once, with the LED and period: the twin's reported state
     enter(ONLINE);
 }
 
 void Device::stayOnline() {
     const unsigned long now = millis();
-    if (readNow_ || now - lastReadingAt_ >= periodMs_) {
+    if (stateNow_) {
+        // A reading too: it takes the place of one that is due.
+        stateNow_ = false;
+        readNow_ = false;
+        lastReadingAt_ = now;
+        publishState();
+        if (state_ != ONLINE) return;
+    } else if (readNow_ || now - lastReadingAt_ >= periodMs_) {
         readNow_ = false;
         lastReadingAt_ = now;
         publishReading();
@@ -249,6 +256,24 @@ void Device::publishReading() {
     }
 }
 
+void Device::publishState() {
+    // A JSON reading with the device's state beside it, which the bridge keeps as the twin's
+    // reported led and period: {"value":512,"led":true,"period":60}.
+    char payload[sizeof("{\"value\":,\"led\":false,\"period\":}") + 6 + 11];
+    // The text stays in flash (PSTR): RAM is the UNO's scarcest part.
+    strcpy_P(payload, PSTR("{\"value\":"));
+    itoa(analogRead(PIN_LIGHT), payload + strlen(payload), 10);
+    strcat_P(payload, ledOn_ ? PSTR(",\"led\":true,\"period\":") : PSTR(",\"led\":false,\"period\":"));
+    ultoa(periodMs_ / 1000, payload + strlen(payload), 10);
+    strcat_P(payload, PSTR("}"));
+    if (publish(F("/up"), payload, false)) {
+        say().print(F("sent "));
+        console_.println(payload);
+    } else {
+        connectionAlive();
+    }
+}
+
 void Device::publishReport() {
     // Goes to the people on the device's phone list, by SMS through the bridge.
     char text[sizeof(DTWIN_DEVICE_NAME ": light , LED off, a reading every  s") + 12];
@@ -292,11 +317,13 @@ void Device::handleCommand(const char* text) {
     switch (command.kind) {
     case COMMAND_LED_ON:
         ledOn_ = true;
+        stateNow_ = true;
         digitalWrite(PIN_LED, HIGH);
         console_.println(F(": LED on"));
         break;
     case COMMAND_LED_OFF:
         ledOn_ = false;
+        stateNow_ = true;
         digitalWrite(PIN_LED, LOW);
         console_.println(F(": LED off"));
         break;
@@ -310,6 +337,7 @@ void Device::handleCommand(const char* text) {
         break;
     case COMMAND_PERIOD:
         periodMs_ = command.seconds * 1000UL;
+        stateNow_ = true;
         console_.print(F(": a reading every "));
         console_.print(command.seconds);
         console_.println(F(" s"));

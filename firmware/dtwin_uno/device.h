@@ -44,6 +44,7 @@ private:
     bool subscribe();
     void printTopic(Print& out, const __FlashStringHelper* suffix);
     void publishReading();
+    void publishState();
     void publishReport();
 
     void enter(State next);
@@ -67,5 +68,6 @@ private:
     uint8_t checkFailures_ = 0;
     bool ledOn_ = false;
     bool readNow_ = false;
+    bool stateNow_ = false;  // report the LED and period (at start-up and after each change)
     bool reportNow_ = false;
 };

@@ -23,8 +23,11 @@ import threading
 import time
 import tty
 import urllib.parse
+import urllib.request
+import uuid
 
 import paho.mqtt.client as mqtt
+from twilio.request_validator import RequestValidator
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIRMWARE = os.path.dirname(HERE)
@@ -35,6 +38,13 @@ A0_MILLIVOLTS = 1500
 # The ATmega's ADC gives Vin * 1024 / Vref (307.2 here); simavr scales by 1023 (306.9). Either
 # whole step is the photoresistor's value.
 EXPECTED_ADC = {A0_MILLIVOLTS * 1023 // 5000, A0_MILLIVOLTS * 1024 // 5000}
+
+# The Twilio account the twin phase's SMS come from (a test's own; nothing leaves 127.0.0.1).
+ACCOUNT_SID = "AC" + "e2" * 16
+AUTH_TOKEN = "e2e-auth-token"
+PUBLIC_URL = "https://bridge.example.com"
+PHONE = "+12065550100"
+API_TOKEN = "e2e-api-token"
 
 results = {"passed": 0, "failed": 0}
 
@@ -172,6 +182,29 @@ class SimulatedUno:
         os.close(self.slave)
 
 
+def post_sms(port, text):
+    """An inbound SMS webhook as Twilio sends it, signed by the twilio library itself."""
+    params = {"MessageSid": "SM" + uuid.uuid4().hex, "AccountSid": ACCOUNT_SID, "From": PHONE, "To": "+15017122661",
+              "Body": text, "NumMedia": "0"}
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC_URL + "/twilio/sms", params)
+    request = urllib.request.Request("http://127.0.0.1:%d/twilio/sms" % port, data=urllib.parse.urlencode(params).encode(),
+                                     headers={"X-Twilio-Signature": signature,
+                                              "Content-Type": "application/x-www-form-urlencoded"})
+    with urllib.request.urlopen(request, timeout=15) as response:
+        return response.status, response.read().decode()
+
+
+def twin(port):
+    """GET /api/devices/uno1/state, or {} while the bridge does not answer."""
+    request = urllib.request.Request("http://127.0.0.1:%d/api/devices/uno1/state" % port,
+                                     headers={"Authorization": "Bearer " + API_TOKEN})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read())
+    except OSError:
+        return {}
+
+
 def build(build_dir, broker_port):
     flags = ['-DDTWIN_BROKER_HOST="127.0.0.1"', "-DDTWIN_BROKER_PORT=%d" % broker_port, "-DDTWIN_PERIOD_MS=2000UL",
              "-DDTWIN_CHECK_MS=3000UL"]
@@ -211,7 +244,7 @@ def main():
         cleanups.append(lambda: (bridge.terminate(), bridge.wait(timeout=15)))
         check(wait_until(lambda: watcher.has("dtwin/bridge/status", "online"), 20), "the bridge is online")
 
-        uno = SimulatedUno(args.uno_sim, elf, directory)
+        uno = SimulatedUno(args.uno_sim, elf, directory, seconds=150)
         cleanups.append(uno.stop)
         readings = lambda: [p for t, p, _ in watcher.messages if t == "dtwin/uno1/up" and p.startswith("sim-uno1 data ")]
         check(wait_until(lambda: len(readings()) >= 2, 40), "readings reach dtwin/uno1/up", uno.console)
@@ -253,6 +286,42 @@ def main():
               uno.console[-600:])
         count = len(readings())
         check(wait_until(lambda: len(readings()) > count, 15), "readings go on after the reconnect")
+        states = lambda: [json.loads(p) for t, p, _ in watcher.messages if t == "dtwin/uno1/up" and p.startswith("{")]
+        check(len(states()) >= 2 and states()[-1].get("led") is False and states()[-1].get("period") == 2
+              and states()[-1].get("value") in EXPECTED_ADC,
+              "at start-up, after each reconnect and each change the sketch reports its LED and period", states())
+
+        # The twin, from SMS to LED to reported state: a local-mode bridge (its twin table in
+        # SQLite) takes "SET uno1 led on" from a phone on uno1's list; the sketch lights D10
+        # and reports it; the twin shows it reported, nothing pending.
+        bridge.terminate()
+        bridge.wait(timeout=15)
+        http_port = free_port()
+        environment.update({
+            "DTWIN_CLIENTID": "e2e-twin-bridge", "DTWIN_UPSTREAM_MODE": "local", "DTWIN_HTTP_PORT": str(http_port),
+            "DTWIN_SPOOL_PATH": os.path.join(directory, "twin-spool"), "DTWIN_HTTP_PUBLICURL": PUBLIC_URL,
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "DTWIN_API_TOKEN": API_TOKEN,
+            "DTWIN_TWILIO_APIBASE": "http://127.0.0.1:9", "DTWIN_TWILIO_SUPERSIMBASE": "http://127.0.0.1:9",
+            "DTWIN_DEVICES": json.dumps({"uno1": {"phones": [PHONE]}}),
+        })
+        twin_log = open(os.path.join(directory, "twin-bridge.log"), "w")
+        twin_bridge = subprocess.Popen([args.dtwin, "bridge"], env=environment, stdout=twin_log, stderr=subprocess.STDOUT)
+        cleanups.append(lambda: (twin_bridge.terminate(), twin_bridge.wait(timeout=15)))
+        log = lambda: open(os.path.join(directory, "twin-bridge.log")).read()
+        check(wait_until(lambda: twin(http_port).get("reported", {}).get("online") is True, 30),
+              "the local-mode bridge's twin sees uno1 online", log()[-1500:])
+        status, answer = post_sms(http_port, "SET uno1 led on")
+        check(status == 200 and "uno1 led set to on" in answer, "SMS SET uno1 led on is taken", answer)
+        check(wait_until(lambda: uno.led() == "D10 1", 20), "the desired state lights D10", uno.pins)
+        settled = lambda: twin(http_port)
+        check(wait_until(lambda: settled().get("reported", {}).get("led") is True and not settled().get("delta")
+                         and not settled().get("pending"), 20),
+              "the twin shows the LED reported on, no delta, nothing pending", settled())
+        documents = lambda: [json.loads(p) for t, p, _ in watcher.messages if t == "dtwin/uno1/state"]
+        check(wait_until(lambda: any(d.get("reported", {}).get("led") is True and not d.get("delta") for d in documents()), 10),
+              "dtwin/uno1/state publishes it", documents()[-1:])
+        status, answer = post_sms(http_port, "STATUS uno1")
+        check(status == 200 and "uno1: " in answer and "Pending" not in answer, "STATUS uno1 shows nothing pending", answer)
         uno.stop()
         cleanups.remove(uno.stop)
 

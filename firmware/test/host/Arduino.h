@@ -20,6 +20,9 @@ class __FlashStringHelper;
 #define PROGMEM
 #define strncmp_P strncmp
 #define strlen_P strlen
+#define strcpy_P strcpy
+#define strcat_P strcat
+#define PSTR(text) (text)
 
 unsigned long millis();
 void delay(unsigned long ms);
