@@ -95,10 +95,11 @@ public final class TwinService: Service, Sendable {
         let schema = schema(device)
         let result = try await update(device) { document in document.settingDesired(patch, ifVersion: ifVersion, schema: schema, atMillis: now) }
         if case .success(let document) = result, document.reported["online"] == .bool(true) {
+            let commands = document.commandsToSend(since: now)
             if waitingForCommands {
-                await send(document, keys: Set(patch.keys), to: device)
+                await send(commands, to: device)
             } else {
-                Task { await self.send(document, keys: Set(patch.keys), to: device) }
+                Task { await self.send(commands, to: device) }
             }
         }
         return result
@@ -175,7 +176,7 @@ public final class TwinService: Service, Sendable {
         for (device, report) in batch {
             do {
                 let result = try await update(device) { .success($0.settingReported(report.fields, atMillis: now)) }
-                if report.cameBack, case .success(let document) = result { await send(document, to: device) }
+                if report.cameBack, case .success(let document) = result { await send(document.commandsToSend, to: device) }
             } catch {
                 logger.error("the twin cannot be updated", metadata: ["device": "\(device)", "error": "\(error)"])
             }
@@ -218,12 +219,11 @@ public final class TwinService: Service, Sendable {
     /// When (Unix ms) the loop must next wake to mark a pending key failed.
     func earliestDeadline() -> Int64? { deadlines.withLock { $0.values.min() } }
 
-    /// Sends the pending commands (of `keys` only, when given); each is durable in the spool
-    /// once `send` returns.
-    func send(_ document: TwinDocument, keys: Set<String>? = nil, to device: DeviceName) async {
-        for command in document.commandsToSend(keys: keys) {
+    /// Sends `commands` in order; each is durable in the spool once `send` returns.
+    func send(_ commands: [String], to device: DeviceName) async {
+        for command in commands {
             do {
-                let route = try await commands.send(command, to: device, from: .person)
+                let route = try await self.commands.send(command, to: device, from: .person)
                 logger.info("twin command sent", metadata: ["device": "\(device)", "command": "\(command)", "route": "\(route.rawValue)"])
             } catch {
                 logger.error("twin command not sent", metadata: ["device": "\(device)", "command": "\(command)", "error": "\(error)"])

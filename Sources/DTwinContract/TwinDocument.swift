@@ -44,7 +44,9 @@ public struct TwinDocument: Sendable, Equatable, Codable {
 
     /// Sets desired keys (`null` removes one) if `ifVersion` is the current version (or not
     /// given). Each key is checked against `schema` before anything changes; a key whose new
-    /// value differs from what the device reported becomes pending, with its command.
+    /// value differs from what the device reported becomes pending, with its command. Setting
+    /// a key to the value it already has changes nothing, unless it had failed: then it is
+    /// pending again. The keys made pending now have `sinceMillis == now` (``commandsToSend(since:)``).
     public func settingDesired(
         _ patch: [String: JSONValue], ifVersion: Int64? = nil, schema: TwinSchema, atMillis now: Int64
     ) -> Result<TwinDocument, TwinRefusal> {
@@ -65,7 +67,14 @@ public struct TwinDocument: Sendable, Equatable, Codable {
                 next.pending[key] = nil
                 continue
             }
-            guard next.desired[key] != value else { continue }
+            if next.desired[key] == value {
+                // Already wanted: only a key that failed is tried again (someone insists).
+                if let entry = next.pending[key], entry.failed, let command = commands[key] {
+                    next.pending[key] = Pending(
+                        value: value, command: command, sinceMillis: now, deadlineMillis: now + schema.pendingTimeoutMillis, failed: false)
+                }
+                continue
+            }
             next.desired[key] = value
             next.desiredAt[key] = now
             if next.reported[key] == value {
@@ -110,6 +119,13 @@ public struct TwinDocument: Sendable, Equatable, Codable {
     /// ``commandsToSend`` for `keys` only (all pending keys with `nil`).
     public func commandsToSend(keys: Set<String>?) -> [String] {
         pending.filter { !$0.value.failed && keys?.contains($0.key) != false }.sorted { $0.key < $1.key }.map(\.value.command)
+    }
+
+    /// The commands of the keys made pending at `millis` (by one ``settingDesired``): what a
+    /// change sends to a device that is online. A key set again to the value it already waits
+    /// for sends nothing again.
+    public func commandsToSend(since millis: Int64) -> [String] {
+        commandsToSend(keys: Set(pending.filter { $0.value.sinceMillis == millis }.keys))
     }
 
     /// A value as people type it (an SMS, `dtwin state --set`): `on`/`off` and `true`/`false`

@@ -33,6 +33,10 @@ import Testing
         #expect(twin.version == 7)
         #expect(twin.commandsToSend == ["LIG", "PERIOD 60"])
         #expect(twin.commandsToSend(keys: ["period"]) == ["PERIOD 60"], "a change sends its own key's command")
+        #expect(twin.commandsToSend(since: t0 + 11) == ["PERIOD 60"], "what this change made pending")
+        // The cloud answering the same wish with every reading sends nothing again.
+        let again = try set(twin, ["led": .bool(true), "period": .number(60)], at: 12)
+        #expect(again == twin && again.commandsToSend(since: t0 + 12).isEmpty)
         // Back to what the device reports: nothing is pending for that key any more.
         twin = twin.settingReported(["period": .number(60)], atMillis: t0 + 20)
         twin = try set(twin, ["led": .bool(false)], at: 21)
@@ -54,7 +58,11 @@ import Testing
         #expect(twin.expiringPending(atMillis: t0 + schema.pendingTimeoutMillis - 1) == twin)
         twin = twin.expiringPending(atMillis: t0 + schema.pendingTimeoutMillis)
         #expect(twin.pending["led"]?.failed == true && twin.commandsToSend.isEmpty && twin.delta == ["led": .bool(true)])
-        // Set again: pending anew.
+        // The same value once more: someone insists, it is tried again.
+        let insisted = try set(twin, ["led": .bool(true)], at: schema.pendingTimeoutMillis + 1)
+        #expect(insisted.pending["led"]?.failed == false && insisted.commandsToSend(since: t0 + schema.pendingTimeoutMillis + 1) == ["LIG"])
+        #expect(insisted.version == twin.version + 1)
+        // Another value: pending anew.
         twin = try set(twin, ["led": .bool(false)], at: schema.pendingTimeoutMillis + 1)
         #expect(twin.pending["led"]?.failed == false && twin.commandsToSend == ["ACK"])
         // null removes the wish and what waits for it.

@@ -11,6 +11,9 @@ dtwin event too.
 
 Settings (environment): acct_id_env, acct_token_env (Twilio, the seed's names), table_name,
 light_threshold (a reading below it is answered LIG, at or above ACK; unset: no reply),
+control_answer (`reply`: answer dtwin with the command; `desired`: with the device's desired state,
+{"desired": {"led": true|false}}, which the bridge keeps in the twin; Super SIM webhooks always get
+the command as an IP command),
 public_url (the URL Twilio calls, behind a custom domain), ip_command_port (6969),
 twilio_supersim_base (Twilio's own by default), max_payload_bytes (262144).
 AWS_ENDPOINT_URL_DYNAMODB points boto3 at another DynamoDB (a local one in tests).
@@ -49,6 +52,7 @@ class Settings:
     account_sid: Optional[str]
     auth_token: Optional[str]
     light_threshold: Optional[float]
+    control_answer: str
     public_url: Optional[str]
     device_port: int
     supersim_base: Optional[str]
@@ -65,11 +69,18 @@ class Settings:
             except ValueError:
                 raise RuntimeError(f"the function's setting {name}={text!r} is not a number") from None
 
+        def choice(name: str, choices: tuple) -> str:
+            text = (env.get(name) or "").strip() or choices[0]
+            if text not in choices:
+                raise RuntimeError(f"the function's setting {name}={text!r} is not one of {', '.join(choices)}")
+            return text
+
         return Settings(
             table_name=env.get("table_name") or "digitaltwin",
             account_sid=env.get("acct_id_env") or None,
             auth_token=env.get("acct_token_env") or None,
             light_threshold=number("light_threshold", None, float),
+            control_answer=choice("control_answer", ("reply", "desired")),
             public_url=env.get("public_url") or None,
             device_port=number("ip_command_port", DEFAULT_DEVICE_PORT, int),
             supersim_base=env.get("twilio_supersim_base") or None,
@@ -188,10 +199,15 @@ def dtwin_event(event: dict, settings: Settings) -> dict:
     message = contract.message_from_dtwin(params, settings.max_payload_bytes)
     item, stored = store(message, settings)
     body = {"messageId": item["messageid"], "stored": "new" if stored else "duplicate"}
-    # A retried message gets its reply again: the bridge did not see the first answer.
-    reply = contract.control_reply(item, settings.light_threshold)
-    if reply:
-        body["reply"] = reply
+    # A retried message gets its answer again: the bridge did not see the first one.
+    if settings.control_answer == "desired":
+        desired = contract.control_desired(item, settings.light_threshold)
+        if desired:
+            body["desired"] = desired
+    else:
+        reply = contract.control_reply(item, settings.light_threshold)
+        if reply:
+            body["reply"] = reply
     return answer(200, body)
 
 

@@ -329,9 +329,22 @@ def dynamo_number(value: float) -> Decimal:
 
 def control_reply(item: dict, threshold: Optional[float]) -> Optional[str]:
     """`LIG` (light the LED) for a reading below the threshold, `ACK` at or above it, else None."""
+    led = wanted_led(item, threshold)
+    return None if led is None else ("LIG" if led else "ACK")
+
+
+def control_desired(item: dict, threshold: Optional[float]) -> Optional[dict]:
+    """The same rule as the device's desired state: `{"led": true}` below the threshold, `{"led":
+    false}` at or above it, else None. The bridge keeps it in the device's twin and sends LIG or
+    ACK only when it differs from what the device reported, once, even to a device that sleeps."""
+    led = wanted_led(item, threshold)
+    return None if led is None else {"led": led}
+
+
+def wanted_led(item: dict, threshold: Optional[float]) -> Optional[bool]:
     if threshold is None or item.get("kind") != "reading" or "value" not in item:
         return None
-    return "LIG" if float(item["value"]) < threshold else "ACK"
+    return float(item["value"]) < threshold
 
 
 def json_safe(item: dict) -> dict:

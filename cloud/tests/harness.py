@@ -123,6 +123,12 @@ class Device:
         info.wait_for_publish(10)
         assert info.is_published()
 
+    def publish_status(self, status: str):
+        """`online`/`offline`, retained, as the firmware announces itself."""
+        info = self.client.publish(f"dtwin/{self.name}/status", status, qos=1, retain=True)
+        info.wait_for_publish(10)
+        assert info.is_published()
+
     def stop(self):
         self.client.disconnect()
         self.client.loop_stop()

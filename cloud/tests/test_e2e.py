@@ -138,6 +138,34 @@ def test_device_to_cloud_and_back(broker, moto_server, cloud, tmp_path):
     assert "bridge-e2e-secret" not in bridge.log_text()
 
 
+def test_the_function_drives_the_device_through_its_twin(broker, moto_server, cloud, tmp_path, monkeypatch):
+    """control_answer: desired. The function answers each reading with the LED it wants; the
+    bridge keeps it in the device's twin (on the stack's table) and commands the device only when
+    that differs from what it reported: one LIG for three dark readings, not three."""
+    gateway, table = cloud
+    monkeypatch.setenv("control_answer", "desired")
+    device = broker.device("lamp1")
+    bridge = Bridge(tmp_path, bridge_configuration(gateway.invoke_url, table), bridge_environment(broker, moto_server, tmp_path))
+    twin = lambda: bridge.get("/api/devices/lamp1/state", token=API_TOKEN)[1]
+    try:
+        device.publish_status("online")
+        assert wait_until(lambda: twin().get("reported", {}).get("online") is True, 15), bridge.log_text()[-3000:]
+        for n in range(3):
+            device.publish(f'{{"value": 40, "seq": {n}}}')  # dark: the function wants the LED on
+        assert wait_until(lambda: device.commands() == ["LIG"], 15), (device.commands(), bridge.log_text()[-3000:])
+        assert wait_until(lambda: len([i for i in items_in(moto_server, table) if i["device"] == "lamp1"]) == 3, 15)
+        device.publish('{"value": 90, "led": true, "seq": 3}')  # still dark, the LED reported on
+        assert wait_until(lambda: twin().get("reported", {}).get("led") is True and not twin().get("delta"), 15), twin()
+        assert twin()["desired"] == {"led": True} and device.commands() == ["LIG"]
+        # The twin is an item of the stack's table, beside the readings, written by the bridge.
+        resource = boto3.resource("dynamodb", endpoint_url=moto_server.url)
+        document = resource.Table(table).get_item(Key={"messageid": "twin:lamp1"}).get("Item")
+        assert document is not None and int(document["version"]) == twin()["version"]
+    finally:
+        bridge.stop()
+        device.stop()
+
+
 def test_the_iam_routes_refuse_unsigned_and_wrongly_signed_calls(cloud):
     gateway, _ = cloud
     for url, secret in [(f"{gateway.invoke_url}/status", "wrong"), (f"{gateway.invoke_url}/devices/uno1/readings", "wrong")]:

@@ -155,6 +155,15 @@ def test_the_control_rule(table, monkeypatch, value, reply):
     assert status == 200 and body["reply"] == reply
 
 
+@pytest.mark.parametrize("value, led", [(99, True), (100, False)])
+def test_the_control_rule_as_a_desired_state(table, monkeypatch, value, led):
+    monkeypatch.setenv("light_threshold", "100")
+    monkeypatch.setenv("control_answer", "desired")
+    status, body = call(bridge_post(dtwin_params(payload=f"sim-uno1 data {value}".encode())))
+    assert status == 200 and body["desired"] == {"led": led} and "reply" not in body
+    assert "desired" not in call(bridge_post(dtwin_params(payload=b"uno1:awake", message_id="b")))[1]
+
+
 def test_no_threshold_no_reply_and_no_reply_for_non_readings(table, monkeypatch):
     assert "reply" not in call(bridge_post(dtwin_params(message_id="a")))[1]
     monkeypatch.setenv("light_threshold", "100")
@@ -302,6 +311,10 @@ def test_a_broken_setting_is_the_functions_fault_not_the_callers(table, monkeypa
     status, body = call(bridge_post(dtwin_params()))
     assert status == 500 and "internal error" in body["error"]
     assert "light_threshold='dim'" in caplog.text
+    monkeypatch.setenv("light_threshold", "100")
+    monkeypatch.setenv("control_answer", "command")
+    status, body = call(bridge_post(dtwin_params(message_id="c")))
+    assert status == 500 and "control_answer='command' is not one of reply, desired" in caplog.text
 
 
 def test_a_missing_table_is_503_so_the_bridge_retries(monkeypatch):
