@@ -1,5 +1,8 @@
+import AsyncHTTPClient
+import DTwinAWS
 import DTwinConfig
 import DTwinContract
+import DTwinDynamoDB
 import DTwinMQTT
 import DTwinTestSupport
 import Foundation
@@ -7,16 +10,44 @@ import NIOHTTP1
 import Testing
 
 /// The twin through the bridge (issue 19): desired set by the API while the device is away
-/// reaches it once when it is back, and its report closes the delta.
+/// reaches it once when it is back, and its report closes the delta. The tests that take a
+/// store kind run on both twin tables: SQLite, and DynamoDB on moto's server.
 @Suite struct TwinTests {
+    /// A bridge whose twin table is `kind`; for DynamoDB, a moto server with the table made,
+    /// which `stop` stops.
+    static func harness(
+        on kind: DTwinConfiguration.StoreKind, configure: (inout DTwinConfiguration) -> Void = { _ in }
+    ) async throws -> (harness: TwilioHarness, stop: @Sendable () async -> Void) {
+        guard kind == .dynamodb else {
+            let harness = try await TwilioHarness(configure: configure)
+            return (harness, { await harness.stop() })
+        }
+        let moto = try MotoServer()
+        let credentials = AWSCredentials(accessKeyId: "AKIDTWIN", secretAccessKey: "twin-secret")
+        try await DynamoDBClient(endpoint: moto.endpoint, region: "us-west-2", credentials: credentials, http: .shared).createTwinTable()
+        let harness = try await TwilioHarness(environment: ["AWS_ACCESS_KEY_ID": "AKIDTWIN", "AWS_SECRET_ACCESS_KEY": "twin-secret"]) {
+            $0.store.kind = .dynamodb
+            $0.store.endpoint = moto.endpoint
+            configure(&$0)
+        }
+        return (
+            harness,
+            {
+                await harness.stop()
+                moto.stop()
+            }
+        )
+    }
+
     static func patch(_ harness: TwilioHarness, _ device: String, _ body: String, ifMatch: Int? = nil) async throws -> TwilioHarness.Answer {
         try await harness.api(
             .PATCH, "/api/devices/\(device)/state", body: body, contentType: "application/json",
             headers: ifMatch.map { ["If-Match": "\($0)"] } ?? [:])
     }
 
-    @Test func aDesiredChangeWaitsForTheDeviceAndIsSentOnce() async throws {
-        let harness = try await TwilioHarness()
+    @Test(arguments: DTwinConfiguration.StoreKind.allCases)
+    func aDesiredChangeWaitsForTheDeviceAndIsSentOnce(_ kind: DTwinConfiguration.StoreKind) async throws {
+        let (harness, stop) = try await Self.harness(on: kind)
         let bridge = harness.bridge
         try await bridge.publish("dtwin/sim1/status", "offline")
         // Its offline status is in the twin before anything is set, so the versions below are stable.
@@ -55,13 +86,14 @@ import Testing
         try await bridge.publish("dtwin/sim1/status", "online")
         try await Task.sleep(for: .milliseconds(500))
         #expect(harness.downPayloads("sim1") == ["LIG", "PERIOD 60"])
-        await harness.stop()
+        await stop()
     }
 
     /// From SMS to LED to reported state: `SET a led on` from a number on a's list sends LIG to
     /// a device that is online, STATUS shows what is pending until the device reports it.
-    @Test func anSMSSetsTheDesiredStateAndStatusShowsWhatIsPending() async throws {
-        let harness = try await TwilioHarness()
+    @Test(arguments: DTwinConfiguration.StoreKind.allCases)
+    func anSMSSetsTheDesiredStateAndStatusShowsWhatIsPending(_ kind: DTwinConfiguration.StoreKind) async throws {
+        let (harness, stop) = try await Self.harness(on: kind)
         let bridge = harness.bridge
         try await bridge.publish("dtwin/a/status", "online")
         #expect(await waitUntil { (try? await harness.get("/api/devices/a/state"))?.json["reported"] as? [String: Bool] == ["online": true] })
@@ -82,7 +114,7 @@ import Testing
         let again = try await harness.sms("SET a led on")
         #expect(TwilioHarness.message(in: again.body) == "a led is already on.")
         #expect(harness.downPayloads("a") == ["LIG"])
-        await harness.stop()
+        await stop()
     }
 
     /// `dtwin state` shows and sets the twin through the running bridge's API.
@@ -155,8 +187,9 @@ import Testing
     /// The twin over MQTT: every stored change is published, retained, on `dtwin/<dev>/state`;
     /// `state/set` sets the desired state; a stale version, a bad key or a broken document is
     /// refused on `state/rejected` with the reason (and the request's clientToken), nothing sent.
-    @Test func theTwinIsPublishedAndSetOverMQTT() async throws {
-        let harness = try await TwilioHarness {
+    @Test(arguments: DTwinConfiguration.StoreKind.allCases)
+    func theTwinIsPublishedAndSetOverMQTT(_ kind: DTwinConfiguration.StoreKind) async throws {
+        let (harness, stop) = try await Self.harness(on: kind) {
             var slow = DTwinConfiguration.Device()
             slow.twinTimeout = .seconds(1)
             $0.devices[DeviceName("slow")!] = slow
@@ -207,6 +240,6 @@ import Testing
         try await bridge.publish("dtwin/slow/state/set", #"{"desired": {"period": 90}}"#)
         #expect(await bridge.watcher.waitFor(timeout: .seconds(10)) { _ in documents("slow").last?.pending["period"]?.failed == true })
         #expect(harness.downPayloads("slow").isEmpty, "slow never came online")
-        await harness.stop()
+        await stop()
     }
 }
