@@ -32,6 +32,8 @@ public final class TwinService: Service, Sendable {
     /// The earliest deadline (Unix ms) of each device's pending keys, as last written: the
     /// loop wakes then to mark them failed, so the published document says so on time.
     private let deadlines = Mutex<[DeviceName: Int64]>([:])
+    /// When each device was last sent each command (Unix ms), for ``returnGuardMillis``.
+    private let recentlySent = Mutex<[DeviceName: [String: Int64]]>([:])
     private let signal = ChangeSignal()
 
     public init(store: any TwinStore, commands: CommandDispatcher, schemas: [DeviceName: TwinSchema] = [:], logger: Logger) {
@@ -176,7 +178,9 @@ public final class TwinService: Service, Sendable {
         for (device, report) in batch {
             do {
                 let result = try await update(device) { .success($0.settingReported(report.fields, atMillis: now)) }
-                if report.cameBack, case .success(let document) = result { await send(document.commandsToSend, to: device) }
+                if report.cameBack, case .success(let document) = result {
+                    await send(notSentRecently(document.commandsToSend, to: device, atMillis: now), to: device)
+                }
             } catch {
                 logger.error("the twin cannot be updated", metadata: ["device": "\(device)", "error": "\(error)"])
             }
@@ -219,8 +223,23 @@ public final class TwinService: Service, Sendable {
     /// When (Unix ms) the loop must next wake to mark a pending key failed.
     func earliestDeadline() -> Int64? { deadlines.withLock { $0.values.min() } }
 
+    /// A device says it is back more than once for one return: its `online` status and its
+    /// `awake` message, or a retained status the broker delivers live and again when the bridge
+    /// subscribes. A command sent to it this recently is not sent again on a return; it stays
+    /// pending, and goes at a later return if the device never reports the value.
+    static let returnGuardMillis: Int64 = 10_000
+
+    func notSentRecently(_ commands: [String], to device: DeviceName, atMillis now: Int64) -> [String] {
+        recentlySent.withLock { sent in
+            sent[device] = sent[device]?.filter { now - $0.value < Self.returnGuardMillis }
+            return commands.filter { sent[device]?[$0] == nil }
+        }
+    }
+
     /// Sends `commands` in order; each is durable in the spool once `send` returns.
     func send(_ commands: [String], to device: DeviceName) async {
+        let now = Timestamp.nowMillis()
+        recentlySent.withLock { sent in for command in commands { sent[device, default: [:]][command] = now } }
         for command in commands {
             do {
                 let route = try await self.commands.send(command, to: device, from: .person)

@@ -125,7 +125,10 @@ public final class TwilioWebhooks: Sendable {
         }
     }
 
-    /// `a: 734 at 2026-11-25T10:00:00.000Z (online)`.
+    /// The twin's reported keys the reading itself already says.
+    static let readingKeys: Set<String> = ["value", "at", "unit", "online"]
+
+    /// `a: 734 at 2026-11-25T10:00:00.000Z (online). Reported: led on, period 60. Pending: led off.`
     func statusText(_ device: DeviceName) async -> String {
         let entry = directory.entry(device)
         var reading = entry?.lastReading.map { (value: $0.value, at: Timestamp.iso8601(millis: $0.atMillis)) }
@@ -135,15 +138,18 @@ public final class TwilioWebhooks: Sendable {
             reading = (value, item.ts)
         }
         let status = entry?.status.map { " (\($0))" } ?? ""
-        var pending = ""
-        if let twins, let document = try? await twins.document(device), !document.pending.isEmpty {
+        // The twin: what the device reported beside its reading (LED, period), and what waits.
+        var twin = ""
+        if let twins, let document = try? await twins.document(device) {
+            let state = document.reported.filter { !Self.readingKeys.contains($0.key) }.sorted { $0.key < $1.key }
+            if !state.isEmpty { twin += " Reported: " + state.map { "\($0.key) \(TwinDocument.shown($0.value))" }.joined(separator: ", ") + "." }
             let keys = document.pending.sorted { $0.key < $1.key }.map {
                 "\($0.key) \(TwinDocument.shown($0.value.value))\($0.value.failed ? " (failed)" : "")"
             }
-            pending = " Pending: " + keys.joined(separator: ", ") + "."
+            if !keys.isEmpty { twin += " Pending: " + keys.joined(separator: ", ") + "." }
         }
-        guard let reading else { return "\(device): no reading yet\(status).\(pending)" }
-        return "\(device): \(reading.value.readingText) at \(reading.at)\(status)\(pending)"
+        guard let reading else { return "\(device): no reading yet\(status).\(twin)" }
+        return "\(device): \(reading.value.readingText) at \(reading.at)\(status).\(twin)"
     }
 
     // MARK: POST /twilio/status

@@ -122,6 +122,7 @@ struct SimulateCommand: AsyncParsableCommand {
         let reportState = { @Sendable () async throws in
             let report = device.state.withLock { $0.stateReport() }
             try await client.publish(topic: tree.up(name), payload: Array(report.utf8), timeout: .seconds(10))
+            sent.add(1)
             if !quiet { emit("\(name) → \(report)") }
         }
         let listener = Task {

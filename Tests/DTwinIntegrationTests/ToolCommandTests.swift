@@ -176,7 +176,8 @@ final class RunningDTwin: Sendable {
         // Each device's last messages travel on its own connection: wait until both said offline.
         #expect(await watcher.waitFor { $0.filter { $0.topic.hasSuffix("/status") && $0.payload == Array("offline".utf8) }.count == 2 })
         #expect(simulate.output.contains("sim1 got LIG: LED on"))
-        #expect(simulate.output.contains("2 simulated devices sent 120 readings"))
+        // 60 each, a state report each at start-up, and one after LIG.
+        #expect(simulate.output.contains("2 simulated devices sent 123 readings"), "\(simulate.output.suffix(300))")
         func payloads(_ topic: String) -> [String] { watcher.messages(on: topic).map { String(decoding: $0.payload, as: UTF8.self) } }
         #expect(payloads("dtwin/sim1/status") == ["online", "offline"] && payloads("dtwin/sim2/status") == ["online", "offline"])
         #expect(payloads("dtwin/sim1/up").first == "sim1:awake")

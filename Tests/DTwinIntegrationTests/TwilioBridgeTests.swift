@@ -129,7 +129,7 @@ import Testing
             #expect(await waitUntil { harness.bridge.application.bridge.registry.entry(DeviceName("a")!)?.status == "online" })
             let status = try await harness.sms("STATUS a")
             let text = try #require(TwilioHarness.message(in: status.body))
-            #expect(text.hasPrefix("a: 734 at ") && text.hasSuffix("(online)"), "\(text)")
+            #expect(text.hasPrefix("a: 734 at ") && text.hasSuffix("(online)."), "\(text)")
             // bob may command only a: a bare command goes there.
             let bare = try await harness.sms("LIG", from: TwilioHarness.bob)
             #expect(TwilioHarness.message(in: bare.body) == "Sent to a: LIG")
