@@ -177,9 +177,15 @@ public final class TwinService: Service, Sendable {
         for device in deadlines.withLock({ $0.filter { $0.value <= now }.keys }) where batch[device] == nil { batch[device] = Report() }
         for (device, report) in batch {
             do {
-                let result = try await update(device) { .success($0.settingReported(report.fields, atMillis: now)) }
-                if report.cameBack, case .success(let document) = result {
-                    await send(notSentRecently(document.commandsToSend, to: device, atMillis: now), to: device)
+                let schema = schema(device)
+                let result = try await update(device) { .success($0.settingReported(report.fields, schema: schema, atMillis: now)) }
+                // Back: everything that waits (not what went out just now). Otherwise what this
+                // report made pending: the device had the value and lost it, so it goes at once.
+                if case .success(let document) = result {
+                    let due =
+                        report.cameBack
+                        ? notSentRecently(document.commandsToSend, to: device, atMillis: now) : document.commandsToSend(since: now)
+                    if !due.isEmpty { await send(due, to: device) }
                 }
             } catch {
                 logger.error("the twin cannot be updated", metadata: ["device": "\(device)", "error": "\(error)"])

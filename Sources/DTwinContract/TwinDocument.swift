@@ -88,7 +88,13 @@ public struct TwinDocument: Sendable, Equatable, Codable {
     }
 
     /// Merges what the device reported; a pending key whose value it now reports is done.
-    public func settingReported(_ patch: [String: JSONValue], atMillis now: Int64) -> TwinDocument {
+    ///
+    /// With `schema`, a device that reports a value other than the desired one for a key that
+    /// nothing waits for (it restarted and lost its state, or someone pressed its button) has
+    /// drifted: the key is pending again, with its command (`sinceMillis == now`), so the twin
+    /// brings it back instead of showing a delta forever. A key that failed stays failed: only
+    /// a person sets it going again.
+    public func settingReported(_ patch: [String: JSONValue], schema: TwinSchema? = nil, atMillis now: Int64) -> TwinDocument {
         var next = self
         for (key, value) in patch {
             if value == .null {
@@ -99,6 +105,12 @@ public struct TwinDocument: Sendable, Equatable, Codable {
             if next.reported[key] != value { next.reported[key] = value }
             next.reportedAt[key] = now
             if next.pending[key]?.value == value { next.pending[key] = nil }
+            if let schema, let wanted = next.desired[key], wanted != value, next.pending[key] == nil,
+                case .success(let command) = schema.command(for: key, value: wanted)
+            {
+                next.pending[key] = Pending(
+                    value: wanted, command: command, sinceMillis: now, deadlineMillis: now + schema.pendingTimeoutMillis, failed: false)
+            }
         }
         return next.raisingVersion(from: self)
     }

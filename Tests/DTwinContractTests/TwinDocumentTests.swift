@@ -44,6 +44,27 @@ import Testing
         #expect(twin.commandsToSend.isEmpty && twin.delta.isEmpty)
     }
 
+    /// A device that had the desired value and reports another (it restarted) has drifted: the
+    /// key is pending again, to be sent; while a command waits, or after one failed, nothing new.
+    @Test func aDeviceThatDriftsFromTheDesiredStateIsBroughtBack() throws {
+        var twin = try set(TwinDocument(device: "uno1"), ["led": .bool(true), "period": .number(60)])
+        twin = twin.settingReported(["led": .bool(true), "period": .number(60)], schema: schema, atMillis: t0 + 1)
+        #expect(twin.pending.isEmpty && twin.delta.isEmpty)
+        // Rebooted: LED off, period back to its default.
+        twin = twin.settingReported(["led": .bool(false), "period": .number(10)], schema: schema, atMillis: t0 + 2)
+        #expect(twin.commandsToSend(since: t0 + 2) == ["LIG", "PERIOD 60"])
+        // Another report before the commands arrive: nothing new to send.
+        let waiting = twin.settingReported(["led": .bool(false)], schema: schema, atMillis: t0 + 3)
+        #expect(waiting.commandsToSend(since: t0 + 3).isEmpty && waiting.pending == twin.pending)
+        // Without a schema (or once the key failed) a different value is only shown.
+        let shownOnly = try set(TwinDocument(device: "uno1"), ["led": .bool(true)]).settingReported(["led": .bool(true)], atMillis: t0 + 1)
+            .settingReported(["led": .bool(false)], atMillis: t0 + 2)
+        #expect(shownOnly.pending.isEmpty && shownOnly.delta == ["led": .bool(true)])
+        let failed = twin.expiringPending(atMillis: t0 + 2 + schema.pendingTimeoutMillis)
+        let stillFailed = failed.settingReported(["led": .bool(false)], schema: schema, atMillis: t0 + 3 + schema.pendingTimeoutMillis)
+        #expect(stillFailed.pending["led"]?.failed == true && stillFailed.commandsToSend.isEmpty)
+    }
+
     @Test func aStaleVersionIsRefusedWithTheCurrentOne() throws {
         let twin = try set(TwinDocument(device: "uno1"), ["led": .bool(true)])
         let first = twin.settingDesired(["led": .bool(false)], ifVersion: 1, schema: schema, atMillis: t0 + 1)

@@ -92,6 +92,9 @@ import Testing
         try await bridge.publish("dtwin/sim1/status", "online")
         try await Task.sleep(for: .milliseconds(500))
         #expect(harness.downPayloads("sim1") == ["LIG", "PERIOD 60"])
+        // It restarts and reports its defaults: the twin brings it back to the desired state.
+        try await bridge.publish("dtwin/sim1/up", #"{"value": 400, "led": false, "period": 60}"#)
+        #expect(await bridge.watcher.waitFor { _ in harness.downPayloads("sim1") == ["LIG", "PERIOD 60", "LIG"] }, "\(harness.downPayloads("sim1"))")
         await stop()
     }
 
