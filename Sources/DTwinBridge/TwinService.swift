@@ -54,7 +54,9 @@ public final class TwinService: Service, Sendable {
             fields["at"] = .string(Timestamp.iso8601(millis: payload.timestampMillis ?? atMillis))
             if let unit = payload.unit { fields["unit"] = .string(unit) }
         }
-        note(device, fields: fields, cameBack: payload.kind == .awake)
+        // A cellular device has no status: any message says it is awake, and listening for a
+        // short while (a Super SIM takes IP commands then), so what waits for it goes now.
+        note(device, fields: fields, cameBack: payload.kind == .awake || commands.isCellular(device))
     }
 
     func noteStatus(_ device: DeviceName, _ status: String) {

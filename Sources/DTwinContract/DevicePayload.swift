@@ -28,8 +28,8 @@ public struct DevicePayload: Sendable, Equatable {
     public var namedDevice: String?
     /// Why a payload that looked like a reading was forwarded as raw bytes.
     public var note: String?
-    /// State the device reported beside a JSON reading (`"led": true`, `"period": 60`): its
-    /// twin's `reported` keys (``TwinDocument``).
+    /// State the device reported beside a JSON reading (`"led": true`, `"period": 60`,
+    /// `"firmware": "dtwin-uno 1.2.0"`): its twin's `reported` keys (``TwinDocument``).
     public var state: [String: JSONValue] = [:]
 
     public init(
@@ -119,6 +119,9 @@ public struct DevicePayload: Sendable, Equatable {
         default: break
         }
         if let period = object["period"]?.numberValue, period.isFinite { payload.state["period"] = .number(period) }
+        if case .string(let firmware)? = object["firmware"], !firmware.isEmpty, firmware.utf8.count <= 64 {
+            payload.state["firmware"] = .string(firmware)
+        }
         return payload
     }
 }

@@ -14,6 +14,9 @@ public struct SimulatedDevice: Sendable {
         case json
     }
 
+    /// What its state reports say it runs (the twin's reported `firmware`).
+    public static let firmware = "dtwin-simulate"
+
     /// What the LED adds to the photoresistor's reading (ADC counts, 0…1023).
     public static let ledGlow = 300
 
@@ -50,11 +53,12 @@ public struct SimulatedDevice: Sendable {
     }
 
     /// A reading with the LED and period beside it, as the sketch sends at start-up and after
-    /// every change: `{"value":512,"led":true,"period":60}` (with `seq` in the JSON format).
+    /// every change: `{"value":512,"led":true,"period":60,"firmware":"dtwin-simulate"}` (with
+    /// `seq` in the JSON format).
     public mutating func stateReport() -> String {
         let value = nextValue()
         let seq = format == .json ? #""seq":\#(sequence),"# : ""
-        return #"{"value":\#(value),\#(seq)"led":\#(ledOn),"period":\#(period.readingText)}"#
+        return #"{"value":\#(value),\#(seq)"led":\#(ledOn),"period":\#(period.readingText),"firmware":"\#(Self.firmware)"}"#
     }
 
     private mutating func nextValue() -> Int {

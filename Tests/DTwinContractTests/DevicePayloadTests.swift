@@ -29,11 +29,14 @@ import Testing
         #expect(payload.value == nil)
     }
 
-    /// A JSON reading may carry the device's state: its twin's reported `led` and `period`.
+    /// A JSON reading may carry the device's state: its twin's reported `led`, `period` and `firmware`.
     @Test func jsonReadingCarriesTheDevicesState() {
         #expect(decode(#"{"value": 512, "led": true, "period": 60}"#).state == ["led": .bool(true), "period": .number(60)])
         #expect(decode(#"{"value": 512, "seq": 3, "led": "off"}"#).state == ["led": .bool(false)], "as dtwin simulate writes it")
         #expect(decode(#"{"value": 512, "led": "dim", "period": "soon"}"#).state.isEmpty, "anything else is not state")
+        #expect(decode(#"{"value":512,"led":false,"period":60,"firmware":"dtwin-uno 1.2"}"#).state["firmware"] == .string("dtwin-uno 1.2"))
+        #expect(decode(#"{"value": 1, "firmware": ""}"#).state.isEmpty && decode(#"{"value": 1, "firmware": 12}"#).state.isEmpty)
+        #expect(decode(#"{"value": 1, "firmware": "\#(String(repeating: "x", count: 65))"}"#).state.isEmpty, "at most 64 bytes")
         #expect(decode("sim-uno1 data 512").state.isEmpty)
     }
 

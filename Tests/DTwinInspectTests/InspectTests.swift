@@ -227,8 +227,10 @@ import Testing
         #expect(legacy.period == 30)
         #expect(legacy.handle(command: Array("PERIOD 0".utf8)).changed == false && legacy.period == 30)
         let report = DevicePayload.decode(Array(legacy.stateReport().utf8))
-        #expect(report.kind == .reading && report.state == ["led": .bool(false), "period": .number(30)])
-        #expect(legacy.stateReport().hasPrefix(#"{"value":"#) && legacy.stateReport().hasSuffix(#","led":false,"period":30}"#))
+        #expect(report.kind == .reading && report.state == ["led": .bool(false), "period": .number(30), "firmware": .string("dtwin-simulate")])
+        #expect(
+            legacy.stateReport().hasPrefix(#"{"value":"#) && legacy.stateReport().hasSuffix(#","led":false,"period":30,"firmware":"dtwin-simulate"}"#)
+        )
 
         var json = SimulatedDevice(name: DeviceName("sim2")!, format: .json, seed: 7)
         let reading = DevicePayload.decode(Array(json.nextReading().utf8))

@@ -187,8 +187,10 @@ final class RunningDTwin: Sendable {
         #expect(Set(readings.compactMap(\.seq)) == Set((1...62).map { Int64($0) }))
         let reports = readings.filter { $0.state["period"] != nil && $0.state["led"] != nil }
         #expect(reports.count == 62, "JSON readings carry the LED and period too")
-        #expect(payloads("dtwin/sim1/up").dropFirst().first?.hasSuffix(#""led":false,"period":0.1}"#) == true)
-        #expect(payloads("dtwin/sim1/up").contains { $0.hasSuffix(#""led":true,"period":0.1}"#) }, "the LED's change is reported at once")
+        #expect(payloads("dtwin/sim1/up").dropFirst().first?.hasSuffix(#""led":false,"period":0.1,"firmware":"dtwin-simulate"}"#) == true)
+        #expect(
+            payloads("dtwin/sim1/up").contains { $0.hasSuffix(#""led":true,"period":0.1,"firmware":"dtwin-simulate"}"#) },
+            "the LED's change is reported at once")
         #expect(payloads("dtwin/sim2/up").count == 62, "awake, a state report and 60 readings")
         // After LIG the LED shines on the photoresistor; sim2 never got a command.
         #expect(payloads("dtwin/sim1/up").last?.contains(#""led": "on""#) == true)

@@ -179,6 +179,38 @@ import Testing
         await device.close()
     }
 
+    /// A cellular device has no status: a desired change waits for its next message (it is
+    /// awake then) and goes out as a Super SIM IP command, once; its report closes the delta.
+    @Test func aCellularDeviceGetsItsDesiredStateWhenItNextSpeaks() async throws {
+        let harness = try await TwilioHarness()
+        #expect(try await Self.patch(harness, "uno", #"{"desired": {"led": true}}"#).status == 200)
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(harness.twilio.ipCommands.isEmpty, "nothing before the device speaks")
+        func speak(_ sid: String, _ text: String) async throws -> Int {
+            try await harness.post(
+                "/twilio/ipcommands",
+                [
+                    ("Sid", sid), ("SimUniqueName", "uno"), ("Direction", "from_sim"), ("PayloadType", "binary"),
+                    ("Payload", Data(text.utf8).base64EncodedString()), ("DevicePort", "6969"),
+                ]
+            ).status
+        }
+        #expect(try await speak("HG1001", "sim-uno data 50") == 200)
+        #expect(await waitUntil { harness.twilio.ipCommands.map(\.payload) == ["LIG"] })
+        #expect(try await speak("HG1002", "sim-uno data 51") == 200)
+        try await Task.sleep(for: .milliseconds(600))
+        #expect(harness.twilio.ipCommands.map(\.payload) == ["LIG"], "sent once for one wake-up")
+        #expect(try await speak("HG1003", #"{"value": 350, "led": true}"#) == 200)
+        #expect(
+            await waitUntil {
+                let state = try? await harness.get("/api/devices/uno/state")
+                return state?.json["reported"].flatMap { $0 as? [String: Any] }?["led"] as? Bool == true
+                    && (state?.json["delta"] as? [String: Any])?.isEmpty == true
+            })
+        #expect(harness.downPayloads("uno").isEmpty, "never over MQTT")
+        await harness.stop()
+    }
+
     /// A device's own keys and commands from the configuration (`devices.<dev>.twin`).
     @Test func aDeviceTakesTheKeysItsConfigurationNames() async throws {
         let harness = try await TwilioHarness {

@@ -6,6 +6,8 @@
 static const unsigned long kConnectTimeoutMs = 30000UL;
 static const unsigned long kCommandTimeoutMs = 2000UL;
 static const unsigned long kPublishTimeoutMs = 10000UL;
+// What the state report says the device runs: the twin's reported "firmware".
+#define DTWIN_FIRMWARE "dtwin-uno 1.2"
 
 Device::Device(AtModem& modem, Print& console, BaudSetter setModemBaud)
     : modem_(modem), console_(console), setModemBaud_(setModemBaud) {}
@@ -258,14 +260,14 @@ void Device::publishReading() {
 
 void Device::publishState() {
     // A JSON reading with the device's state beside it, which the bridge keeps as the twin's
-    // reported led and period: {"value":512,"led":true,"period":60}.
-    char payload[sizeof("{\"value\":,\"led\":false,\"period\":}") + 6 + 11];
+    // reported led, period and firmware: {"value":512,"led":true,"period":60,"firmware":"…"}.
+    char payload[sizeof("{\"value\":,\"led\":false,\"period\":,\"firmware\":\"" DTWIN_FIRMWARE "\"}") + 6 + 11];
     // The text stays in flash (PSTR): RAM is the UNO's scarcest part.
     strcpy_P(payload, PSTR("{\"value\":"));
     itoa(analogRead(PIN_LIGHT), payload + strlen(payload), 10);
     strcat_P(payload, ledOn_ ? PSTR(",\"led\":true,\"period\":") : PSTR(",\"led\":false,\"period\":"));
     ultoa(periodMs_ / 1000, payload + strlen(payload), 10);
-    strcat_P(payload, PSTR("}"));
+    strcat_P(payload, PSTR(",\"firmware\":\"" DTWIN_FIRMWARE "\"}"));
     if (publish(F("/up"), payload, false)) {
         say().print(F("sent "));
         console_.println(payload);

@@ -317,6 +317,8 @@ def main():
         check(wait_until(lambda: settled().get("reported", {}).get("led") is True and not settled().get("delta")
                          and not settled().get("pending"), 20),
               "the twin shows the LED reported on, no delta, nothing pending", settled())
+        check(settled().get("reported", {}).get("firmware") == "dtwin-uno 1.2" and settled().get("reported", {}).get("period") == 2,
+              "and the sketch's firmware and period", settled().get("reported"))
         documents = lambda: [json.loads(p) for t, p, _ in watcher.messages if t == "dtwin/uno1/state"]
         check(wait_until(lambda: any(d.get("reported", {}).get("led") is True and not d.get("delta") for d in documents()), 10),
               "dtwin/uno1/state publishes it", documents()[-1:])

@@ -150,7 +150,7 @@ static void bootsJoinsAndPublishes() {
         "AT+SMCONF=\"CLEANSS\",0", "AT+SMCONF=\"QOS\",1", "AT+SMCONF=\"USERNAME\",\"uno1\"", "AT+SMCONF=\"PASSWORD\",\"s3cret\"",
         "AT+SMCONF=\"TOPIC\",\"dtwin/uno1/status\"", "AT+SMCONF=\"MESSAGE\",\"offline\"", "AT+SMCONF=\"RETAIN\",1", "AT+SMCONN",
         "AT+SMPUB=\"dtwin/uno1/status\",6,1,1", "AT+SMPUB=\"dtwin/uno1/up\",10,1,0", "AT+SMSUB=\"dtwin/uno1/down\",1",
-        "AT+SMPUB=\"dtwin/uno1/up\",37,1,0",
+        "AT+SMPUB=\"dtwin/uno1/up\",64,1,0",
     };
     CHECK(board.modem.commands.size() >= expected.size());
     for (size_t i = 0; i < expected.size() && i < board.modem.commands.size(); i++) CHECK_EQ(board.modem.commands[i], expected[i]);
@@ -160,14 +160,14 @@ static void bootsJoinsAndPublishes() {
         CHECK(board.modem.publishes[0].retain);
         CHECK_EQ(board.modem.publishes[1].payload, "uno1:awake");
         // The first reading carries the LED and period: the twin's reported state at start-up.
-        CHECK_EQ(board.modem.publishes[2].payload, "{\"value\":512,\"led\":false,\"period\":60}");
+        CHECK_EQ(board.modem.publishes[2].payload, "{\"value\":512,\"led\":false,\"period\":60,\"firmware\":\"dtwin-uno 1.2\"}");
         CHECK(board.modem.publishes[2].qos == 1 && !board.modem.publishes[2].retain);
     }
     CHECK(!board.modem.subscriptions.empty() && board.modem.subscriptions[0] == "dtwin/uno1/down");
     CHECK(board.said("modem answers"));
     CHECK(board.said("network attached"));
     CHECK(board.said("online: a reading every 60 s on dtwin/uno1/up"));
-    CHECK(board.said("sent {\"value\":512,\"led\":false,\"period\":60}"));
+    CHECK(board.said("sent {\"value\":512,\"led\":false,\"period\":60,\"firmware\":\"dtwin-uno 1.2\"}"));
 }
 
 static void readsEveryPeriod() {
@@ -180,7 +180,7 @@ static void readsEveryPeriod() {
     const auto readings = board.payloads("dtwin/uno1/up");
     CHECK(readings.size() == 4);
     if (readings.size() == 4) {
-        CHECK_EQ(readings[1], "{\"value\":512,\"led\":false,\"period\":60}");
+        CHECK_EQ(readings[1], "{\"value\":512,\"led\":false,\"period\":60,\"firmware\":\"dtwin-uno 1.2\"}");
         CHECK_EQ(readings[2], "sim-uno1 data 7");
         CHECK_EQ(readings[3], "sim-uno1 data 1023");
     }
@@ -195,12 +195,12 @@ static void actsOnCommands() {
     CHECK(fake::pins[PIN_LED] == HIGH);
     CHECK(board.said("command LIG: LED on"));
     // Every change is reported at once, for the twin.
-    CHECK_EQ(board.payloads("dtwin/uno1/up").back(), "{\"value\":512,\"led\":true,\"period\":60}");
+    CHECK_EQ(board.payloads("dtwin/uno1/up").back(), "{\"value\":512,\"led\":true,\"period\":60,\"firmware\":\"dtwin-uno 1.2\"}");
     board.modem.deliver("dtwin/uno1/down", "ACK");
     board.run(100);
     CHECK(!board.device.ledOn());
     CHECK(fake::pins[PIN_LED] == LOW);
-    CHECK_EQ(board.payloads("dtwin/uno1/up").back(), "{\"value\":512,\"led\":false,\"period\":60}");
+    CHECK_EQ(board.payloads("dtwin/uno1/up").back(), "{\"value\":512,\"led\":false,\"period\":60,\"firmware\":\"dtwin-uno 1.2\"}");
     // Another device's command is not ours.
     board.modem.deliver("dtwin/uno2/down", "LIG");
     board.run(100);
@@ -211,7 +211,7 @@ static void actsOnCommands() {
     CHECK(board.device.ledOn());
     CHECK(board.device.periodMs() == 10000);
     // Two changes in one loop: one report, with both.
-    CHECK_EQ(board.payloads("dtwin/uno1/up").back(), "{\"value\":512,\"led\":true,\"period\":10}");
+    CHECK_EQ(board.payloads("dtwin/uno1/up").back(), "{\"value\":512,\"led\":true,\"period\":10,\"firmware\":\"dtwin-uno 1.2\"}");
     const size_t before = board.payloads("dtwin/uno1/up").size();
     board.run(10100);
     CHECK(board.payloads("dtwin/uno1/up").size() == before + 1);
@@ -245,7 +245,7 @@ static void aCommandArrivingDuringAPublishIsKept() {
     // The LED's report is the reading READ asked for.
     const auto up = board.payloads("dtwin/uno1/up");
     CHECK(up.size() == 3);
-    if (up.size() == 3) CHECK_EQ(up[2], "{\"value\":512,\"led\":true,\"period\":60}");
+    if (up.size() == 3) CHECK_EQ(up[2], "{\"value\":512,\"led\":true,\"period\":60,\"firmware\":\"dtwin-uno 1.2\"}");
 }
 
 static void reconnectsAfterTheConnectionDrops() {
@@ -344,7 +344,7 @@ static void theSketchRuns() {
         delay(10);
     }
     CHECK(!modem.publishes.empty());
-    CHECK_EQ(modem.publishes.back().payload, "{\"value\":300,\"led\":false,\"period\":60}");
+    CHECK_EQ(modem.publishes.back().payload, "{\"value\":300,\"led\":false,\"period\":60,\"firmware\":\"dtwin-uno 1.2\"}");
     CHECK(Serial.output.find("dtwin uno1: starting: broker broker.example.org:1883, APN super") != std::string::npos);
     modem.deliver("dtwin/uno1/down", "LIG");
     loop();
