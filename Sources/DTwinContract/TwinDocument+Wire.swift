@@ -4,26 +4,24 @@ import Foundation
 // `GET /api/devices/<dev>/state`), a request to change it (`state/set`, `PATCH`), and a
 // refusal (`state/rejected`). README: "The twin".
 extension TwinDocument {
-    /// The stored fields and the delta, as published and served.
-    public struct View: Codable, Sendable, Equatable {
-        public var device: String
-        public var version: Int64
-        public var desired: [String: JSONValue]
-        public var reported: [String: JSONValue]
-        public var delta: [String: JSONValue]
-        public var pending: [String: Pending]
-        public var desiredAt: [String: Int64]
-        public var reportedAt: [String: Int64]
+    /// The document with its delta, as published and served. It reads back as a
+    /// ``TwinDocument`` (whose delta is computed, not read).
+    public struct Published: Encodable, Sendable {
+        public let document: TwinDocument
+
+        enum Keys: String, CodingKey { case delta }
+
+        public func encode(to encoder: any Encoder) throws {
+            try document.encode(to: encoder)
+            var container = encoder.container(keyedBy: Keys.self)
+            try container.encode(document.delta, forKey: .delta)
+        }
     }
 
-    public var view: View {
-        View(
-            device: device, version: version, desired: desired, reported: reported, delta: delta, pending: pending,
-            desiredAt: desiredAt, reportedAt: reportedAt)
-    }
+    public var published: Published { Published(document: self) }
 
-    /// ``view`` as JSON with sorted keys: equal documents are equal bytes.
-    public var jsonBytes: [UInt8] { Array(TwinWire.encode(view)) }
+    /// ``published`` as JSON with sorted keys: equal documents are equal bytes.
+    public var jsonBytes: [UInt8] { Array(TwinWire.encode(published)) }
 }
 
 /// A request to change a twin's desired state.

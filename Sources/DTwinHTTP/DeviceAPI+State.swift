@@ -11,7 +11,7 @@ extension DeviceAPI {
         guard let twins else { return Self.error(501, storeAbsence) }
         do {
             let document = try await withDeadline(Self.storeDeadline) { try await twins.document(device) }
-            return Self.json(200, document.view)
+            return Self.json(200, document.published)
         } catch {
             return storeUnavailable(error)
         }
@@ -45,7 +45,7 @@ extension DeviceAPI {
             switch result {
             case .success(let document):
                 logger.info("twin desired state set", metadata: ["device": "\(device)", "version": "\(document.version)"])
-                return Self.json(200, document.view)
+                return Self.json(200, document.published)
             case .failure(.staleVersion(let current)):
                 return Self.error(412, "\(TwinRefusal.staleVersion(current: current)): GET the state and try again with If-Match: \(current)")
             case .failure(let refusal):

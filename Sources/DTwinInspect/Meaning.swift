@@ -16,7 +16,7 @@ public enum Meaning: Sendable, Equatable {
     case smsRequest(device: DeviceName, text: String)
     case bridgeStatus(status: String)
     /// `<dev>/state`: the twin document the bridge keeps (retained); `nil` when the payload is not one.
-    case twinDocument(device: DeviceName, TwinDocument.View?)
+    case twinDocument(device: DeviceName, TwinDocument?)
     /// `<dev>/state/set`: someone asks for a desired state.
     case twinSet(device: DeviceName, text: String)
     /// `<dev>/state/rejected`: the bridge refused a `state/set`; `nil` when the payload is not its JSON.
@@ -41,7 +41,7 @@ public enum Meaning: Sendable, Equatable {
             case .sms: return .smsRequest(device: topic.device, text: text)
             }
         case .twin(let device, .document):
-            return .twinDocument(device: device, try? JSONDecoder().decode(TwinDocument.View.self, from: Data(observation.payload)))
+            return .twinDocument(device: device, try? JSONDecoder().decode(TwinDocument.self, from: Data(observation.payload)))
         case .twin(let device, .set):
             return .twinSet(device: device, text: text)
         case .twin(let device, .rejected):
@@ -103,13 +103,13 @@ public enum Meaning: Sendable, Equatable {
             return "\(device) asks to SMS its people: \(text.debugDescription)"
         case .bridgeStatus(let status):
             return "bridge is \(status)"
-        case .twinDocument(let device, let view):
-            guard let view else { return "\(device) twin (not the bridge's JSON)" }
-            var parts = ["desired \(Self.pairs(view.desired))", "reported \(Self.pairs(view.reported))"]
-            if !view.delta.isEmpty { parts.append("delta \(view.delta.keys.sorted().joined(separator: ", "))") }
-            let failed = view.pending.filter(\.value.failed).keys.sorted()
+        case .twinDocument(let device, let twin):
+            guard let twin else { return "\(device) twin (not the bridge's JSON)" }
+            var parts = ["desired \(Self.pairs(twin.desired))", "reported \(Self.pairs(twin.reported))"]
+            if !twin.delta.isEmpty { parts.append("delta \(twin.delta.keys.sorted().joined(separator: ", "))") }
+            let failed = twin.pending.filter(\.value.failed).keys.sorted()
             if !failed.isEmpty { parts.append("FAILED \(failed.joined(separator: ", "))") }
-            return "\(device) twin v\(view.version): \(parts.joined(separator: "; "))"
+            return "\(device) twin v\(twin.version): \(parts.joined(separator: "; "))"
         case .twinSet(let device, let text):
             return "desired state asked for \(device): \(text)"
         case .twinRejected(let device, let rejection):
@@ -154,11 +154,11 @@ public enum Meaning: Sendable, Equatable {
         case .bridgeStatus(let status):
             fields["type"] = .string("bridge-status")
             fields["status"] = .string(status)
-        case .twinDocument(_, let view):
+        case .twinDocument(_, let twin):
             fields["type"] = .string("twin")
-            if let view {
-                fields["version"] = .number(Double(view.version))
-                fields["delta"] = .object(view.delta)
+            if let twin {
+                fields["version"] = .number(Double(twin.version))
+                fields["delta"] = .object(twin.delta)
             }
         case .twinSet(_, let text):
             fields["type"] = .string("twin-set")

@@ -106,8 +106,8 @@ import Testing
         #expect(await watcher.waitFor { $0.contains { $0.topic == "dtwin/bridge/status" && $0.payload == Array("online".utf8) } })
         let device = try await MessageCollector(
             configuration: generated.device("uno1", password: password), filters: ["dtwin/uno1/down", "dtwin/uno1/state"])
-        func documents(_ collector: MessageCollector) -> [TwinDocument.View] {
-            collector.messages(on: "dtwin/uno1/state").compactMap { try? JSONDecoder().decode(TwinDocument.View.self, from: Data($0.payload)) }
+        func documents(_ collector: MessageCollector) -> [TwinDocument] {
+            collector.messages(on: "dtwin/uno1/state").compactMap { try? JSONDecoder().decode(TwinDocument.self, from: Data($0.payload)) }
         }
         try await device.client.publish(topic: "dtwin/uno1/status", payload: Array("online".utf8), retain: true)
         #expect(await watcher.waitFor { _ in documents(watcher).last?.reported["online"] == .bool(true) }, "\(running.logText.suffix(2000))")

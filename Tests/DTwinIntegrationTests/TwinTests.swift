@@ -238,9 +238,9 @@ import Testing
             $0.devices[DeviceName("slow")!] = slow
         }
         let bridge = harness.bridge
-        func documents(_ device: String) -> [TwinDocument.View] {
+        func documents(_ device: String) -> [TwinDocument] {
             bridge.watcher.messages(on: "dtwin/\(device)/state").compactMap {
-                try? JSONDecoder().decode(TwinDocument.View.self, from: Data($0.payload))
+                try? JSONDecoder().decode(TwinDocument.self, from: Data($0.payload))
             }
         }
         func rejections() -> [TwinRejection] {
@@ -276,7 +276,7 @@ import Testing
         let late = try await MessageCollector(port: bridge.broker.port, filters: ["dtwin/m1/state"])
         #expect(await late.waitFor { $0.count == 1 })
         #expect(late.messages.first?.retain == true)
-        #expect(late.messages.first.flatMap { try? JSONDecoder().decode(TwinDocument.View.self, from: Data($0.payload)) } == documents("m1").last)
+        #expect(late.messages.first.flatMap { try? JSONDecoder().decode(TwinDocument.self, from: Data($0.payload)) } == documents("m1").last)
         await late.close()
 
         // A key that waits past devices.<dev>.twinTimeout shows failed in the published document.
