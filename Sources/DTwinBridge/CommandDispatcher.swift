@@ -26,6 +26,9 @@ public final class CommandDispatcher: Sendable {
         /// The upstream's reply to a device message: always kept (it takes the place of the
         /// message, which leaves the spool), never waited for.
         case upstreamReply
+        /// A twin's pending command, sent when its device is back or has drifted: always kept,
+        /// never waited for (the twin's loop serves every device).
+        case twin
     }
 
     /// Twilio refuses IP command payloads over 1300 bytes.

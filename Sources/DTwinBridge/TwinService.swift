@@ -187,7 +187,7 @@ public final class TwinService: Service, Sendable {
                     let due =
                         report.cameBack
                         ? notSentRecently(document.commandsToSend, to: device, atMillis: now) : document.commandsToSend(since: now)
-                    if !due.isEmpty { await send(due, to: device) }
+                    if !due.isEmpty { await send(due, to: device, from: .twin) }
                 }
             } catch {
                 logger.error("the twin cannot be updated", metadata: ["device": "\(device)", "error": "\(error)"])
@@ -244,13 +244,14 @@ public final class TwinService: Service, Sendable {
         }
     }
 
-    /// Sends `commands` in order; each is durable in the spool once `send` returns.
-    func send(_ commands: [String], to device: DeviceName) async {
+    /// Sends `commands` in order; each is durable in the spool once `send` returns. `origin`
+    /// says whether it waits a moment for the broker (a person's change) or not (the loop).
+    func send(_ commands: [String], to device: DeviceName, from origin: CommandDispatcher.Origin = .person) async {
         let now = Timestamp.nowMillis()
         recentlySent.withLock { sent in for command in commands { sent[device, default: [:]][command] = now } }
         for command in commands {
             do {
-                let route = try await self.commands.send(command, to: device, from: .person)
+                let route = try await self.commands.send(command, to: device, from: origin)
                 logger.info("twin command sent", metadata: ["device": "\(device)", "command": "\(command)", "route": "\(route.rawValue)"])
             } catch {
                 logger.error("twin command not sent", metadata: ["device": "\(device)", "command": "\(command)", "error": "\(error)"])
