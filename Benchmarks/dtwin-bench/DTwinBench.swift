@@ -10,8 +10,10 @@ import Synchronization
 ///
 /// 1. Raw broker: the same publisher into a plain subscriber (no bridge).
 /// 2. Bridge throughput: a burst from many simulated devices through mosquitto and the real
-///    `dtwin bridge` (release build, apigw mode) into a local HTTP receiver.
-/// 3. Latency at a fixed rate: device publish -> upstream arrival, p50/p99.
+///    `dtwin bridge` (release build) into a local HTTP receiver (`--upstream apigw`), or into
+///    its own SQLite twin table, keeping every device's twin (`--upstream local`).
+/// 3. Latency at a fixed rate: device publish -> upstream arrival, p50/p99 (apigw only: the
+///    local upstream has no receiver to time).
 /// Prints figures; asserts nothing (targets are judged by people, not by the test suite).
 @main
 struct DTwinBench: AsyncParsableCommand {
@@ -40,8 +42,15 @@ struct DTwinBench: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo, help: "Run the bridge with its durable spool (the default) or without it.")
     var spool = true
 
+    @Option(help: "apigw (an HTTP receiver stands in for API Gateway) or local (the bridge's own SQLite twin table, with a twin per device).")
+    var upstream = "apigw"
+
     @Option(help: "The dtwin executable (default: the one beside this benchmark).")
     var bridge: String?
+
+    func validate() throws {
+        guard ["apigw", "local"].contains(upstream) else { throw ValidationError("--upstream is apigw or local") }
+    }
 
     func run() async throws {
         var logger = Logger(label: "bench")
@@ -55,7 +64,7 @@ struct DTwinBench: AsyncParsableCommand {
             ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
             .appendingPathComponent("dtwin").path
         print("dtwin-bench: \(messages) messages from \(devices) devices; latency at \(rate) msg/s for \(seconds) s")
-        print("broker: mosquitto on 127.0.0.1:\(broker.port); bridge: \(executable), spool \(spool ? "on" : "off")")
+        print("broker: mosquitto on 127.0.0.1:\(broker.port); bridge: \(executable), upstream \(upstream), spool \(spool ? "on" : "off")")
 
         // 1. Raw broker rate: publisher -> mosquitto -> plain subscriber.
         let raw = try await rawBrokerRate(broker: broker, logger: logger)
@@ -71,17 +80,22 @@ struct DTwinBench: AsyncParsableCommand {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
+        let httpPort = try freeLoopbackPort()
         let bridgeProcess = try ChildProcess(
             executable: executable, arguments: ["bridge"],
             environment: ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("DTWIN_") }.merging(
                 [
-                    "DTWIN_BROKER": broker.url, "DTWIN_UPSTREAM_MODE": "apigw", "DTWIN_UPSTREAM_URL": receiver.url,
-                    "DTWIN_STORE_PATH": directory.appendingPathComponent("unused.sqlite").path, "DTWIN_LOGLEVEL": "warning",
+                    "DTWIN_BROKER": broker.url, "DTWIN_UPSTREAM_MODE": upstream, "DTWIN_UPSTREAM_URL": receiver.url,
+                    "DTWIN_STORE_PATH": directory.appendingPathComponent("twin.sqlite").path, "DTWIN_LOGLEVEL": "warning",
                     "DTWIN_SPOOL_PATH": directory.appendingPathComponent("spool").path, "DTWIN_SPOOL_ENABLED": "\(spool)",
-                    "DTWIN_CLIENTID": "bench-bridge", "DTWIN_HTTP_PORT": "0",
+                    "DTWIN_CLIENTID": "bench-bridge", "DTWIN_HTTP_PORT": "\(httpPort)",
                 ].merging(concurrency.map { ["DTWIN_UPSTREAM_CONCURRENCY": "\($0)"] } ?? [:]) { $1 }
             ) { $1 },
             outputFile: directory.appendingPathComponent("bridge.log").path)
+        // Delivered so far: what the receiver got, or (local) the bridge's own counter.
+        let local = upstream == "local"
+        let delivered = { @Sendable () -> Int in local ? Self.deliveredCount(httpPort: httpPort) : receiver.requestCount }
+        let poll = Duration.milliseconds(local ? 20 : 2)
         defer {
             bridgeProcess.signal(SIGTERM)
             _ = bridgeProcess.waitForExit(timeout: 15)
@@ -95,19 +109,22 @@ struct DTwinBench: AsyncParsableCommand {
 
         // Warm-up: connections, caches.
         try await publishBurst(publisher, count: 2000, offset: 0)
-        _ = await waitUntil(timeout: .seconds(60)) { receiver.requestCount >= 2000 }
+        _ = await waitUntil(timeout: .seconds(60)) { delivered() >= 2000 }
+        // What the twins cost shows as the documents the bridge publishes (local only).
+        let documents = try await MessageCollector(port: broker.port, filters: ["dtwin/+/state"])
 
-        let before = receiver.requestCount
+        let before = delivered()
         let cpuBefore = (bridge: cpuSeconds(pid: bridgeProcess.pid), broker: cpuSeconds(pid: broker.pid), bench: cpuSeconds(pid: getpid()))
         let start = ContinuousClock.now
         try await publishBurst(publisher, count: messages, offset: 2000)
-        let done = await waitUntil(timeout: .seconds(300), interval: .milliseconds(2)) { receiver.requestCount >= before + messages }
+        let done = await waitUntil(timeout: .seconds(300), interval: poll) { delivered() >= before + messages }
         let elapsed = ContinuousClock.now - start
-        let throughput = Double(receiver.requestCount - before) / elapsed.seconds
+        let count = delivered() - before
+        let throughput = Double(count) / elapsed.seconds
         print(
             String(
-                format: "bridge burst (apigw, %d devices, QoS 1): %.0f msg/s (%d delivered in %.2f s)%@",
-                devices, throughput, receiver.requestCount - before, elapsed.seconds, done ? "" : " INCOMPLETE"))
+                format: "bridge burst (%@, %d devices, QoS 1): %.0f msg/s (%d delivered in %.2f s)%@",
+                upstream, devices, throughput, count, elapsed.seconds, done ? "" : " INCOMPLETE"))
         print(String(format: "bridge / raw broker: %.0f%%", throughput / raw * 100))
         let bridgeCPU = cpuSeconds(pid: bridgeProcess.pid) - cpuBefore.bridge
         print(
@@ -115,6 +132,20 @@ struct DTwinBench: AsyncParsableCommand {
                 format: "CPU during the burst (2 cores = %.1f s available): bridge %.2f s (%.0f µs/msg), broker %.2f s, publisher+receiver %.2f s",
                 elapsed.seconds * 2, bridgeCPU, bridgeCPU / Double(messages) * 1e6, cpuSeconds(pid: broker.pid) - cpuBefore.broker,
                 cpuSeconds(pid: getpid()) - cpuBefore.bench))
+
+        if local {
+            // Retained documents a new subscriber got, plus the ones published during the burst.
+            print(
+                "twins: \(documents.messages.count) twin documents seen on dtwin/+/state from the burst's start (each device's retained one, then each change: at most 4 a second per device)"
+            )
+        }
+        await documents.close()
+        guard !local else {
+            print("latency: not measured with --upstream local (no receiver to time)")
+            print("bridge peak RSS (VmHWM): \(peakRSS(pid: bridgeProcess.pid))")
+            await publisher.close()
+            return
+        }
 
         // 3. Latency at a steady rate.
         latencies.reset()
@@ -140,6 +171,15 @@ struct DTwinBench: AsyncParsableCommand {
                 rate, sorted.count, percentile(0.5), percentile(0.99), sorted.last ?? .nan))
         print("bridge peak RSS (VmHWM): \(peakRSS(pid: bridgeProcess.pid))")
         await publisher.close()
+    }
+
+    /// `dtwin_messages_delivered_total` from the bridge's `/metrics` (all upstreams summed).
+    static func deliveredCount(httpPort: Int) -> Int {
+        guard let connection = try? RawConnection(port: httpPort) else { return 0 }
+        connection.send("GET /metrics HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        let text = connection.readUntilClosed(timeout: .seconds(5)) ?? ""
+        return text.split(separator: "\n").filter { $0.hasPrefix("dtwin_messages_delivered_total") }
+            .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0) { $0 + Int($1) }
     }
 
     func connectedClient(broker: MosquittoProcess, id: String, logger: Logger) async throws -> MQTTClient {

@@ -51,6 +51,12 @@ import Testing
             }
         }
         #expect(Set(requests.compactMap { $0.query["MessageId"] }).count == 45)
+        // No twin table here: a request to change a twin is refused, saying what would keep one.
+        try await bridge.publish("dtwin/uno1/state/set", #"{"desired": {"led": true}}"#)
+        #expect(await bridge.watcher.waitFor { _ in !bridge.payloads(on: "dtwin/uno1/state/rejected").isEmpty })
+        let rejection = bridge.payloads(on: "dtwin/uno1/state/rejected").first ?? ""
+        #expect(rejection.contains(#""code":501"#) && rejection.contains("store.kind: dynamodb"), "\(rejection)")
+        #expect(bridge.payloads(on: "dtwin/uno1/down").isEmpty && bridge.payloads(on: "dtwin/uno1/state").isEmpty)
         await bridge.stop()
         await gateway.stop()
     }
