@@ -8,9 +8,11 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 # What the tests need on top: Python for moto's DynamoDB-compatible server and paho-mqtt (from
 # PyPI); tmux, the real terminal the `dtwin inspect` tests read the screen of; the UNO
-# toolchain, simavr and a host C++ compiler for the firmware's tests.
+# toolchain, simavr and a host C++ compiler for the firmware's tests; Chromium and its driver,
+# the real browser the dashboard's tests drive.
 DTWIN_TEST_APT_PACKAGES=(python3 python3-venv tmux
-    arduino-builder arduino-core-avr gcc-avr avr-libc simavr libsimavr-dev gcc g++ libc6-dev)
+    arduino-builder arduino-core-avr gcc-avr avr-libc simavr libsimavr-dev gcc g++ libc6-dev
+    chromium chromium-driver)
 
 # Installs the packages that are missing (apt-get update only when something is); arguments
 # name more packages than dtwin's own.

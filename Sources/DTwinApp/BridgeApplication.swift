@@ -119,10 +119,11 @@ public struct BridgeApplication: Sendable {
         let retry = configuration.upstream.retry
         // The twins live in the twin table, where there is one here (local mode, or DynamoDB).
         let schemas = configuration.devices.filter { $0.value.twin != nil || $0.value.twinTimeout != nil }.mapValues(\.twinSchema)
-        let twins = store.map { TwinService(store: $0, commands: dispatcher, schemas: schemas, logger: logger) }
+        let live = LiveEvents()
+        let twins = store.map { TwinService(store: $0, commands: dispatcher, schemas: schemas, live: live, logger: logger) }
         bridge = BridgeService(
             mqtt: mqtt, upstream: upstream, spool: spool, publishQueue: queue, dispatcher: dispatcher, registry: registry,
-            smsRelay: relay, twins: twins,
+            smsRelay: relay, twins: twins, live: live,
             tree: configuration.topicPrefix, maxPayload: configuration.maxPayload,
             retryPolicy: RetryPolicy(initial: retry.initial, maximum: retry.max, maxAge: retry.maxAge),
             concurrency: configuration.upstream.concurrency, shutdownTimeout: configuration.shutdownTimeout,
@@ -142,14 +143,17 @@ public struct BridgeApplication: Sendable {
             logger.notice(
                 "http.publicURL is not set: webhook signatures are checked against the Host header, which is wrong behind a proxy")
         }
+        let access = APIAccess(token: environment["DTWIN_API_TOKEN"])
         let api = DeviceAPI(
-            access: APIAccess(token: environment["DTWIN_API_TOKEN"]), commands: dispatcher, directory: registry, testEvents: bridge,
+            access: access, commands: dispatcher, directory: registry, testEvents: bridge,
             store: store,
             storeAbsence: "upstream.mode \(configuration.upstream.mode) stores readings in the cloud: set store.kind: dynamodb "
                 + "(and store.table, store.region) to read the cloud's twin table here",
             configured: Set(configuration.devices.keys), outbox: outbox, twins: twins, logger: logger)
+        let dashboard = Dashboard(
+            access: access, live: live, health: bridge, publicURL: configuration.http.publicURL, logger: logger)
         let server = HTTPServer.build(
-            host: configuration.http.host, port: configuration.http.port, webhooks: webhooks, api: api,
+            host: configuration.http.host, port: configuration.http.port, webhooks: webhooks, api: api, dashboard: dashboard,
             readiness: Readiness(health: bridge, store: store), health: bridge, address: httpAddress, metrics: metrics, logger: logger)
 
         // Stopped in reverse order: the server first, then the stats line and the spool's

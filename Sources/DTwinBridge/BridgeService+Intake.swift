@@ -36,6 +36,7 @@ extension BridgeService {
         case .deviceStatus(let device, let status):
             registry.noteStatus(device, status)
             twins?.noteStatus(device, status)
+            live.note(.status(device: device.rawValue, status: status, atMillis: now))
             logger.info("device status", metadata: ["device": "\(device)", "status": "\(status)"])
         case .bridgeStatus(let status, let retained):
             keepStatusOnline(status, retained: retained)
@@ -98,6 +99,9 @@ extension BridgeService {
         let decoded = DevicePayload.decode(message.payload)
         registry.noteMessage(message.device, decoded: decoded, atMillis: message.receivedAtMillis)
         twins?.noteMessage(message.device, payload: decoded, atMillis: message.receivedAtMillis)
+        if decoded.kind == .reading, let value = decoded.value {
+            live.note(.reading(device: message.device.rawValue, value: value, unit: decoded.unit, atMillis: message.receivedAtMillis))
+        }
         if seq != nil && delivery.isStopping { return }
         delivery.scheduler.enqueue(DeliveryService.Job(message: message, spooled: seq), lane: message.device.rawValue)
     }

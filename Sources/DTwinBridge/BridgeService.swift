@@ -37,13 +37,16 @@ public final class BridgeService: Service, Sendable {
     let smsRelay: SMSRelay?
     /// The devices' twins (`nil` without a twin table): told what devices say.
     let twins: TwinService?
+    /// What happens, for live views (the dashboard).
+    public let live: LiveEvents
     /// What must hold before the bridge touches the broker (the application: its HTTP port is
     /// bound), so a bridge that cannot run fails before it takes anyone's client id.
     let beforeConnecting: @Sendable () async throws -> Void
 
     public init(
         mqtt: MQTTClient, upstream: any Upstream, spool: Spool?, publishQueue: PublishQueue, dispatcher: CommandDispatcher,
-        registry: DeviceRegistry, smsRelay: SMSRelay?, twins: TwinService? = nil, tree: TopicTree, maxPayload: Int, retryPolicy: RetryPolicy,
+        registry: DeviceRegistry, smsRelay: SMSRelay?, twins: TwinService? = nil, live: LiveEvents = LiveEvents(), tree: TopicTree, maxPayload: Int,
+        retryPolicy: RetryPolicy,
         concurrency: Int,
         shutdownTimeout: Duration, metrics: any MetricsFactory = NOOPMetricsHandler.instance, logger: Logger,
         beforeConnecting: @escaping @Sendable () async throws -> Void = {}
@@ -59,12 +62,14 @@ public final class BridgeService: Service, Sendable {
         self.registry = registry
         self.smsRelay = smsRelay
         self.twins = twins
+        self.live = live
         self.tree = tree
         self.maxPayload = maxPayload
         self.shutdownTimeout = shutdownTimeout
         self.logger = logger
         self.delivery = DeliveryService(
-            upstream: upstream, spool: spool, publishQueue: publishQueue, dispatcher: dispatcher, twins: twins, counters: counters, tree: tree,
+            upstream: upstream, spool: spool, publishQueue: publishQueue, dispatcher: dispatcher, twins: twins, counters: counters, live: live,
+            tree: tree,
             retryPolicy: retryPolicy, concurrency: concurrency, logger: logger)
     }
 
@@ -92,6 +97,14 @@ public final class BridgeService: Service, Sendable {
         }
         if spoolRefusing { problems.append("the spool refuses messages (full, or the disk fails): see the log") }
         return problems
+    }
+
+    /// The vital signs a live view shows.
+    public var liveHealth: LiveHealth {
+        let totals = counters.snapshot
+        return LiveHealth(
+            brokerConnected: brokerConnected, spoolMessages: spool?.count ?? 0, waitingForBroker: publishQueue.count,
+            received: totals.received, delivered: totals.delivered, deadLettered: totals.deadLettered, problems: unreadiness)
     }
 
     /// Brings the gauges up to date; called just before the metrics are read.

@@ -32,6 +32,8 @@ public final class DeliveryService: Service, Sendable {
     /// Where an upstream answer's `desired` goes (`nil` without a twin table).
     let twins: TwinService?
     let counters: BridgeCounters
+    /// Dead letters, for live views.
+    let live: LiveEvents
     let tree: TopicTree
     let retryPolicy: RetryPolicy
     let concurrency: Int
@@ -39,9 +41,10 @@ public final class DeliveryService: Service, Sendable {
 
     init(
         upstream: any Upstream, spool: Spool?, publishQueue: PublishQueue, dispatcher: CommandDispatcher, twins: TwinService?,
-        counters: BridgeCounters, tree: TopicTree, retryPolicy: RetryPolicy, concurrency: Int, logger: Logger
+        counters: BridgeCounters, live: LiveEvents, tree: TopicTree, retryPolicy: RetryPolicy, concurrency: Int, logger: Logger
     ) {
         self.twins = twins
+        self.live = live
         self.upstream = upstream
         self.spool = spool
         self.publishQueue = publishQueue
@@ -216,6 +219,7 @@ public final class DeliveryService: Service, Sendable {
     /// Counts and logs a dead letter; returns the message to publish.
     func noteDeadLetter(_ deadLetter: DeadLetter) -> OutboundMessage {
         counters.deadLettered.increment()
+        live.noteDeadLetter(deadLetter)
         logger.warning(
             "dead letter", metadata: ["topic": "\(deadLetter.topic.debugDescription)", "reason": "\(deadLetter.reason)"])
         return OutboundMessage(topic: tree.deadLetter, payload: deadLetter.jsonBytes(), createdAtMillis: Timestamp.nowMillis())

@@ -27,6 +27,8 @@ public final class TwinService: Service, Sendable {
     let store: any TwinStore
     let commands: CommandDispatcher
     let schemas: [DeviceName: TwinSchema]
+    /// Every stored document, for live views.
+    let live: LiveEvents
     let logger: Logger
     private let reports = Mutex<[DeviceName: Report]>([:])
     /// The earliest deadline (Unix ms) of each device's pending keys, as last written: the
@@ -36,8 +38,12 @@ public final class TwinService: Service, Sendable {
     private let recentlySent = Mutex<[DeviceName: [String: Int64]]>([:])
     private let signal = ChangeSignal()
 
-    public init(store: any TwinStore, commands: CommandDispatcher, schemas: [DeviceName: TwinSchema] = [:], logger: Logger) {
+    public init(
+        store: any TwinStore, commands: CommandDispatcher, schemas: [DeviceName: TwinSchema] = [:], live: LiveEvents = LiveEvents(),
+        logger: Logger
+    ) {
         self.store = store
+        self.live = live
         self.commands = commands
         self.schemas = schemas
         self.logger = logger
@@ -219,6 +225,7 @@ public final class TwinService: Service, Sendable {
         let deadline = document.pending.values.filter { !$0.failed }.map(\.deadlineMillis).min()
         deadlines.withLock { $0[device] = deadline }
         if deadline != nil { signal.changed() }
+        live.note(.twin(document))
         let message = OutboundMessage(
             topic: commands.tree.state(device), payload: document.jsonBytes, createdAtMillis: Timestamp.nowMillis(), retain: true)
         do throws(SpoolError) {

@@ -11,6 +11,9 @@ public struct APIAccess: Sendable {
         tokenDigest = token.flatMap { $0.isEmpty ? nil : SHA256.hash(data: Array($0.utf8)) }
     }
 
+    /// Whether the API is open at all (`DTWIN_API_TOKEN` is set).
+    var isEnabled: Bool { tokenDigest != nil }
+
     /// `nil` when the request may proceed, else the answer that refuses it.
     func refusal(authorization: String?) -> WebhookAnswer? {
         guard let tokenDigest else {

@@ -32,6 +32,8 @@ public protocol BridgeHealth: Sendable {
     var unreadiness: [String] { get }
     /// Brings the bridge's gauges up to date before the metrics are read.
     func recordGauges()
+    /// Connected, what waits, how much came: for the dashboard.
+    var liveHealth: LiveHealth { get }
 }
 
 /// The Lambda console's test event, through the configured upstream.

@@ -51,11 +51,12 @@ public enum HTTPServer {
     }
 
     public static func build(
-        host: String, port: Int, webhooks: TwilioWebhooks, api: DeviceAPI, readiness: Readiness, health: any BridgeHealth,
-        address: Address, metrics: PrometheusCollectorRegistry, limits: Limits = Limits(), logger: Logger
+        host: String, port: Int, webhooks: TwilioWebhooks, api: DeviceAPI, dashboard: Dashboard, readiness: Readiness,
+        health: any BridgeHealth, address: Address, metrics: PrometheusCollectorRegistry, limits: Limits = Limits(), logger: Logger
     ) -> some Service {
         let application = Application(
-            router: router(webhooks: webhooks, api: api, readiness: readiness, health: health, metrics: metrics, limits: limits),
+            router: router(
+                webhooks: webhooks, api: api, dashboard: dashboard, readiness: readiness, health: health, metrics: metrics, limits: limits),
             server: .http1(configuration: .init(additionalChannelHandlers: [HTTP10Support()], idleTimeout: TimeAmount(limits.idleTimeout))),
             configuration: .init(
                 address: .hostname(host, port: port), serverName: "dtwin",
@@ -71,8 +72,8 @@ public enum HTTPServer {
 
     /// Every route of the server; tests drive it without a socket (HummingbirdTesting's router client).
     public static func router(
-        webhooks: TwilioWebhooks, api: DeviceAPI, readiness: Readiness, health: any BridgeHealth, metrics: PrometheusCollectorRegistry,
-        limits: Limits = Limits()
+        webhooks: TwilioWebhooks, api: DeviceAPI, dashboard: Dashboard, readiness: Readiness, health: any BridgeHealth,
+        metrics: PrometheusCollectorRegistry, limits: Limits = Limits()
     ) -> Router<BasicRequestContext> {
         let router = Router()
         router.add(middleware: RequestCounter(factory: PrometheusMetricsFactory(registry: metrics)))
@@ -88,7 +89,13 @@ public enum HTTPServer {
         router.post("/twilio/sms") { request, _ in await respond(request, bodyTimeout: timeout) { await webhooks.sms($0) } }
         router.post("/twilio/status") { request, _ in await respond(request, bodyTimeout: timeout) { await webhooks.status($0) } }
         router.post("/twilio/ipcommands") { request, _ in await respond(request, bodyTimeout: timeout) { await webhooks.ipCommand($0) } }
-        addAPIRoutes(to: router, api, bodyTimeout: timeout)
+        // The dashboard: its page and files, and logging in and out.
+        router.get("/") { _, _ in Dashboard.asset(DashboardPage.html, type: "text/html; charset=utf-8") }
+        router.get("/dashboard.js") { _, _ in Dashboard.asset(DashboardPage.script, type: "text/javascript; charset=utf-8") }
+        router.get("/dashboard.css") { _, _ in Dashboard.asset(DashboardPage.style, type: "text/css; charset=utf-8") }
+        router.post("/login") { request, _ in await respond(request, errorsAsJSON: true, bodyTimeout: timeout) { dashboard.login($0) } }
+        router.post("/logout") { request, _ in await respond(request, errorsAsJSON: true, bodyTimeout: timeout) { dashboard.logout($0) } }
+        addAPIRoutes(to: router, api, dashboard: dashboard, bodyTimeout: timeout)
         return router
     }
 
@@ -104,8 +111,10 @@ public enum HTTPServer {
         var shown: String { "/api/" + path.replacingOccurrences(of: ":device", with: "<device>") }
     }
 
-    static func apiRoutes(_ api: DeviceAPI) -> [APIRoute] {
+    static func apiRoutes(_ api: DeviceAPI, dashboard: Dashboard) -> [APIRoute] {
         [
+            APIRoute(method: .get, path: "health") { _, _ in dashboard.healthAnswer() },
+            APIRoute(method: .get, path: "deadletters") { _, _ in dashboard.deadLetters() },
             APIRoute(method: .get, path: "outbox") { request, _ in api.outboxListing(request) },
             APIRoute(method: .get, path: "devices") { request, _ in await api.devices(request) },
             APIRoute(method: .get, path: "devices/:device/readings") { request, device in await api.readings(request, device: device ?? "") },
@@ -118,9 +127,11 @@ public enum HTTPServer {
 
     /// `/api/...` (README: "The HTTP API"), behind the bearer token (``BearerAuthentication``).
     /// Every answer is JSON, a wrong method or an unknown path included.
-    static func addAPIRoutes(to router: Router<BasicRequestContext>, _ api: DeviceAPI, bodyTimeout: Duration) {
-        let group = router.group("api").add(middleware: BearerAuthentication(access: api.access))
-        let routes = apiRoutes(api)
+    static func addAPIRoutes(to router: Router<BasicRequestContext>, _ api: DeviceAPI, dashboard: Dashboard, bodyTimeout: Duration) {
+        let group = router.group("api").add(middleware: BearerAuthentication(access: api.access, sessions: dashboard.sessions))
+        // The live stream answers as it goes, so it is not one of the table's request-answer routes.
+        group.get("events") { request, _ in dashboard.events(request) }
+        let routes = apiRoutes(api, dashboard: dashboard)
         let methods: [HTTPRequest.Method] = [.get, .post, .put, .delete, .patch]
         for route in routes {
             group.on(RouterPath(route.path), method: route.method) { request, context in
@@ -139,7 +150,7 @@ public enum HTTPServer {
                 }
             }
         }
-        let list = routes.map { "\($0.method.rawValue) \($0.shown)" }.joined(separator: ", ")
+        let list = (routes.map { "\($0.method.rawValue) \($0.shown)" } + ["GET /api/events"]).joined(separator: ", ")
         for method in methods {
             for path in ["", "**"] {
                 group.on(RouterPath(path), method: method) { _, _ in response(DeviceAPI.error(404, "no such API route; the API has \(list)")) }

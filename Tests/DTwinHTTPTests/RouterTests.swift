@@ -56,6 +56,11 @@ import Testing
         }
         var unreadiness: [String] { problems }
         func recordGauges() { gaugesRecorded.add(1, ordering: .relaxed) }
+        var liveHealth: LiveHealth {
+            LiveHealth(
+                brokerConnected: problems.isEmpty, spoolMessages: 0, waitingForBroker: 0, received: 0, delivered: 0, deadLettered: 0,
+                problems: problems)
+        }
         var upstreamName: String { "stand-in" }
         func deliverTestEvent(_ event: ConsoleTestEvent) async -> DeliveryOutcome { .delivered(reply: nil, note: nil) }
     }
@@ -69,8 +74,9 @@ import Testing
         let api = DeviceAPI(
             access: APIAccess(token: apiToken), commands: bridge, directory: bridge, testEvents: bridge, store: nil,
             storeAbsence: "no twin table in this test", configured: [], outbox: outbox, logger: logger)
+        let dashboard = Dashboard(access: APIAccess(token: apiToken), live: LiveEvents(), health: bridge, publicURL: "", logger: logger)
         return HTTPServer.router(
-            webhooks: webhooks, api: api, readiness: Readiness(health: bridge, store: nil), health: bridge,
+            webhooks: webhooks, api: api, dashboard: dashboard, readiness: Readiness(health: bridge, store: nil), health: bridge,
             metrics: PrometheusCollectorRegistry())
     }
 
