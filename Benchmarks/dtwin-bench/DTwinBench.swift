@@ -45,6 +45,9 @@ struct DTwinBench: AsyncParsableCommand {
     @Option(help: "apigw (an HTTP receiver stands in for API Gateway) or local (the bridge's own SQLite twin table, with a twin per device).")
     var upstream = "apigw"
 
+    @Option(help: "Dashboards open during the run: each a live stream (GET /api/events) read as a browser would.")
+    var dashboards = 0
+
     @Option(help: "The dtwin executable (default: the one beside this benchmark).")
     var bridge: String?
 
@@ -88,7 +91,7 @@ struct DTwinBench: AsyncParsableCommand {
                     "DTWIN_BROKER": broker.url, "DTWIN_UPSTREAM_MODE": upstream, "DTWIN_UPSTREAM_URL": receiver.url,
                     "DTWIN_STORE_PATH": directory.appendingPathComponent("twin.sqlite").path, "DTWIN_LOGLEVEL": "warning",
                     "DTWIN_SPOOL_PATH": directory.appendingPathComponent("spool").path, "DTWIN_SPOOL_ENABLED": "\(spool)",
-                    "DTWIN_CLIENTID": "bench-bridge", "DTWIN_HTTP_PORT": "\(httpPort)",
+                    "DTWIN_CLIENTID": "bench-bridge", "DTWIN_HTTP_PORT": "\(httpPort)", "DTWIN_API_TOKEN": Self.apiToken,
                 ].merging(concurrency.map { ["DTWIN_UPSTREAM_CONCURRENCY": "\($0)"] } ?? [:]) { $1 }
             ) { $1 },
             outputFile: directory.appendingPathComponent("bridge.log").path)
@@ -106,6 +109,9 @@ struct DTwinBench: AsyncParsableCommand {
             throw TestSupportError("the bridge did not come online; see its log")
         }
         await status.close()
+        let streams = try (0..<dashboards).map { _ in try DashboardStream(port: httpPort, token: Self.apiToken) }
+        defer { for stream in streams { stream.stop() } }
+        if dashboards > 0 { print("dashboards: \(dashboards) live streams open (GET /api/events)") }
 
         // Warm-up: connections, caches.
         try await publishBurst(publisher, count: 2000, offset: 0)
@@ -149,6 +155,8 @@ struct DTwinBench: AsyncParsableCommand {
 
         // 3. Latency at a steady rate.
         latencies.reset()
+        let steadyCPU = cpuSeconds(pid: bridgeProcess.pid)
+        let pushesBefore = streams.reduce(0) { $0 + $1.pushes }
         let latencyBase = receiver.requestCount
         let total = rate * seconds
         let interval = Duration.seconds(1) / rate
@@ -169,9 +177,20 @@ struct DTwinBench: AsyncParsableCommand {
             String(
                 format: "latency at %d msg/s (device publish -> upstream arrival, %d samples): p50 %.2f ms, p99 %.2f ms, max %.2f ms",
                 rate, sorted.count, percentile(0.5), percentile(0.99), sorted.last ?? .nan))
+        let steadySeconds = (ContinuousClock.now - phaseStart).seconds
+        print(
+            String(
+                format: "bridge CPU at %d msg/s from %d devices: %.1f%% of one core%@", rate, devices,
+                (cpuSeconds(pid: bridgeProcess.pid) - steadyCPU) / steadySeconds * 100,
+                dashboards > 0
+                    ? String(
+                        format: ", %d dashboards got %.1f pushes a second each", dashboards,
+                        Double(streams.reduce(0) { $0 + $1.pushes } - pushesBefore) / steadySeconds / Double(dashboards)) : ""))
         print("bridge peak RSS (VmHWM): \(peakRSS(pid: bridgeProcess.pid))")
         await publisher.close()
     }
+
+    static let apiToken = "bench-token"
 
     /// `dtwin_messages_delivered_total` from the bridge's `/metrics` (all upstreams summed).
     static func deliveredCount(httpPort: Int) -> Int {

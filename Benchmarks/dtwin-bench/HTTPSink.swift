@@ -1,3 +1,5 @@
+import DTwinTestSupport
+import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -97,4 +99,30 @@ private final class SinkHandler: ChannelInboundHandler {
     func channelReadComplete(context: ChannelHandlerContext) {
         context.flush()
     }
+}
+
+/// One open dashboard, as far as the bridge can tell: a live stream (`GET /api/events`) read
+/// as fast as the bridge sends, on a thread of its own, counting the pushes.
+final class DashboardStream: Sendable {
+    private let connection: RawConnection
+    private let count = Atomic<Int>(0)
+    private let stopped = Atomic<Bool>(false)
+
+    init(port: Int, token: String) throws {
+        connection = try RawConnection(port: port)
+        connection.send("GET /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nAccept: text/event-stream\r\n\r\n")
+        let thread = Thread { [self] in
+            while !stopped.load(ordering: .relaxed) {
+                let (text, closed) = connection.read(timeout: .milliseconds(500))
+                count.add(text.components(separatedBy: "data: ").count - 1, ordering: .relaxed)
+                if closed { break }
+            }
+        }
+        thread.start()
+    }
+
+    /// Pushes received so far.
+    var pushes: Int { count.load(ordering: .relaxed) }
+
+    func stop() { stopped.store(true, ordering: .relaxed) }
 }
