@@ -76,6 +76,8 @@ class Bridge:
         })
         if token:
             env["DTWIN_API_TOKEN"] = token
+        # A phone for uno1: its SMS requests reach the outbox (a dry run: no Twilio credentials).
+        env["DTWIN_DEVICES"] = json.dumps({"uno1": {"phones": ["+12065550100"]}})
         self.log = open(os.path.join(self.directory, "bridge.log"), "w")
         self.process = subprocess.Popen([DTWIN, "bridge"], env=env, stdout=self.log, stderr=subprocess.STDOUT)
         assert wait_until(lambda: listening(self.port), 30), self.log_text()
@@ -190,12 +192,18 @@ def test_log_in_watch_a_reading_arrive_and_set_the_led(broker, browser):
         assert "on" in text(browser, 'tr[data-key="led"]')
         assert "dtwin-uno 1.2" in text(browser, 'tr[data-key="firmware"]')
 
+        # A dead letter and an SMS show up too, with their reasons and states.
+        device.client.publish("dtwin/bad.name/up", "x", qos=1).wait_for_publish(10)
+        assert wait_until(lambda: "invalid device name" in text(browser, "#dead"), 10), text(browser, "#dead")
+        device.publish("sms", "door open")
+        assert wait_until(lambda: "door open" in text(browser, "#sms") and "dry-run" in text(browser, "#sms"), 15), text(browser, "#sms")
+
         # A raw command from the page.
         browser.find_element(By.ID, "command").send_keys("READ")
         browser.find_element(By.CSS_SELECTOR, "#command-form button").click()
         assert wait_until(lambda: device.commands == ["LIG", "READ"], 10), device.commands
 
-        desktop = screenshot(browser, "dashboard-desktop.png", 1366, 900)
+        desktop = screenshot(browser, "dashboard-desktop.png", 1366, 1000)
         phone = screenshot(browser, "dashboard-phone.png", 390, 844)
         # At phone width the page is one column: no horizontal scrolling.
         assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")

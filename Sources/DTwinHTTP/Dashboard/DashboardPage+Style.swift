@@ -12,9 +12,13 @@ extension DashboardPage {
         .health .bad { color: #ffb4ab; font-weight: 600; }
         main { display: grid; gap: 1rem; padding: 1rem; grid-template-columns: 1fr; }
         @media (min-width: 900px) {
-          main#app { grid-template-columns: minmax(220px, 1fr) 2fr 1.3fr; }
-          #device-card { grid-column: 2 / 4; }
-          #devices-card { grid-row: span 2; }
+          main#app { grid-template-columns: minmax(220px, 1fr) 2fr 1.3fr; align-items: start;
+            grid-template-areas: "devices device device" "devices twin sms" "devices twin dead"; }
+          #devices-card { grid-area: devices; }
+          #device-card { grid-area: device; }
+          #twin-card { grid-area: twin; }
+          #sms-card { grid-area: sms; }
+          #dead-card { grid-area: dead; }
         }
         .card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: .8rem 1rem; min-width: 0; }
         .card.narrow { max-width: 26rem; margin: 2rem auto; }
