@@ -275,3 +275,23 @@ def test_without_a_token_the_page_says_how_to_enable_it(broker, browser):
         assert not shown(browser, "app") and not shown(browser, "login-view")
     finally:
         bridge.stop()
+
+
+def test_an_open_stream_does_not_hold_up_the_bridges_exit(broker):
+    """A dashboard left open: its stream carries pushes, and ends when the bridge stops, which
+    then exits cleanly and at once (the stream is not a request it waits for)."""
+    bridge = Bridge(broker, TOKEN)
+    request = urllib.request.Request(bridge.url + "/api/events", headers={"Authorization": "Bearer " + TOKEN})
+    stream = urllib.request.urlopen(request, timeout=10)
+    assert stream.headers["Content-Type"] == "text/event-stream"
+    first = b""
+    while b"data: " not in first:
+        first += stream.readline()
+    push = json.loads(first.split(b"data: ", 1)[1])
+    assert push["health"]["brokerConnected"] is True and push["dashboards"] == 1, push
+    started = time.monotonic()
+    bridge.process.terminate()
+    assert bridge.process.wait(timeout=15) == 0
+    print("the bridge exited %.2f s after SIGTERM with a stream open" % (time.monotonic() - started))
+    stream.read()  # returns at the stream's end; a stream that outlived the bridge would time out here
+    stream.close()
