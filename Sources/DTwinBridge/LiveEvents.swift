@@ -79,6 +79,9 @@ public final class LiveEvents: Sendable {
 
     public var watcherCount: Int { watchers.load(ordering: .relaxed) }
 
+    /// Where a watcher starting now would begin (nothing before it is shown to it).
+    public var latestCursor: Int64 { state.withLock { $0.next } }
+
     /// The events after `cursor`.
     public func events(after cursor: Int64) -> Batch {
         state.withLock { state in

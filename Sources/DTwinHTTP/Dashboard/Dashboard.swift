@@ -30,6 +30,8 @@ public final class Dashboard: Sendable {
     /// request says it came through a TLS proxy (`X-Forwarded-Proto: https`).
     let publicURLIsHTTPS: Bool
     let logger: Logger
+    /// One push for every open page.
+    let broadcast: LiveBroadcast
 
     public init(
         access: APIAccess, sessions: DashboardSessions = DashboardSessions(), live: LiveEvents, health: any BridgeHealth,
@@ -41,6 +43,9 @@ public final class Dashboard: Sendable {
         self.health = health
         self.publicURLIsHTTPS = publicURL.lowercased().hasPrefix("https://")
         self.logger = logger
+        broadcast = LiveBroadcast(live: live) { cursor, force, dashboards in
+            Self.push(live: live, health: health, &cursor, force: force, dashboards: dashboards)
+        }
     }
 
     // MARK: the page
@@ -146,27 +151,26 @@ public final class Dashboard: Sendable {
         }
     }
 
-    /// The stream: a push every ``pushInterval`` when something happened, the health every
-    /// ``healthInterval`` otherwise; it ends when the page goes or the bridge stops.
+    /// The stream: the current health at once, then the shared pushes (``LiveBroadcast``); it
+    /// ends when the page goes or the bridge stops.
     func events(_ request: Request) -> Response {
-        let cursor = live.watch()
         var headers = Self.securityHeaders
         headers[.contentType] = "text/event-stream"
         headers[HTTPField.Name("X-Accel-Buffering")!] = "no"  // nginx: pass each event on at once
+        let (id, pushes) = broadcast.open()
         return Response(
             status: .ok, headers: headers,
             body: ResponseBody { [self] writer in
-                defer { live.unwatch() }
-                var state = (cursor: cursor, received: health.liveHealth.received, at: ContinuousClock.now)
-                // The first push at once: the page shows the health without waiting.
+                defer { broadcast.close(id) }
                 try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
-                if let first = push(&state, force: true) { try await writer.write(first) }
-                // Short sleeps: the stream ends within one push of the bridge's shutdown.
-                while !Task.isCancelled && !Task.isShuttingDownGracefully {
-                    do { try await Task.sleep(for: Self.pushInterval) } catch { break }
-                    if let buffer = push(&state, force: ContinuousClock.now - state.at >= Self.healthInterval) {
-                        try await writer.write(buffer)
-                    }
+                var now = LiveBroadcast.PushCursor(events: live.latestCursor, received: 0, at: .now)
+                if let first = Self.push(live: live, health: health, &now, force: true, dashboards: broadcast.dashboards) {
+                    try await writer.write(first)
+                }
+                try await withGracefulShutdownHandler {
+                    for await push in pushes { try await writer.write(push) }
+                } onGracefulShutdown: {
+                    self.broadcast.close(id)
                 }
                 try await writer.finish(nil)
             })
@@ -174,15 +178,18 @@ public final class Dashboard: Sendable {
 
     /// The next push as an event, or `nil` when there is nothing new and it is not yet time
     /// for the health.
-    func push(_ state: inout (cursor: Int64, received: Int, at: ContinuousClock.Instant), force: Bool) -> ByteBuffer? {
-        let batch = live.events(after: state.cursor)
+    static func push(
+        live: LiveEvents, health: any BridgeHealth, _ cursor: inout LiveBroadcast.PushCursor, force: Bool, dashboards: Int
+    ) -> ByteBuffer? {
+        let batch = live.events(after: cursor.events)
         guard force || !batch.events.isEmpty || batch.missed else { return nil }
         let now = ContinuousClock.now
         let health = health.liveHealth
-        let seconds = max((now - state.at).seconds, 0.001)
+        let seconds = max((now - cursor.at).seconds, 0.001)
         var push = Push(
-            health: health, rate: Double(health.received - state.received) / seconds, missed: batch.missed, dashboards: live.watcherCount)
-        state = (batch.cursor, health.received, now)
+            health: health, rate: cursor.received == 0 ? 0 : Double(health.received - cursor.received) / seconds, missed: batch.missed,
+            dashboards: dashboards)
+        cursor = .init(events: batch.cursor, received: health.received, at: now)
         for event in batch.events {
             switch event {
             case .reading(let device, let value, let unit, let atMillis):

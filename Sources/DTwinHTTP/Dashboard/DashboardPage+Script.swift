@@ -125,6 +125,9 @@ extension DashboardPage {
             if (state.events) state.events.close();
             const events = new EventSource('/api/events');
             state.events = events;
+            let opened = false;
+            // Reconnected (the bridge restarted, or this page fell behind): pushes were missed.
+            events.onopen = () => { if (opened) loadAll(); opened = true; };
             events.onmessage = (message) => apply(JSON.parse(message.data));
             events.onerror = async () => {
               // Closed for good (the session ended, or the API refused): back to the login.
