@@ -9,10 +9,11 @@ die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 # What the tests need on top: Python for moto's DynamoDB-compatible server and paho-mqtt (from
 # PyPI); tmux, the real terminal the `dtwin inspect` tests read the screen of; the UNO
 # toolchain, simavr and a host C++ compiler for the firmware's tests; Chromium and its driver,
-# the real browser the dashboard's tests drive.
+# the real browser the dashboard's tests drive; systemd-analyze and dpkg-deb, which check the
+# service's unit and build its package.
 DTWIN_TEST_APT_PACKAGES=(python3 python3-venv tmux
     arduino-builder arduino-core-avr gcc-avr avr-libc simavr libsimavr-dev gcc g++ libc6-dev
-    chromium chromium-driver)
+    chromium chromium-driver systemd dpkg)
 
 # Installs the packages that are missing (apt-get update only when something is); arguments
 # name more packages than dtwin's own.

@@ -19,7 +19,7 @@ struct DTwinCommand: AsyncParsableCommand {
         version: DTwinVersion.current,
         subcommands: [
             BridgeCommand.self, InspectCommand.self, SendCommand.self, SimulateCommand.self, ReplayCommand.self, EventCommand.self,
-            ReadingsCommand.self, StateCommand.self, SMSCommand.self,
+            ReadingsCommand.self, StateCommand.self, SMSCommand.self, CheckConfigCommand.self,
         ]
     )
 

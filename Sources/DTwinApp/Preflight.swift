@@ -1,0 +1,68 @@
+import DTwinAWS
+import DTwinConfig
+import DTwinContract
+import Foundation
+
+/// What `dtwin check-config` checks: everything the bridge would refuse at start-up (exit 2),
+/// found without starting anything: no file is created, no port bound, no connection made.
+public enum Preflight {
+    /// One problem: the key or variable to change, and why.
+    public struct Problem: Sendable, Equatable, CustomStringConvertible {
+        public var key: String
+        public var message: String
+        public var description: String { "\(key): \(message)" }
+    }
+
+    /// Every problem found in `configuration` and `environment`; empty when the bridge can start.
+    public static func problems(_ configuration: DTwinConfiguration, environment: [String: String]) -> [Problem] {
+        var problems: [Problem] = []
+        do { _ = try BridgeApplication.twilioCredentials(environment) } catch {
+            problems.append(Problem(key: "environment", message: "\(error)"))
+        }
+        do { _ = try BridgeApplication.addressBook(configuration) } catch let error as ConfigurationError {
+            problems.append(Problem(key: error.key, message: error.message))
+        } catch {
+            problems.append(Problem(key: "devices", message: "\(error)"))
+        }
+        let needsAWS =
+            configuration.store.kind == .dynamodb || configuration.upstream.mode == .lambda
+            || (configuration.upstream.mode == .apigw && configuration.upstream.auth == .iam)
+        if needsAWS {
+            do throws(AWSError) {
+                if try AWSEnvironment.resolve(environment).credentials == nil { throw AWSError.noCredentials }
+            } catch {
+                let key = configuration.store.kind == .dynamodb ? "store.kind" : "upstream.mode"
+                problems.append(Problem(key: key, message: "needs AWS credentials: \(error)"))
+            }
+        }
+        if configuration.store.kind == .sqlite && configuration.upstream.mode == .local,
+            let problem = writableFolder(of: configuration.store.path, key: "store.path")
+        {
+            problems.append(problem)
+        }
+        if configuration.spool.enabled, let problem = writableFolder(of: configuration.spool.path, key: "spool.path") {
+            problems.append(problem)
+        }
+        if configuration.broker.tls, !configuration.ca.isEmpty, !FileManager.default.isReadableFile(atPath: configuration.ca) {
+            problems.append(Problem(key: "ca", message: "\(configuration.ca.debugDescription) cannot be read"))
+        }
+        return problems
+    }
+
+    /// A problem unless the folder that will hold `path` exists (or can be made in an existing
+    /// folder) and this user may write there.
+    static func writableFolder(of path: String, key: String) -> Problem? {
+        let url = URL(fileURLWithPath: path.isEmpty ? "." : path).standardizedFileURL
+        var folder = key == "spool.path" ? url : url.deletingLastPathComponent()
+        // The spool's folder is made at start-up when its parent exists.
+        if key == "spool.path" && !FileManager.default.fileExists(atPath: folder.path) { folder = folder.deletingLastPathComponent() }
+        var isFolder: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isFolder), isFolder.boolValue else {
+            return Problem(key: key, message: "the folder \(folder.path.debugDescription) does not exist")
+        }
+        guard FileManager.default.isWritableFile(atPath: folder.path) else {
+            return Problem(key: key, message: "the folder \(folder.path.debugDescription) is not writable by this user")
+        }
+        return nil
+    }
+}
