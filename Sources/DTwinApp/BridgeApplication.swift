@@ -170,6 +170,9 @@ public struct BridgeApplication: Sendable {
         if let spool { services.append(.init(service: SpoolMaintenance(spool: spool, logger: logger))) }
         services.append(.init(service: StatsReporter(bridge: bridge, logger: logger)))
         services.append(.init(service: server))
+        if let notifier = SystemdNotifier(environment: environment, httpAddress: httpAddress, bridge: bridge, logger: logger) {
+            services.append(.init(service: notifier))
+        }
         var groupConfiguration = ServiceGroupConfiguration(services: services, logger: logger)
         if handleSignals { groupConfiguration.gracefulShutdownSignals = [.sigterm, .sigint] }
         // A safety net above the bridge's own deadline: never hang on the way out.

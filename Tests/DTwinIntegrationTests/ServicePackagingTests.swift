@@ -99,4 +99,65 @@ import Testing
             "/bin/bash", [root.appendingPathComponent("usr/share/dtwin/broker-config/setup.sh").path, "--help"])
         #expect(setup.code == 2 && setup.errors.contains("usage:"), "\(setup.errors)")
     }
+
+    /// Under systemd (`Type=notify`): READY=1 once it runs, WATCHDOG=1 at half of WATCHDOG_USEC,
+    /// STATUS= lines, STOPPING=1 when it stops. A datagram socket of the test's stands in for
+    /// systemd's.
+    @Test func itTellsSystemdWhenItIsReadyAliveAndStopping() async throws {
+        let setup = try TwilioBridgeProcess("dtwin-notify")
+        defer { setup.cleanUp() }
+        let socketPath = setup.folder.appendingPathComponent("notify").path
+        let listener = try DatagramListener(path: socketPath)
+        let bridge = try await setup.start(connected: true, extra: ["NOTIFY_SOCKET": socketPath, "WATCHDOG_USEC": "1000000"])
+        #expect(await waitUntil(timeout: .seconds(15)) { listener.messages.contains { $0.contains("READY=1") } }, "\(bridge.output)")
+        #expect(listener.messages.first?.contains("READY=1") == true, "ready comes first: \(listener.messages)")
+        #expect(await waitUntil(timeout: .seconds(10)) { listener.messages.filter { $0.contains("WATCHDOG=1") }.count >= 2 })
+        #expect(listener.messages.contains { $0.contains("STATUS=running") }, "\(listener.messages)")
+        bridge.process.signal(SIGTERM)
+        #expect(await bridge.finish() == 0)
+        #expect(await waitUntil(timeout: .seconds(5)) { listener.messages.last?.contains("STOPPING=1") == true }, "\(listener.messages)")
+        listener.close()
+    }
+}
+
+/// A Unix datagram socket that keeps what it receives, read on a thread of its own.
+final class DatagramListener: @unchecked Sendable {
+    // @unchecked: the file descriptor is only read by the reader thread; `received` is locked.
+    private let fd: Int32
+    private let lock = NSLock()
+    private var received: [String] = []
+    private var stopped = false
+
+    init(path: String) throws {
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { buffer in
+            for (index, byte) in path.utf8.enumerated() where index < buffer.count - 1 { buffer[index] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard fd >= 0, bound == 0 else { throw TestSupportError("cannot bind a datagram socket at \(path): errno \(errno)") }
+        var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        Thread { [self] in
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            defer { Foundation.close(fd) }
+            while !lock.withLock({ stopped }) {
+                let count = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+                if count > 0 {
+                    let text = String(decoding: buffer.prefix(count), as: UTF8.self)
+                    lock.withLock { received.append(text) }
+                } else if count == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                    return
+                }
+            }
+        }.start()
+    }
+
+    var messages: [String] { lock.withLock { received } }
+
+    /// Stops reading within 0.2 s (the receive timeout); the reader closes the socket.
+    func close() { lock.withLock { stopped = true } }
 }

@@ -33,8 +33,8 @@ struct TwilioBridgeProcess {
     }
 
     /// Starts the bridge and waits until it listens (and, if asked, is connected to the broker).
-    func start(connected: Bool = false) async throws -> RunningDTwin {
-        let bridge = try RunningDTwin(["bridge"], environment: environment)
+    func start(connected: Bool = false, extra: [String: String] = [:]) async throws -> RunningDTwin {
+        let bridge = try RunningDTwin(["bridge"], environment: environment.merging(extra) { $1 })
         guard await waitUntil(timeout: .seconds(20), { isListening(port: port) }) else {
             throw TestSupportError("the bridge did not listen on \(port):\n\(bridge.output)")
         }
