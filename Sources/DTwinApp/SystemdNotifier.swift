@@ -32,7 +32,9 @@ struct SystemdNotifier: Service {
         send("READY=1\nSTATUS=\(status)")
         let interval = watchdogInterval ?? .seconds(10)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await Task.sleep(for: min(interval, .seconds(10)))
+            // Cut short by the shutdown: the services after this one wait until it returns.
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: min(interval, .seconds(10))) }
+            if Task.isShuttingDownGracefully || Task.isCancelled { break }
             var message = "STATUS=\(status)"
             if watchdogInterval != nil { message += "\nWATCHDOG=1" }
             send(message)

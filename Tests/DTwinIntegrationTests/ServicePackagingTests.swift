@@ -116,6 +116,12 @@ import Testing
         bridge.process.signal(SIGTERM)
         #expect(await bridge.finish() == 0)
         #expect(await waitUntil(timeout: .seconds(5)) { listener.messages.last?.contains("STOPPING=1") == true }, "\(listener.messages)")
+        // Without a watchdog it reports every 10 s; a stop does not wait for the next report.
+        let quiet = try await setup.start(connected: true, extra: ["NOTIFY_SOCKET": socketPath])
+        #expect(await waitUntil(timeout: .seconds(15)) { listener.messages.filter { $0.contains("READY=1") }.count == 2 })
+        quiet.process.signal(SIGTERM)
+        #expect(await quiet.process.exited(within: .seconds(6)), "the stop waited for the notifier's next report")
+        #expect(await quiet.finish() == 0)
         listener.close()
     }
 }
