@@ -36,11 +36,11 @@ public enum Preflight {
             }
         }
         if configuration.store.kind == .sqlite && configuration.upstream.mode == .local,
-            let problem = writableFolder(of: configuration.store.path, key: "store.path")
+            let problem = writableFolder(for: configuration.store.path, isFolder: false, key: "store.path")
         {
             problems.append(problem)
         }
-        if configuration.spool.enabled, let problem = writableFolder(of: configuration.spool.path, key: "spool.path") {
+        if configuration.spool.enabled, let problem = writableFolder(for: configuration.spool.path, isFolder: true, key: "spool.path") {
             problems.append(problem)
         }
         if configuration.broker.tls, !configuration.ca.isEmpty, !FileManager.default.isReadableFile(atPath: configuration.ca) {
@@ -49,15 +49,15 @@ public enum Preflight {
         return problems
     }
 
-    /// A problem unless the folder that will hold `path` exists (or can be made in an existing
-    /// folder) and this user may write there.
-    static func writableFolder(of path: String, key: String) -> Problem? {
+    /// A problem unless this user may write where `path` goes: the folder that holds the file
+    /// `path`, or the folder `path` itself (`isFolder`), which start-up makes when its parent
+    /// exists.
+    static func writableFolder(for path: String, isFolder: Bool, key: String) -> Problem? {
         let url = URL(fileURLWithPath: path.isEmpty ? "." : path).standardizedFileURL
-        var folder = key == "spool.path" ? url : url.deletingLastPathComponent()
-        // The spool's folder is made at start-up when its parent exists.
-        if key == "spool.path" && !FileManager.default.fileExists(atPath: folder.path) { folder = folder.deletingLastPathComponent() }
-        var isFolder: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isFolder), isFolder.boolValue else {
+        var folder = isFolder ? url : url.deletingLastPathComponent()
+        if isFolder && !FileManager.default.fileExists(atPath: folder.path) { folder = folder.deletingLastPathComponent() }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: folder.path, isDirectory: &isDirectory), isDirectory.boolValue else {
             return Problem(key: key, message: "the folder \(folder.path.debugDescription) does not exist")
         }
         guard FileManager.default.isWritableFile(atPath: folder.path) else {

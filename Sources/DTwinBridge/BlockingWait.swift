@@ -1,3 +1,4 @@
+import DTwinContract
 import Dispatch
 import Synchronization
 
@@ -13,7 +14,5 @@ func blockingWait(timeout: Duration, _ work: @escaping @Sendable () async -> Voi
         await work()
         done.signal()
     }
-    let (seconds, attoseconds) = timeout.components
-    let nanoseconds = Int(seconds) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)
-    return done.wait(timeout: .now() + .nanoseconds(nanoseconds)) == .success
+    return done.wait(timeout: .now() + .nanoseconds(Int(timeout.nanoseconds))) == .success
 }

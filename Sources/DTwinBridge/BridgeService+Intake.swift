@@ -58,8 +58,7 @@ extension BridgeService {
         guard let twins else {
             let rejection = TwinRejection(
                 code: 501, message: "this bridge keeps no twins: it needs a twin table here (upstream.mode: local, or store.kind: dynamodb)")
-            let outbound = OutboundMessage(topic: tree.stateRejected(device), payload: rejection.jsonBytes, createdAtMillis: Timestamp.nowMillis())
-            do throws(SpoolError) { try publishQueue.enqueue(outbound, bounded: false) } catch {
+            do throws(SpoolError) { try publishQueue.enqueue(.twinRejection(rejection, device: device, tree: tree), bounded: false) } catch {
                 logger.error("the refusal of a state/set cannot be published", metadata: ["device": "\(device)", "error": "\(error)"])
             }
             return

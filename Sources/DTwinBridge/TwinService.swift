@@ -142,12 +142,15 @@ public final class TwinService: Service, Sendable {
 
     func reject(_ rejection: TwinRejection, device: DeviceName) async {
         logger.notice("twin change refused", metadata: ["device": "\(device)", "reason": "\(rejection.message)"])
-        let message = OutboundMessage(
-            topic: commands.tree.stateRejected(device), payload: rejection.jsonBytes, createdAtMillis: Timestamp.nowMillis())
+        await publish(.twinRejection(rejection, device: device, tree: commands.tree), what: "the refusal", device: device)
+    }
+
+    /// Queues `message` for the broker (never refused for space: the twin is stored already).
+    func publish(_ message: OutboundMessage, what: String, device: DeviceName) async {
         do throws(SpoolError) {
             try await commands.queue.enqueue(message, bounded: false)
         } catch {
-            logger.error("the refusal cannot be published", metadata: ["device": "\(device)", "error": "\(error)"])
+            logger.error("\(what) cannot be published", metadata: ["device": "\(device)", "error": "\(error)"])
         }
     }
 
@@ -228,11 +231,7 @@ public final class TwinService: Service, Sendable {
         live.note(.twin(document))
         let message = OutboundMessage(
             topic: commands.tree.state(device), payload: document.jsonBytes, createdAtMillis: Timestamp.nowMillis(), retain: true)
-        do throws(SpoolError) {
-            try await commands.queue.enqueue(message, bounded: false)
-        } catch {
-            logger.error("the twin document cannot be published", metadata: ["device": "\(device)", "error": "\(error)"])
-        }
+        await publish(message, what: "the twin document", device: device)
     }
 
     /// When (Unix ms) the loop must next wake to mark a pending key failed.
@@ -264,5 +263,12 @@ public final class TwinService: Service, Sendable {
                 logger.error("twin command not sent", metadata: ["device": "\(device)", "command": "\(command)", "error": "\(error)"])
             }
         }
+    }
+}
+
+extension OutboundMessage {
+    /// A refused change to a twin, for `<prefix>/<dev>/state/rejected`.
+    static func twinRejection(_ rejection: TwinRejection, device: DeviceName, tree: TopicTree) -> OutboundMessage {
+        OutboundMessage(topic: tree.stateRejected(device), payload: rejection.jsonBytes, createdAtMillis: Timestamp.nowMillis())
     }
 }

@@ -1,5 +1,6 @@
 import DTwinBridge
 import DTwinConfig
+import DTwinContract
 import DTwinMQTT
 import Foundation
 import Logging
@@ -61,7 +62,6 @@ final class SharedNumber: Sendable {
 extension Duration {
     /// `2.4 s`, for summary lines.
     var secondsText: String {
-        let (seconds, attoseconds) = components
-        return String(format: "%.1f s", Double(seconds) + Double(attoseconds) / 1e18)
+        String(format: "%.1f s", seconds)
     }
 }

@@ -210,10 +210,3 @@ public final class Dashboard: Sendable {
         return ByteBuffer(string: "data: \(json)\n\n")
     }
 }
-
-extension Duration {
-    fileprivate var seconds: Double {
-        let (whole, fraction) = components
-        return Double(whole) + Double(fraction) / 1e18
-    }
-}
