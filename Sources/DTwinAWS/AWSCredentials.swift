@@ -29,6 +29,12 @@ public struct AWSEnvironment: Sendable {
     /// Where the credentials were found, for messages (never the values).
     public var credentialsSource: String
 
+    /// The credentials, for what cannot run without them (DynamoDB, SigV4 signing, Lambda).
+    public func requiredCredentials() throws(AWSError) -> AWSCredentials {
+        guard let credentials else { throw AWSError.noCredentials }
+        return credentials
+    }
+
     /// Looks everything up; `readFile` returns a file's text or `nil` (tests give their own).
     public static func resolve(
         _ environment: [String: String], readFile: (String) -> String? = { try? String(contentsOfFile: $0, encoding: .utf8) }

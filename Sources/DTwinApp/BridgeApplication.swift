@@ -194,7 +194,7 @@ public struct BridgeApplication: Sendable {
         case .dynamodb:
             do throws(AWSError) {
                 let aws = try AWSEnvironment.resolve(environment)
-                guard let credentials = aws.credentials else { throw AWSError.noCredentials }
+                let credentials = try aws.requiredCredentials()
                 let client = try DynamoDBClient(endpoint: settings.endpoint, region: settings.region, credentials: credentials, http: .shared)
                 return DynamoDBTwinStore(table: settings.table, client: client, logger: logger)
             } catch {
@@ -213,7 +213,7 @@ public struct BridgeApplication: Sendable {
             var signer: SigV4?
             if settings.auth == .iam {
                 let aws = try AWSEnvironment.resolve(environment)
-                guard let credentials = aws.credentials else { throw AWSError.noCredentials }
+                let credentials = try aws.requiredCredentials()
                 let region = APIGatewayUpstream.region(ofInvokeURL: settings.url) ?? aws.region ?? configuration.store.region
                 signer = SigV4(credentials: credentials, region: region, service: "execute-api")
             }
@@ -232,7 +232,7 @@ public struct BridgeApplication: Sendable {
         let settings = configuration.upstream
         do throws(AWSError) {
             let aws = try AWSEnvironment.resolve(environment)
-            guard let credentials = aws.credentials else { throw AWSError.noCredentials }
+            let credentials = try aws.requiredCredentials()
             let region = LambdaUpstream.region(of: settings.function, fallback: aws.region ?? configuration.store.region)
             return try LambdaUpstream(
                 function: settings.function, endpoint: settings.endpoint, region: region, credentials: credentials,

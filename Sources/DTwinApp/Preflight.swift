@@ -29,7 +29,7 @@ public enum Preflight {
             || (configuration.upstream.mode == .apigw && configuration.upstream.auth == .iam)
         if needsAWS {
             do throws(AWSError) {
-                if try AWSEnvironment.resolve(environment).credentials == nil { throw AWSError.noCredentials }
+                _ = try AWSEnvironment.resolve(environment).requiredCredentials()
             } catch {
                 let key = configuration.store.kind == .dynamodb ? "store.kind" : "upstream.mode"
                 problems.append(Problem(key: key, message: "needs AWS credentials: \(error)"))
