@@ -33,6 +33,13 @@ stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT
 install -D -m 755 "$binary" "$stage/usr/bin/dtwin"
 install -D -m 644 packaging/dtwin.service "$stage/lib/systemd/system/dtwin.service"
+# dtwin@NAME.service: one instance of a group (README "Several instances"), the same unit with
+# DTWIN_INSTANCE=NAME and the settings of /etc/dtwin/NAME.env (its http.port, when several
+# instances share a machine); sharedGroup comes from dtwin.yaml or dtwin.env.
+sed -e 's/^Description=dtwin: /Description=dtwin instance %i: /' -e '/^ExecStart=/i Environment=DTWIN_INSTANCE=%i' \
+    -e '\|^EnvironmentFile=-/etc/dtwin/dtwin.env|a EnvironmentFile=-/etc/dtwin/%i.env' \
+    packaging/dtwin.service >"$stage/lib/systemd/system/dtwin@.service"
+chmod 644 "$stage/lib/systemd/system/dtwin@.service"
 install -D -m 644 packaging/dtwin.yaml "$stage/etc/dtwin/dtwin.yaml"
 for tool in setup.sh add-device.sh remove-device.sh lib.sh; do
     install -D -m 755 "broker-config/$tool" "$stage/usr/share/dtwin/broker-config/$tool"

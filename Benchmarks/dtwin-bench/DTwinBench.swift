@@ -14,6 +14,8 @@ import Synchronization
 ///    its own SQLite twin table, keeping every device's twin (`--upstream local`).
 /// 3. Latency at a fixed rate: device publish -> upstream arrival, p50/p99 (apigw only: the
 ///    local upstream has no receiver to time).
+/// With `--instances 1,2,3`, steps 2 and 3 run once for each count: that many bridges in one
+/// shared-subscription group (README: "Several instances"), each with its own spool.
 /// Prints figures; asserts nothing (targets are judged by people, not by the test suite).
 @main
 struct DTwinBench: AsyncParsableCommand {
@@ -51,8 +53,20 @@ struct DTwinBench: AsyncParsableCommand {
     @Option(help: "The dtwin executable (default: the one beside this benchmark).")
     var bridge: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Bridge instances, as a list: 1,2,3 measures one, two and three bridges in one shared-subscription group, one after the other. Default: one bridge alone.",
+            valueName: "N,N,..."))
+    var instances: String?
+
+    /// The instance counts to measure; `nil`: one bridge, not in a group.
+    var instanceCounts: [Int]? { instances.map { $0.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } } }
+
     func validate() throws {
         guard ["apigw", "local"].contains(upstream) else { throw ValidationError("--upstream is apigw or local") }
+        if let counts = instanceCounts, counts.isEmpty || counts.contains(where: { !(1...8).contains($0) }) {
+            throw ValidationError("--instances is a list of counts from 1 to 8, like 1,2,3")
+        }
     }
 
     func run() async throws {
@@ -76,68 +90,113 @@ struct DTwinBench: AsyncParsableCommand {
             print(String(format: "raw broker with mosquitto_pub -l (for comparison only): %.0f msg/s", reference))
         }
 
-        // 2 and 3. Through the bridge.
-        let latencies = LatencyRecorder()
-        let receiver = try await HTTPSink.start { query in latencies.record(query: query) }
+        // 2 and 3. Through the bridge: alone, or in groups of each size asked for.
+        let receiver = try await HTTPSink.start { query in Self.latencies.record(query: query) }
         defer { Task { await receiver.stop() } }
+        guard let counts = instanceCounts else {
+            return try await measureBridges(
+                count: 1, grouped: false, rawRate: raw, broker: broker, receiver: receiver, executable: executable, logger: logger)
+        }
+        for count in counts {
+            print("")
+            print("--- \(count) instance\(count == 1 ? "" : "s") in one shared-subscription group ---")
+            try await measureBridges(
+                count: count, grouped: true, rawRate: raw, broker: broker, receiver: receiver, executable: executable, logger: logger)
+        }
+    }
+
+    /// The receiver's latency samples (one receiver serves every run).
+    static let latencies = LatencyRecorder()
+
+    /// Runs `count` bridges (`grouped`: as instances of one shared-subscription group), measures
+    /// a burst and a steady rate through them, prints the figures and stops them.
+    func measureBridges(
+        count: Int, grouped: Bool, rawRate: Double, broker: MosquittoProcess, receiver: HTTPSink, executable: String, logger: Logger
+    ) async throws {
+        let latencies = Self.latencies
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let httpPort = try freeLoopbackPort()
-        let bridgeProcess = try ChildProcess(
-            executable: executable, arguments: ["bridge"],
-            environment: ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("DTWIN_") }.merging(
-                [
-                    "DTWIN_BROKER": broker.url, "DTWIN_UPSTREAM_MODE": upstream, "DTWIN_UPSTREAM_URL": receiver.url,
-                    "DTWIN_STORE_PATH": directory.appendingPathComponent("twin.sqlite").path, "DTWIN_LOGLEVEL": "warning",
-                    "DTWIN_SPOOL_PATH": directory.appendingPathComponent("spool").path, "DTWIN_SPOOL_ENABLED": "\(spool)",
-                    "DTWIN_CLIENTID": "bench-bridge", "DTWIN_HTTP_PORT": "\(httpPort)", "DTWIN_API_TOKEN": Self.apiToken,
-                ].merging(concurrency.map { ["DTWIN_UPSTREAM_CONCURRENCY": "\($0)"] } ?? [:]) { $1 }
-            ) { $1 },
-            outputFile: directory.appendingPathComponent("bridge.log").path)
-        // Delivered so far: what the receiver got, or (local) the bridge's own counter.
-        let local = upstream == "local"
-        let delivered = { @Sendable () -> Int in local ? Self.deliveredCount(httpPort: httpPort) : receiver.requestCount }
-        let poll = Duration.milliseconds(local ? 20 : 2)
-        defer {
-            bridgeProcess.signal(SIGTERM)
-            _ = bridgeProcess.waitForExit(timeout: 15)
+        // A group of its own for each run: the sessions of an earlier run's instances, still
+        // subscribed while away, would otherwise take their share of this one's messages.
+        let group = "bench\(count)"
+        let names = (1...count).map { grouped ? "b\($0)" : "" }
+        let status = try await MessageCollector(port: broker.port, filters: [grouped ? "dtwin/bridge/status/+" : "dtwin/bridge/status"])
+        var bridges: [(process: ChildProcess, httpPort: Int)] = []
+        for name in names {
+            let httpPort = try freeLoopbackPort()
+            var environment = [
+                "DTWIN_BROKER": broker.url, "DTWIN_UPSTREAM_MODE": upstream, "DTWIN_UPSTREAM_URL": receiver.url,
+                "DTWIN_STORE_PATH": directory.appendingPathComponent("twin.sqlite").path, "DTWIN_LOGLEVEL": "warning",
+                "DTWIN_SPOOL_PATH": directory.appendingPathComponent("spool").path, "DTWIN_SPOOL_ENABLED": "\(spool)",
+                "DTWIN_CLIENTID": "bench-bridge", "DTWIN_HTTP_PORT": "\(httpPort)", "DTWIN_API_TOKEN": Self.apiToken,
+            ].merging(concurrency.map { ["DTWIN_UPSTREAM_CONCURRENCY": "\($0)"] } ?? [:]) { $1 }
+            if grouped { environment.merge(["DTWIN_INSTANCE": name, "DTWIN_SHAREDGROUP": group]) { $1 } }
+            let process = try ChildProcess(
+                executable: executable, arguments: ["bridge"],
+                environment: ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("DTWIN_") }.merging(environment) { $1 },
+                outputFile: directory.appendingPathComponent("bridge\(name).log").path)
+            bridges.append((process, httpPort))
         }
-        let publisher = try await connectedClient(broker: broker, id: "bench-devices", logger: logger)
-        let status = try await MessageCollector(port: broker.port, filters: ["dtwin/bridge/status"])
-        guard await status.waitFor(timeout: .seconds(30), { $0.last?.payload == Array("online".utf8) }) else {
-            throw TestSupportError("the bridge did not come online; see its log")
+        defer { for bridge in bridges where bridge.process.isRunning { bridge.process.signal(SIGTERM) } }
+        /// Stops the bridges, then ends their persistent sessions, so that no later run's
+        /// messages are queued for them.
+        func stopBridges() async {
+            for bridge in bridges { bridge.process.signal(SIGTERM) }
+            for bridge in bridges { _ = await bridge.process.exited(within: .seconds(15)) }
+            for id in names.map({ grouped ? "bench-bridge-\($0)" : "bench-bridge" }) {
+                guard
+                    let client = try? MQTTClient(
+                        configuration: MQTTClientConfiguration(port: broker.port, clientID: id, cleanSession: true), logger: logger)
+                else { continue }
+                client.start()
+                try? await client.waitUntilConnected(timeout: .seconds(5))
+                await client.close()
+            }
+        }
+        let online = await status.waitFor(timeout: .seconds(30)) { messages in
+            Set(messages.filter { $0.payload == Array("online".utf8) }.map(\.topic)).count >= count
         }
         await status.close()
-        let streams = try (0..<dashboards).map { _ in try DashboardStream(port: httpPort, token: Self.apiToken) }
+        guard online else { throw TestSupportError("the bridges did not come online; see their logs") }
+        // Delivered so far: what the receiver got, or (local) the bridges' own counters.
+        let local = upstream == "local"
+        let ports = bridges.map(\.httpPort)
+        let delivered = { @Sendable () -> Int in local ? ports.reduce(0) { $0 + Self.deliveredCount(httpPort: $1) } : receiver.requestCount }
+        let poll = Duration.milliseconds(local ? 20 : 2)
+        let pids = bridges.map(\.process.pid)
+        let bridgeCPU = { pids.reduce(0) { $0 + cpuSeconds(pid: $1) } }
+        let publisher = try await connectedClient(broker: broker, id: "bench-devices", logger: logger)
+        let streams = try (0..<dashboards).map { _ in try DashboardStream(port: bridges[0].httpPort, token: Self.apiToken) }
         defer { for stream in streams { stream.stop() } }
         if dashboards > 0 { print("dashboards: \(dashboards) live streams open (GET /api/events)") }
 
         // Warm-up: connections, caches.
+        let warmUpBase = delivered()
         try await publishBurst(publisher, count: 2000, offset: 0)
-        _ = await waitUntil(timeout: .seconds(60)) { delivered() >= 2000 }
+        _ = await waitUntil(timeout: .seconds(60)) { delivered() >= warmUpBase + 2000 }
         // What the twins cost shows as the documents the bridge publishes (local only).
         let documents = try await MessageCollector(port: broker.port, filters: ["dtwin/+/state"])
 
         let before = delivered()
-        let cpuBefore = (bridge: cpuSeconds(pid: bridgeProcess.pid), broker: cpuSeconds(pid: broker.pid), bench: cpuSeconds(pid: getpid()))
+        let cpuBefore = (bridge: bridgeCPU(), broker: cpuSeconds(pid: broker.pid), bench: cpuSeconds(pid: getpid()))
         let start = ContinuousClock.now
         try await publishBurst(publisher, count: messages, offset: 2000)
         let done = await waitUntil(timeout: .seconds(300), interval: poll) { delivered() >= before + messages }
         let elapsed = ContinuousClock.now - start
-        let count = delivered() - before
-        let throughput = Double(count) / elapsed.seconds
+        let received = delivered() - before
+        let throughput = Double(received) / elapsed.seconds
         print(
             String(
                 format: "bridge burst (%@, %d devices, QoS 1): %.0f msg/s (%d delivered in %.2f s)%@",
-                upstream, devices, throughput, count, elapsed.seconds, done ? "" : " INCOMPLETE"))
-        print(String(format: "bridge / raw broker: %.0f%%", throughput / raw * 100))
-        let bridgeCPU = cpuSeconds(pid: bridgeProcess.pid) - cpuBefore.bridge
+                upstream, devices, throughput, received, elapsed.seconds, done ? "" : " INCOMPLETE"))
+        print(String(format: "bridge / raw broker: %.0f%%", throughput / rawRate * 100))
+        let burstCPU = bridgeCPU() - cpuBefore.bridge
         print(
             String(
-                format: "CPU during the burst (2 cores = %.1f s available): bridge %.2f s (%.0f µs/msg), broker %.2f s, publisher+receiver %.2f s",
-                elapsed.seconds * 2, bridgeCPU, bridgeCPU / Double(messages) * 1e6, cpuSeconds(pid: broker.pid) - cpuBefore.broker,
-                cpuSeconds(pid: getpid()) - cpuBefore.bench))
+                format: "CPU during the burst (2 cores = %.1f s available): bridge%@ %.2f s (%.0f µs/msg), broker %.2f s, publisher+receiver %.2f s",
+                elapsed.seconds * 2, count > 1 ? "s together" : "", burstCPU, burstCPU / Double(messages) * 1e6,
+                cpuSeconds(pid: broker.pid) - cpuBefore.broker, cpuSeconds(pid: getpid()) - cpuBefore.bench))
 
         if local {
             // Retained documents a new subscriber got, plus the ones published during the burst.
@@ -146,16 +205,18 @@ struct DTwinBench: AsyncParsableCommand {
             )
         }
         await documents.close()
+        let rss = { pids.map { peakRSS(pid: $0) }.joined(separator: ", ") }
         guard !local else {
             print("latency: not measured with --upstream local (no receiver to time)")
-            print("bridge peak RSS (VmHWM): \(peakRSS(pid: bridgeProcess.pid))")
+            print("bridge peak RSS (VmHWM): \(rss())")
             await publisher.close()
+            await stopBridges()
             return
         }
 
         // 3. Latency at a steady rate.
         latencies.reset()
-        let steadyCPU = cpuSeconds(pid: bridgeProcess.pid)
+        let steadyCPU = bridgeCPU()
         let pushesBefore = streams.reduce(0) { $0 + $1.pushes }
         let latencyBase = receiver.requestCount
         let total = rate * seconds
@@ -180,14 +241,15 @@ struct DTwinBench: AsyncParsableCommand {
         let steadySeconds = (ContinuousClock.now - phaseStart).seconds
         print(
             String(
-                format: "bridge CPU at %d msg/s from %d devices: %.1f%% of one core%@", rate, devices,
-                (cpuSeconds(pid: bridgeProcess.pid) - steadyCPU) / steadySeconds * 100,
+                format: "bridge%@ CPU at %d msg/s from %d devices: %.1f%% of one core%@", count > 1 ? "s'" : "", rate, devices,
+                (bridgeCPU() - steadyCPU) / steadySeconds * 100,
                 dashboards > 0
                     ? String(
                         format: ", %d dashboards got %.1f pushes a second each", dashboards,
                         Double(streams.reduce(0) { $0 + $1.pushes } - pushesBefore) / steadySeconds / Double(dashboards)) : ""))
-        print("bridge peak RSS (VmHWM): \(peakRSS(pid: bridgeProcess.pid))")
+        print("bridge peak RSS (VmHWM): \(rss())")
         await publisher.close()
+        await stopBridges()
     }
 
     static let apiToken = "bench-token"

@@ -124,7 +124,8 @@ public struct BridgeApplication: Sendable {
         bridge = BridgeService(
             mqtt: mqtt, upstream: upstream, spool: spool, publishQueue: queue, dispatcher: dispatcher, registry: registry,
             smsRelay: relay, twins: twins, live: live,
-            tree: configuration.topicPrefix, maxPayload: configuration.maxPayload,
+            tree: configuration.topicPrefix, group: BridgeGroup(instance: configuration.instance, sharedGroup: configuration.sharedGroup),
+            maxPayload: configuration.maxPayload,
             retryPolicy: RetryPolicy(initial: retry.initial, maximum: retry.max, maxAge: retry.maxAge),
             concurrency: configuration.upstream.concurrency, shutdownTimeout: configuration.shutdownTimeout,
             metrics: PrometheusMetricsFactory(registry: metrics), logger: logger,
@@ -261,26 +262,26 @@ public struct BridgeApplication: Sendable {
         }
     }
 
-    /// Locks `spool.path` for this process (`nil` with `spool.enabled: false`); throws
+    /// Locks the spool's folder (``DTwinConfiguration/spoolFolder``) for this process (`nil` with `spool.enabled: false`); throws
     /// ``BridgeAlreadyRunning`` when another bridge holds it.
     static func lockSpool(_ configuration: DTwinConfiguration) throws -> SpoolLock? {
         guard configuration.spool.enabled else { return nil }
-        let folder = URL(fileURLWithPath: configuration.spool.path.trimmingTrailingSlashes()).standardizedFileURL.path
+        let folder = URL(fileURLWithPath: configuration.spoolFolder).standardizedFileURL.path
         try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let lock: SpoolLock?
         do throws(SpoolError) { lock = try SpoolLock(folder: folder) } catch { throw ConfigurationError(key: "spool.path", message: "\(error)") }
-        guard let lock else { throw BridgeAlreadyRunning(clientId: configuration.clientId, spool: folder) }
+        guard let lock else { throw BridgeAlreadyRunning(clientId: configuration.bridgeClientId, spool: folder) }
         return lock
     }
 
-    /// The spool in `spool.path` (a folder), or `nil` with `spool.enabled: false`.
+    /// The spool in its folder (`spool.path`, `-<instance>` for one of several), or `nil` with `spool.enabled: false`.
     public static func openSpool(_ configuration: DTwinConfiguration, logger: Logger) throws -> Spool? {
         let settings = configuration.spool
         guard settings.enabled else {
             logger.warning("spool.enabled is false: messages wait in memory only, and a crash loses the undelivered ones")
             return nil
         }
-        let path = settings.path.trimmingTrailingSlashes() + "/spool.sqlite"
+        let path = configuration.spoolFolder + "/spool.sqlite"
         do throws(SpoolError) {
             return try Spool(path: path, maxBytes: settings.maxBytes, durability: settings.sync == .full ? .full : .normal)
         } catch {
@@ -319,6 +320,6 @@ public struct BridgeAlreadyRunning: Error, CustomStringConvertible {
     public let spool: String
 
     public var description: String {
-        "another dtwin bridge (clientId \(clientId), spool \(spool)) is running: stop it first, or give this one its own spool.path and clientId"
+        "another dtwin bridge (clientId \(clientId), spool \(spool)) is running: stop it first, or give this one its own instance name (several bridges: README \"Several instances\")"
     }
 }

@@ -40,7 +40,7 @@ public enum Preflight {
         {
             problems.append(problem)
         }
-        if configuration.spool.enabled, let problem = writableFolder(for: configuration.spool.path, isFolder: true, key: "spool.path") {
+        if configuration.spool.enabled, let problem = writableFolder(for: configuration.spoolFolder, isFolder: true, key: "spool.path") {
             problems.append(problem)
         }
         if configuration.broker.tls, !configuration.ca.isEmpty, !FileManager.default.isReadableFile(atPath: configuration.ca) {

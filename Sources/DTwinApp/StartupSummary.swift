@@ -23,12 +23,12 @@ public enum StartupSummary {
         let overrides = loaded.overrides.isEmpty ? "" : ", overridden by \(loaded.overrides.joined(separator: ", "))"
         return [
             "dtwin \(DTwinVersion.current) bridge starting with \(source)\(overrides)",
-            "broker \(configuration.broker) as client id \(configuration.clientId), topics under \(configuration.topicPrefix.prefix)/",
+            "broker \(configuration.broker) as client id \(configuration.bridgeClientId), topics under \(configuration.topicPrefix.prefix)/",
             "upstream: \(upstream(configuration))",
             "store: \(store(configuration, absolute: absolute))",
             "spool: "
                 + (configuration.spool.enabled
-                    ? "\(absolute(configuration.spool.path)) (sync \(configuration.spool.sync.rawValue), at most \(configuration.spool.maxBytes / 1_000_000) MB)"
+                    ? "\(absolute(configuration.spoolFolder)) (sync \(configuration.spool.sync.rawValue), at most \(configuration.spool.maxBytes / 1_000_000) MB)"
                     : "off (spool.enabled false): undelivered messages are lost if the process dies"),
             "HTTP: http://\(configuration.http.host):\(configuration.http.port) (Twilio webhooks, /healthz, /readyz, /metrics); "
                 + (environment["DTWIN_API_TOKEN"].map { !$0.isEmpty } == true

@@ -35,11 +35,11 @@ extension BridgeService {
             applyTwinSet(payload, device: device)
         case .deviceStatus(let device, let status):
             registry.noteStatus(device, status)
-            twins?.noteStatus(device, status)
+            twins?.noteStatus(device, status, atMillis: now)
             live.note(.status(device: device.rawValue, status: status, atMillis: now))
             logger.info("device status", metadata: ["device": "\(device)", "status": "\(status)"])
-        case .bridgeStatus(let status, let retained):
-            keepStatusOnline(status, retained: retained)
+        case .bridgeStatus(let status, let retained, let instance):
+            noteBridgeStatus(status, retained: retained, instance: instance)
         case .ownTopic:
             break
         case .ignore(let reason):
@@ -70,22 +70,28 @@ extension BridgeService {
         }
     }
 
-    /// `<prefix>/bridge/status` is this bridge's while it runs: anything there but `online` is
-    /// someone else's doing (or a last will left by an earlier run, seen at subscribe time) and is
-    /// put right at once, so nobody can make the bridge look down. Its own `offline` comes only
-    /// once it is stopping, and is left alone.
-    func keepStatusOnline(_ status: String, retained: Bool) {
-        guard status != "online", !delivery.isStopping, let birth = mqtt.configuration.birth else { return }
-        let metadata: Logger.Metadata = ["topic": "\(birth.topic)", "status": "\(status.debugDescription)"]
-        if retained {
-            logger.info("an earlier bridge status was left on the broker; publishing online", metadata: metadata)
-        } else {
-            logger.warning("someone else published the bridge's status; publishing online again", metadata: metadata)
-        }
-        do {
-            try mqtt.publishWithoutWaiting(topic: birth.topic, payload: birth.payload, qos: birth.qos, retain: true)
-        } catch {
-            logger.error("cannot publish the bridge's online status", metadata: ["error": "\(error)"])
+    /// A bridge status seen on the broker (``BridgeStatusBook``): the topics this bridge keeps
+    /// `online` while it runs are put right at once if they say anything else (someone else's
+    /// doing, or a last will left by an earlier run, seen at subscribe time), so nobody can make
+    /// the bridge look down. Its own `offline` comes only once it is stopping, and is left alone.
+    func noteBridgeStatus(_ status: String, retained: Bool, instance: String?) {
+        let repairs = statusBook.withLock { $0.note(status, instance: instance, stopping: delivery.isStopping) }
+        for repair in repairs {
+            guard let birth = mqtt.configuration.birth else { return }
+            let topic = repair == .ownStatus ? birth.topic : tree.bridgeStatus
+            let metadata: Logger.Metadata = ["topic": "\(topic)", "status": "\(status.debugDescription)"]
+            if repair == .groupStatus {
+                logger.info("the bridge group's status is not online while this instance runs; publishing online", metadata: metadata)
+            } else if retained {
+                logger.info("an earlier bridge status was left on the broker; publishing online", metadata: metadata)
+            } else {
+                logger.warning("someone else published the bridge's status; publishing online again", metadata: metadata)
+            }
+            do {
+                try mqtt.publishWithoutWaiting(topic: topic, payload: birth.payload, qos: birth.qos, retain: true)
+            } catch {
+                logger.error("cannot publish the bridge's online status", metadata: ["topic": "\(topic)", "error": "\(error)"])
+            }
         }
     }
 
@@ -155,6 +161,12 @@ extension BridgeService {
     func resume(from spool: Spool) throws {
         let entries = try spool.entries()
         for entry in entries {
+            // The previous run may have stopped before its twin writer wrote what these said
+            // (it writes every 250 ms). Noted again with the time they came in; whatever was
+            // written since is newer and stays.
+            let decoded = DevicePayload.decode(entry.message.payload)
+            registry.noteMessage(entry.message.device, decoded: decoded, atMillis: entry.message.receivedAtMillis)
+            twins?.noteMessage(entry.message.device, payload: decoded, atMillis: entry.message.receivedAtMillis)
             delivery.scheduler.enqueue(DeliveryService.Job(message: entry.message, spooled: entry.seq), lane: entry.message.device.rawValue)
         }
         if !entries.isEmpty || spool.outboundCount > 0 {

@@ -60,13 +60,18 @@ extension BridgeService {
         }
     }
 
-    /// `offline`, retained, as the last will says: the broker sends the will only when a client vanishes.
+    /// `offline`, retained, as the last will says: the broker sends the will only when a client
+    /// vanishes. The last instance of a group that is online says so for the group too.
     func announceOffline() async {
         guard let will = mqtt.configuration.will else { return }
-        do {
-            try await mqtt.publish(topic: will.topic, payload: will.payload, qos: will.qos, retain: will.retain, timeout: .seconds(2))
-        } catch {
-            logger.warning("could not publish offline status", metadata: ["error": "\(error)"])
+        var topics = [will.topic]
+        if statusBook.withLock(\.isLastOnline) { topics.append(tree.bridgeStatus) }
+        for topic in topics {
+            do {
+                try await mqtt.publish(topic: topic, payload: will.payload, qos: will.qos, retain: will.retain, timeout: .seconds(2))
+            } catch {
+                logger.warning("could not publish offline status", metadata: ["topic": "\(topic)", "error": "\(error)"])
+            }
         }
     }
 

@@ -23,6 +23,10 @@ public final class BridgeService: Service, Sendable {
     let mqtt: MQTTClient
     let upstream: any Upstream
     let tree: TopicTree
+    /// This bridge's place among several (README: "Several instances"); alone by default.
+    let group: BridgeGroup
+    /// Who says the bridge is up (``BridgeStatusBook``).
+    let statusBook: Mutex<BridgeStatusBook>
     let maxPayload: Int
     let shutdownTimeout: Duration
     let logger: Logger
@@ -45,7 +49,9 @@ public final class BridgeService: Service, Sendable {
 
     public init(
         mqtt: MQTTClient, upstream: any Upstream, spool: Spool?, publishQueue: PublishQueue, dispatcher: CommandDispatcher,
-        registry: DeviceRegistry, smsRelay: SMSRelay?, twins: TwinService? = nil, live: LiveEvents = LiveEvents(), tree: TopicTree, maxPayload: Int,
+        registry: DeviceRegistry, smsRelay: SMSRelay?, twins: TwinService? = nil, live: LiveEvents = LiveEvents(), tree: TopicTree,
+        group: BridgeGroup = BridgeGroup(),
+        maxPayload: Int,
         retryPolicy: RetryPolicy,
         concurrency: Int,
         shutdownTimeout: Duration, metrics: any MetricsFactory = NOOPMetricsHandler.instance, logger: Logger,
@@ -64,6 +70,8 @@ public final class BridgeService: Service, Sendable {
         self.twins = twins
         self.live = live
         self.tree = tree
+        self.group = group
+        self.statusBook = Mutex(BridgeStatusBook(instance: group.instance))
         self.maxPayload = maxPayload
         self.shutdownTimeout = shutdownTimeout
         self.logger = logger
@@ -133,14 +141,15 @@ public final class BridgeService: Service, Sendable {
         try await beforeConnecting()
         if let spool { try resume(from: spool) }
         mqtt.handleMessages { [self] message in accept(message) }
-        for filter in tree.bridgeSubscriptions { mqtt.addSubscription(filter, qos: .atLeastOnce) }
+        let subscriptions = tree.bridgeSubscriptions(sharedGroup: group.sharedGroup)
+        for filter in subscriptions { mqtt.addSubscription(filter, qos: .atLeastOnce) }
         mqtt.start()
-        logger.info(
-            "bridge started",
-            metadata: [
-                "broker": "\(mqtt.configuration.endpointDescription)", "upstream": "\(upstream.name)",
-                "topics": "\(tree.bridgeSubscriptions.joined(separator: " "))",
-            ])
+        var metadata: Logger.Metadata = [
+            "broker": "\(mqtt.configuration.endpointDescription)", "upstream": "\(upstream.name)",
+            "topics": "\(subscriptions.joined(separator: " "))",
+        ]
+        if !group.instance.isEmpty { metadata["instance"] = "\(group.instance)" }
+        logger.info("bridge started", metadata: metadata)
         // The delivery workers (DeliveryService), the publisher (OutboundPublisher), the spool's
         // removals (SpoolMaintenance) and the stats line (StatsReporter) are services of their
         // own in the same group. The bridge takes messages in until SIGTERM/SIGINT (or
@@ -157,5 +166,18 @@ extension BridgeCounters.Snapshot {
             "received": "\(received)", "delivered": "\(delivered)", "retries": "\(retries)",
             "deadLettered": "\(deadLettered)", "replies": "\(replies)", "lost": "\(lost)",
         ]
+    }
+}
+
+/// Where one bridge stands among several on a shared subscription (README: "Several instances").
+public struct BridgeGroup: Sendable, Equatable {
+    /// This bridge's name in the group; empty when it runs alone.
+    public var instance: String
+    /// The `$share/<group>/` of its subscriptions; empty: plain subscriptions.
+    public var sharedGroup: String
+
+    public init(instance: String = "", sharedGroup: String = "") {
+        self.instance = instance
+        self.sharedGroup = sharedGroup
     }
 }

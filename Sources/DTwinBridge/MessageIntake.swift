@@ -14,9 +14,10 @@ enum IntakeDecision: Equatable {
     case sms(DeviceName, String)
     /// A request to change a device's twin (`<dev>/state/set`).
     case twinSet(DeviceName, [UInt8])
-    /// What `<prefix>/bridge/status` says (it matches `<prefix>/+/status`), and whether it came
-    /// from the broker's retained store (at subscribe time) rather than live.
-    case bridgeStatus(String, retained: Bool)
+    /// What `<prefix>/bridge/status` says (it matches `<prefix>/+/status`; `instance` nil), or
+    /// `<prefix>/bridge/status/<instance>` (one of several bridges), and whether it came from
+    /// the broker's retained store (at subscribe time) rather than live.
+    case bridgeStatus(String, retained: Bool, instance: String?)
     /// The bridge's own other topics (dead letters, IP-command copies, twin documents and
     /// refusals): nothing to do.
     case ownTopic
@@ -65,7 +66,9 @@ enum MessageIntake {
             if kind == .up { return deadLetter("\(error)") }
             return .ignore("\(error)")
         case .bridgeStatus:
-            return .bridgeStatus(String(decoding: message.payload.prefix(64), as: UTF8.self), retained: message.retain)
+            return .bridgeStatus(String(decoding: message.payload.prefix(64), as: UTF8.self), retained: message.retain, instance: nil)
+        case .instanceStatus(let instance):
+            return .bridgeStatus(String(decoding: message.payload.prefix(64), as: UTF8.self), retained: message.retain, instance: instance)
         case .twin(let device, .set):
             // A retained request would be applied again at every start, undoing later changes.
             guard !message.retain else { return .ignore("a retained state/set is not applied (publish it without retain)") }

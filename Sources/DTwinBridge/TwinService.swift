@@ -12,14 +12,17 @@ import Synchronization
 /// online/offline) becomes `reported`.
 ///
 /// Reports are gathered in memory and written once per device per turn (at most four turns a
-/// second), so a burst of readings costs one twin write per device, not one per message. Writes
-/// are conditional on the version read; a conflict is read again and retried. Every stored
-/// change is published, retained, on `<prefix>/<dev>/state` (through the publish queue, so it
-/// survives a broker outage: the newest document of each device, not every one).
+/// second), so a burst of readings costs one twin write per device, not one per message. Each
+/// reported value carries its time (the device's `ts`, else when it was received), and a late
+/// one never overwrites a newer one: several bridge instances share a device's messages, in no
+/// particular order. Writes are conditional on the version read; a conflict is read again and
+/// retried, which is also how several instances agree on who sends a command (``TwinDocument/sending(keys:atMillis:unlessSentWithin:)``).
+/// Every stored change is published, retained, on `<prefix>/<dev>/state` (through the publish
+/// queue, so it survives a broker outage: the newest document of each device, not every one).
 public final class TwinService: Service, Sendable {
     /// What a device said, merged per device until the next turn.
     struct Report: Sendable {
-        var fields: [String: JSONValue] = [:]
+        var fields: [String: TwinDocument.Report] = [:]
         /// It came (back) online or booted: its pending commands go out again.
         var cameBack = false
     }
@@ -34,8 +37,6 @@ public final class TwinService: Service, Sendable {
     /// The earliest deadline (Unix ms) of each device's pending keys, as last written: the
     /// loop wakes then to mark them failed, so the published document says so on time.
     private let deadlines = Mutex<[DeviceName: Int64]>([:])
-    /// When each device was last sent each command (Unix ms), for ``returnGuardMillis``.
-    private let recentlySent = Mutex<[DeviceName: [String: Int64]]>([:])
     private let signal = ChangeSignal()
 
     public init(
@@ -54,25 +55,33 @@ public final class TwinService: Service, Sendable {
     // MARK: what devices say (the intake calls these; they never block)
 
     func noteMessage(_ device: DeviceName, payload: DevicePayload, atMillis: Int64) {
+        let at = Self.reportTime(device: payload.timestampMillis, received: atMillis)
         var fields = payload.state
         if payload.kind == .reading, let value = payload.value {
             fields["value"] = .number(value)
-            fields["at"] = .string(Timestamp.iso8601(millis: payload.timestampMillis ?? atMillis))
+            fields["at"] = .string(Timestamp.iso8601(millis: at))
             if let unit = payload.unit { fields["unit"] = .string(unit) }
         }
         // A cellular device has no status: any message says it is awake, and listening for a
         // short while (a Super SIM takes IP commands then), so what waits for it goes now.
-        note(device, fields: fields, cameBack: payload.kind == .awake || commands.isCellular(device))
+        note(device, fields: fields, at: at, cameBack: payload.kind == .awake || commands.isCellular(device))
     }
 
-    func noteStatus(_ device: DeviceName, _ status: String) {
-        note(device, fields: ["online": .bool(status == "online")], cameBack: status == "online")
+    func noteStatus(_ device: DeviceName, _ status: String, atMillis: Int64) {
+        note(device, fields: ["online": .bool(status == "online")], at: atMillis, cameBack: status == "online")
     }
 
-    private func note(_ device: DeviceName, fields: [String: JSONValue], cameBack: Bool) {
+    /// A device's own time decides the order of its reports, unless its clock is clearly not
+    /// set (more than a day from the bridge's): then the time it was received.
+    static func reportTime(device: Int64?, received: Int64) -> Int64 {
+        guard let device, abs(device - received) <= 86_400_000 else { return received }
+        return device
+    }
+
+    private func note(_ device: DeviceName, fields: [String: JSONValue], at: Int64, cameBack: Bool) {
         guard !fields.isEmpty || cameBack else { return }
         reports.withLock { reports in
-            reports[device, default: Report()].fields.merge(fields) { $1 }
+            reports[device, default: Report()].fields.merge(fields.mapValues { TwinDocument.Report($0, atMillis: at) }) { $0.newer($1) }
             if cameBack { reports[device]!.cameBack = true }
         }
         signal.changed()
@@ -97,15 +106,24 @@ public final class TwinService: Service, Sendable {
     /// `waitingForCommands: false` returns once the twin is stored and sends in the background
     /// (the MQTT thread calls it, and must not wait for the broker's acknowledgements it reads).
     /// A crash before they are sent loses nothing: they are pending in the stored twin, and go
-    /// out when the device's retained `online` arrives at the next start.
+    /// out at the device's next return (its retained `online` at the next start, once
+    /// ``returnGuardMillis`` has passed).
     public func setDesired(
         _ patch: [String: JSONValue], for device: DeviceName, ifVersion: Int64?, waitingForCommands: Bool = true
     ) async throws -> Result<TwinDocument, TwinRefusal> {
         let now = Timestamp.nowMillis()
         let schema = schema(device)
-        let result = try await update(device) { document in document.settingDesired(patch, ifVersion: ifVersion, schema: schema, atMillis: now) }
-        if case .success(let document) = result, document.reported["online"] == .bool(true) {
-            let commands = document.commandsToSend(since: now)
+        var commands: [String] = []
+        let result = try await update(device) { document in
+            commands = []
+            let changed = document.settingDesired(patch, ifVersion: ifVersion, schema: schema, atMillis: now)
+            // Online: what this change made pending goes now, and the twin says it went.
+            guard case .success(let next) = changed, next.reported["online"] == .bool(true) else { return changed }
+            let (sending, due) = next.sending(keys: next.keysPending(since: now), atMillis: now)
+            commands = due
+            return .success(sending)
+        }
+        if !commands.isEmpty {
             if waitingForCommands {
                 await send(commands, to: device)
             } else {
@@ -189,15 +207,18 @@ public final class TwinService: Service, Sendable {
         for (device, report) in batch {
             do {
                 let schema = schema(device)
-                let result = try await update(device) { .success($0.settingReported(report.fields, schema: schema, atMillis: now)) }
-                // Back: everything that waits (not what went out just now). Otherwise what this
-                // report made pending: the device had the value and lost it, so it goes at once.
-                if case .success(let document) = result {
-                    let due =
-                        report.cameBack
-                        ? notSentRecently(document.commandsToSend, to: device, atMillis: now) : document.commandsToSend(since: now)
-                    if !due.isEmpty { await send(due, to: device, from: .twin) }
+                var due: [String] = []
+                _ = try await update(device) { document in
+                    let reported = document.settingReported(report.fields, schema: schema, atMillis: now)
+                    // Back: everything that waits (not what went out just now, here or from
+                    // another instance). Otherwise what this report made pending: the device had
+                    // the value and lost it, so it goes at once.
+                    let keys = report.cameBack ? nil : reported.keysPending(since: now)
+                    let (next, commands) = reported.sending(keys: keys, atMillis: now, unlessSentWithin: Self.returnGuardMillis)
+                    due = commands
+                    return .success(next)
                 }
+                if !due.isEmpty { await send(due, to: device, from: .twin) }
             } catch {
                 logger.error("the twin cannot be updated", metadata: ["device": "\(device)", "error": "\(error)"])
             }
@@ -241,20 +262,13 @@ public final class TwinService: Service, Sendable {
     /// `awake` message, or a retained status the broker delivers live and again when the bridge
     /// subscribes. A command sent to it this recently is not sent again on a return; it stays
     /// pending, and goes at a later return if the device never reports the value.
+    /// The twin keeps when each command went (`Pending.sentMillis`), so the guard holds across
+    /// restarts and across instances.
     static let returnGuardMillis: Int64 = 10_000
-
-    func notSentRecently(_ commands: [String], to device: DeviceName, atMillis now: Int64) -> [String] {
-        recentlySent.withLock { sent in
-            sent[device] = sent[device]?.filter { now - $0.value < Self.returnGuardMillis }
-            return commands.filter { sent[device]?[$0] == nil }
-        }
-    }
 
     /// Sends `commands` in order; each is durable in the spool once `send` returns. `origin`
     /// says whether it waits a moment for the broker (a person's change) or not (the loop).
     func send(_ commands: [String], to device: DeviceName, from origin: CommandDispatcher.Origin = .person) async {
-        let now = Timestamp.nowMillis()
-        recentlySent.withLock { sent in for command in commands { sent[device, default: [:]][command] = now } }
         for command in commands {
             do {
                 let route = try await self.commands.send(command, to: device, from: origin)

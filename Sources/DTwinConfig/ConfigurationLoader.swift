@@ -77,9 +77,17 @@ public enum ConfigurationLoader {
         if config.upstream.mode == .lambda && config.upstream.function.isEmpty {
             throw ConfigurationError(key: "upstream.function", message: "is required when upstream.mode is lambda (a function name or ARN)")
         }
+        // Both become parts of names: a topic level (`$share/<group>/`, `bridge/status/<instance>`),
+        // a client id and a folder; so the device names' rules.
         for (key, value) in [("instance", config.instance), ("sharedGroup", config.sharedGroup)] where !value.isEmpty {
+            do { _ = try DeviceName(validating: value) } catch {
+                throw ConfigurationError(key: key, message: "\(value.debugDescription) \(error.reason)")
+            }
+        }
+        if !config.sharedGroup.isEmpty && config.instance.isEmpty {
             throw ConfigurationError(
-                key: key, message: "several bridges on a shared subscription are not supported by this version: leave it empty")
+                key: "instance",
+                message: "is required with sharedGroup: each bridge of the group needs a name of its own (its client id, session and spool)")
         }
         if config.upstream.retry.initial > config.upstream.retry.max {
             throw ConfigurationError(key: "upstream.retry.initial", message: "must not be longer than upstream.retry.max")

@@ -155,10 +155,21 @@ public struct DTwinConfiguration: Sendable, Equatable {
     public var shutdownTimeout: Duration = .seconds(10)
     public var logLevel: LogLevel = .info
     public var logFormat: LogFormat = .text
-    /// Several bridges on one broker (README: "Configuration"): a name for each, and the group of their
-    /// `$share/<group>/…` subscriptions. Empty: one bridge, which is all this version runs.
+    /// Several bridges on one broker (README: "Several instances"): a name for each, and the
+    /// group of their `$share/<group>/…` subscriptions. Empty: one bridge.
     public var instance: String = ""
     public var sharedGroup: String = ""
 
     public init() {}
+
+    /// The client id this bridge connects with: `clientId`, and `-<instance>` when it is one of
+    /// several, so that each keeps its own persistent session on the broker.
+    public var bridgeClientId: String { instance.isEmpty ? clientId : "\(clientId)-\(instance)" }
+
+    /// The folder of this bridge's spool: `spool.path`, and `-<instance>` when it is one of
+    /// several, so that instances sharing one working folder never share a spool.
+    public var spoolFolder: String {
+        let path = spool.path.trimmingTrailingSlashes()
+        return instance.isEmpty ? path : "\(path)-\(instance)"
+    }
 }

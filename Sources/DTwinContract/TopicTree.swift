@@ -9,6 +9,7 @@
 /// <prefix>/<dev>/state/set people -> bridge   {"desired": {...}, "version": N}
 /// <prefix>/<dev>/state/rejected  bridge       why a state/set was refused
 /// <prefix>/bridge/status   bridge, retained   online / offline
+/// <prefix>/bridge/status/<instance>  one of several bridges, retained: online / offline
 /// <prefix>/bridge/deadletter                  messages that could not be delivered
 /// ```
 public struct TopicTree: Sendable, Equatable {
@@ -41,6 +42,8 @@ public struct TopicTree: Sendable, Equatable {
     public func stateSet(_ device: DeviceName) -> String { "\(prefix)/\(device)/state/set" }
     public func stateRejected(_ device: DeviceName) -> String { "\(prefix)/\(device)/state/rejected" }
     public var bridgeStatus: String { "\(prefix)/\(Self.bridgeLevel)/status" }
+    /// One bridge instance's own status, when several share the work (its last will).
+    public func instanceStatus(_ instance: String) -> String { "\(bridgeStatus)/\(instance)" }
     public var deadLetter: String { "\(prefix)/\(Self.bridgeLevel)/deadletter" }
     /// Where the bridge shows a cellular device's message that arrived as a Super SIM IP command
     /// (`<prefix>/bridge/ipcommand/<dev>`): a copy for people watching the tree. The bridge took
@@ -50,8 +53,17 @@ public struct TopicTree: Sendable, Equatable {
 
     /// Subscription filters the bridge needs: every device's `up`, `status` and `sms`, and the
     /// requests to change a twin.
-    public var bridgeSubscriptions: [String] {
-        ["\(prefix)/+/up", "\(prefix)/+/status", "\(prefix)/+/sms", "\(prefix)/+/state/set"]
+    public var bridgeSubscriptions: [String] { bridgeSubscriptions(sharedGroup: "") }
+
+    /// The filters of one bridge of the shared-subscription group `sharedGroup` (none: `""`).
+    /// The work (`up`, `sms`, `state/set`) is shared: the broker gives each message to one member
+    /// of the group. Statuses are not: every instance sees every device come and go (they are
+    /// few), and the other instances' own statuses, which decide `<prefix>/bridge/status`.
+    public func bridgeSubscriptions(sharedGroup: String) -> [String] {
+        let statuses = "\(prefix)/+/status"
+        let work = ["\(prefix)/+/up", "\(prefix)/+/sms", "\(prefix)/+/state/set"]
+        guard !sharedGroup.isEmpty else { return [work[0], statuses] + work.dropFirst() }
+        return work.map { "$share/\(sharedGroup)/\($0)" } + [statuses, instanceStatus("+")]
     }
     /// Everything under the prefix, for inspection.
     public var everything: String { "\(prefix)/#" }
@@ -81,6 +93,8 @@ public struct TopicTree: Sendable, Equatable {
     public enum Parsed: Sendable, Equatable {
         case device(DeviceTopic)
         case bridgeStatus
+        /// `<prefix>/bridge/status/<instance>`: one of several bridges.
+        case instanceStatus(String)
         case deadLetter
         /// The bridge's copy of a cellular device's IP-command message (``ipCommandCopy(_:)``).
         case ipCommandCopy(DeviceName)
@@ -100,6 +114,9 @@ public struct TopicTree: Sendable, Equatable {
         let rest = topic.dropFirst(head.count).split(separator: "/", omittingEmptySubsequences: false)
         if rest.count == 3, rest[0] == Self.bridgeLevel, rest[1] == "ipcommand", let device = DeviceName(String(rest[2])) {
             return .ipCommandCopy(device)
+        }
+        if rest.count == 3, rest[0] == Self.bridgeLevel, rest[1] == "status", let instance = DeviceName(String(rest[2])) {
+            return .instanceStatus(instance.rawValue)
         }
         if let twinTopic = Self.twinTopic(rest) {
             do {

@@ -18,6 +18,24 @@ public struct TwinDocument: Sendable, Equatable, Codable {
         public var sinceMillis: Int64
         public var deadlineMillis: Int64
         public var failed: Bool
+        /// When its command last went to the device (Unix ms), so that one return (announced
+        /// twice, or seen by several bridge instances) sends it once.
+        public var sentMillis: Int64?
+    }
+
+    /// A value a device reported, and when it was true: the device's `ts`, or when the bridge
+    /// received it. Reports are applied in that order, whatever order they arrive in.
+    public struct Report: Sendable, Equatable {
+        public var value: JSONValue
+        public var atMillis: Int64
+
+        public init(_ value: JSONValue, atMillis: Int64) {
+            self.value = value
+            self.atMillis = atMillis
+        }
+
+        /// The later of two reports of one key (the newer one on a tie: it arrived last).
+        public func newer(_ other: Report) -> Report { other.atMillis >= atMillis ? other : self }
     }
 
     public var device: String
@@ -95,15 +113,24 @@ public struct TwinDocument: Sendable, Equatable, Codable {
     /// brings it back instead of showing a delta forever. A key that failed stays failed: only
     /// a person sets it going again.
     public func settingReported(_ patch: [String: JSONValue], schema: TwinSchema? = nil, atMillis now: Int64) -> TwinDocument {
+        settingReported(patch.mapValues { Report($0, atMillis: now) }, schema: schema, atMillis: now)
+    }
+
+    /// ``settingReported(_:schema:atMillis:)`` for reports that carry their own time: a report
+    /// older than what the twin holds for its key (`reportedAt`) is late, and changes nothing;
+    /// `reportedAt` becomes the report's time.
+    public func settingReported(_ patch: [String: Report], schema: TwinSchema? = nil, atMillis now: Int64) -> TwinDocument {
         var next = self
-        for (key, value) in patch {
+        for (key, report) in patch {
+            if let known = next.reportedAt[key], report.atMillis < known { continue }
+            let value = report.value
             if value == .null {
                 next.reported[key] = nil
                 next.reportedAt[key] = nil
                 continue
             }
             if next.reported[key] != value { next.reported[key] = value }
-            next.reportedAt[key] = now
+            next.reportedAt[key] = report.atMillis
             if next.pending[key]?.value == value { next.pending[key] = nil }
             if let schema, let wanted = next.desired[key], wanted != value, next.pending[key] == nil,
                 case .success(let command) = schema.command(for: key, value: wanted)
@@ -136,8 +163,24 @@ public struct TwinDocument: Sendable, Equatable, Codable {
     /// The commands of the keys made pending at `millis` (by one ``settingDesired``): what a
     /// change sends to a device that is online. A key set again to the value it already waits
     /// for sends nothing again.
-    public func commandsToSend(since millis: Int64) -> [String] {
-        commandsToSend(keys: Set(pending.filter { $0.value.sinceMillis == millis }.keys))
+    public func commandsToSend(since millis: Int64) -> [String] { commandsToSend(keys: keysPending(since: millis)) }
+
+    /// The keys made pending at `millis`: by one change, or by one report that drifted.
+    public func keysPending(since millis: Int64) -> Set<String> { Set(pending.filter { $0.value.sinceMillis == millis }.keys) }
+
+    /// Notes that the commands of `keys` (every pending key with `nil`) go to the device at
+    /// `now`, and returns them with the document that says so; a key whose command went less than
+    /// `guardMillis` ago is left out. Written conditionally like any change, this lets exactly
+    /// one writer send what one return of the device calls for, however many saw the return.
+    public func sending(keys: Set<String>?, atMillis now: Int64, unlessSentWithin guardMillis: Int64 = 0) -> (TwinDocument, [String]) {
+        var next = self
+        var due: Set<String> = []
+        for (key, entry) in pending where !entry.failed && keys?.contains(key) != false {
+            if let sent = entry.sentMillis, now - sent < guardMillis { continue }
+            next.pending[key]?.sentMillis = now
+            due.insert(key)
+        }
+        return (next.raisingVersion(from: self), next.commandsToSend(keys: due))
     }
 
     /// A value as people type it (an SMS, `dtwin state --set`): `on`/`off` and `true`/`false`

@@ -14,7 +14,8 @@ public enum Meaning: Sendable, Equatable {
     case deviceStatus(device: DeviceName, status: String)
     /// `<dev>/sms`: the device asks the bridge to text its people.
     case smsRequest(device: DeviceName, text: String)
-    case bridgeStatus(status: String)
+    /// `<prefix>/bridge/status`, or one instance's `<prefix>/bridge/status/<instance>`.
+    case bridgeStatus(status: String, instance: String? = nil)
     /// `<dev>/state`: the twin document the bridge keeps (retained); `nil` when the payload is not one.
     case twinDocument(device: DeviceName, TwinDocument?)
     /// `<dev>/state/set`: someone asks for a desired state.
@@ -51,6 +52,8 @@ public enum Meaning: Sendable, Equatable {
             return upstream(observation.payload, from: device)
         case .bridgeStatus:
             return .bridgeStatus(status: text)
+        case .instanceStatus(let instance):
+            return .bridgeStatus(status: text, instance: instance)
         case .deadLetter:
             return .deadLetter(try? JSONDecoder().decode(DeadLetter.self, from: Data(observation.payload)))
         case .invalidDevice(let error, _):
@@ -101,8 +104,8 @@ public enum Meaning: Sendable, Equatable {
             return "\(device) is \(status)"
         case .smsRequest(let device, let text):
             return "\(device) asks to SMS its people: \(text.debugDescription)"
-        case .bridgeStatus(let status):
-            return "bridge is \(status)"
+        case .bridgeStatus(let status, let instance):
+            return "bridge\(instance.map { " instance \($0)" } ?? "") is \(status)"
         case .twinDocument(let device, let twin):
             guard let twin else { return "\(device) twin (not the bridge's JSON)" }
             var parts = ["desired \(Self.pairs(twin.desired))", "reported \(Self.pairs(twin.reported))"]
@@ -151,9 +154,10 @@ public enum Meaning: Sendable, Equatable {
         case .smsRequest(_, let text):
             fields["type"] = .string("sms")
             fields["text"] = .string(text)
-        case .bridgeStatus(let status):
+        case .bridgeStatus(let status, let instance):
             fields["type"] = .string("bridge-status")
             fields["status"] = .string(status)
+            if let instance { fields["instance"] = .string(instance) }
         case .twinDocument(_, let twin):
             fields["type"] = .string("twin")
             if let twin {

@@ -202,7 +202,9 @@ import Testing
 
     /// The bridge's status is watched, so that nobody else's `offline` stays there.
     @Test func theBridgesStatusIsReadWithItsRetainFlag() {
-        #expect(decide("dtwin/bridge/status", Array("offline".utf8)) == .bridgeStatus("offline", retained: false))
+        #expect(decide("dtwin/bridge/status", Array("offline".utf8)) == .bridgeStatus("offline", retained: false, instance: nil))
+        #expect(decide("dtwin/bridge/status/gw-2", Array("online".utf8)) == .bridgeStatus("online", retained: false, instance: "gw-2"))
+        if case .ignore = decide("dtwin/bridge/status/a+b") {} else { Issue.record("a bad instance name is not ignored") }
     }
 
     @Test(arguments: ["dtwin/a/down", "other/a/up", "dtwin/a/b/up", "dtwin/a.b/status"])

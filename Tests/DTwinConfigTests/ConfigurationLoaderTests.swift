@@ -159,8 +159,9 @@ import Testing
         ("alerts:\n  - device: '#'\n    below: 1\n", "alerts[0].device", "device name"),
         ("ca: /x.pem\n", "ca", "mqtts"),
         ("upstream:\n  auth: sigv2\n", "upstream.auth", "one of none, iam"),
-        ("instance: gw2\n", "instance", "not supported by this version"),
-        ("sharedGroup: dtwin\n", "sharedGroup", "not supported by this version"),
+        ("sharedGroup: dtwin\n", "instance", "is required with sharedGroup"),
+        ("instance: gw/2\nsharedGroup: dtwin\n", "instance", "allowed are A-Z a-z 0-9 _ -"),
+        ("instance: gw2\nsharedGroup: a+b\n", "sharedGroup", "allowed are A-Z a-z 0-9 _ -"),
         ("upstream:\n  auth: iam\n", "upstream.auth", "sends nothing upstream"),
         ("upstream:\n  mode: lambda\n  function: f\n  auth: iam\n", "upstream.auth", "always signed"),
         ("{{{", "config", "YAML"),
@@ -262,5 +263,18 @@ import Testing
         let loaded = try ConfigurationLoader.load(path: nil, environment: ["DTWIN_CONFIG": file.path])
         #expect(loaded.configuration.clientId == "from-file")
         #expect(loaded.file == file.path)
+    }
+
+    /// Several bridges on a shared subscription: each its own client id, session and spool,
+    /// beside the others in one working folder (README: "Several instances").
+    @Test func anInstanceHasItsOwnClientIdAndSpool() throws {
+        let alone = try ConfigurationLoader.load(yaml: "spool:\n  path: /var/lib/dtwin/spool/\n", source: "t.yaml", environment: [:])
+        #expect(alone.configuration.bridgeClientId == "dtwin-bridge" && alone.configuration.spoolFolder == "/var/lib/dtwin/spool")
+        let loaded = try ConfigurationLoader.load(
+            yaml: "spool:\n  path: /var/lib/dtwin/spool/\n", source: "t.yaml",
+            environment: ["DTWIN_INSTANCE": "gw-2", "DTWIN_SHAREDGROUP": "dtwin"])
+        #expect(loaded.configuration.instance == "gw-2" && loaded.configuration.sharedGroup == "dtwin")
+        #expect(loaded.configuration.bridgeClientId == "dtwin-bridge-gw-2")
+        #expect(loaded.configuration.spoolFolder == "/var/lib/dtwin/spool-gw-2")
     }
 }

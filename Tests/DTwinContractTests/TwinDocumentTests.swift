@@ -167,4 +167,42 @@ import Testing
         #expect(twin.jsonBytes == twin.jsonBytes)
         #expect(String(decoding: twin.jsonBytes, as: UTF8.self).hasPrefix(#"{"delta":{"led":true},"desired":{"led":true}"#))
     }
+
+    /// Several bridge instances share a device's messages in no order: each reported value
+    /// carries its time, and a late one changes nothing (README: "Several instances").
+    @Test func aLateReportNeverOverwritesANewerOne() throws {
+        var twin = TwinDocument(device: "uno1")
+        twin = twin.settingReported(["value": .init(.number(7), atMillis: t0 + 20)], atMillis: t0 + 30)
+        let late = twin.settingReported(
+            ["value": .init(.number(6), atMillis: t0 + 10), "led": .init(.bool(true), atMillis: t0 + 10)], atMillis: t0 + 31)
+        #expect(late.reported["value"] == .number(7) && late.reportedAt["value"] == t0 + 20, "the older value is not applied")
+        #expect(late.reported["led"] == .bool(true), "another key of the same report is new, and is")
+        let newer = late.settingReported(["value": .init(.number(8), atMillis: t0 + 20)], atMillis: t0 + 32)
+        #expect(newer.reported["value"] == .number(8), "the same time: the one that came last wins")
+        // A late report of a key that is pending neither resolves it nor makes it drift.
+        var pending = try set(TwinDocument(device: "uno1"), ["led": .bool(true)])
+        pending = pending.settingReported(["led": .init(.bool(false), atMillis: t0 + 50)], schema: schema, atMillis: t0 + 60)
+        let stale = pending.settingReported(["led": .init(.bool(true), atMillis: t0 + 40)], schema: schema, atMillis: t0 + 61)
+        #expect(stale == pending && stale.pending["led"] != nil)
+        #expect(TwinDocument.Report(.number(1), atMillis: 5).newer(.init(.number(2), atMillis: 4)).value == .number(1))
+    }
+
+    /// Who sends a pending command says so in the twin: a second return within the guard (the
+    /// same return seen twice, or by another instance) sends nothing.
+    @Test func aCommandSentIsNotSentAgainWithinTheGuard() throws {
+        let twin = try set(TwinDocument(device: "uno1"), ["led": .bool(true), "period": .number(60)])
+        let (sent, commands) = twin.sending(keys: nil, atMillis: t0 + 100, unlessSentWithin: 10_000)
+        #expect(commands == ["LIG", "PERIOD 60"] && sent.pending["led"]?.sentMillis == t0 + 100 && sent.version == twin.version + 1)
+        let (again, none) = sent.sending(keys: nil, atMillis: t0 + 9_000, unlessSentWithin: 10_000)
+        #expect(none.isEmpty && again == sent, "within the guard: nothing, and no new version")
+        let (_, later) = sent.sending(keys: ["period"], atMillis: t0 + 10_100, unlessSentWithin: 10_000)
+        #expect(later == ["PERIOD 60"], "after it, the keys asked for")
+        let stored = try JSONDecoder().decode(TwinDocument.self, from: Data(sent.jsonBytes))
+        #expect(stored.pending["led"]?.sentMillis == t0 + 100, "kept in the stored document")
+        let old =
+            #"{"device":"uno1","version":1,"desired":{},"reported":{},"desiredAt":{},"reportedAt":{},"pending":{"led":{"value":true,"command":"LIG","sinceMillis":1,"deadlineMillis":2,"failed":false}}}"#
+        #expect(
+            try JSONDecoder().decode(TwinDocument.self, from: Data(old.utf8)).pending["led"]?.sentMillis == nil,
+            "documents stored before it still read")
+    }
 }

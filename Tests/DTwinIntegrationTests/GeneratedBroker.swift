@@ -67,7 +67,7 @@ struct GeneratedBroker: Sendable {
             "DTWIN_BROKER": try bridgeURL, "DTWIN_STORE_PATH": work.appendingPathComponent("twin.sqlite").path,
             "DTWIN_SPOOL_PATH": work.appendingPathComponent("spool").path, "DTWIN_HTTP_PORT": "0", "DTWIN_SHUTDOWNTIMEOUT": "5s",
         ].merging(extra) { $1 }
-        let log = work.appendingPathComponent("bridge.log")
+        let log = work.appendingPathComponent(extra["DTWIN_INSTANCE"].map { "bridge-\($0).log" } ?? "bridge.log")
         let process = try ChildProcess(
             executable: DTwinBinary.path, arguments: ["bridge"],
             environment: DTwinBinary.cleanEnvironment.merging(environment) { $1 }, outputFile: log.path)

@@ -132,6 +132,56 @@ import Testing
         await watcher.close()
     }
 
+    /// Two instances of a shared-subscription group behind the generated ACL (README: "Several
+    /// instances"): their `$share/…` subscriptions are granted, each announces itself on its own
+    /// status topic and keeps the group's `online`, readings from a TLS device are answered and
+    /// stored whichever instance takes them, and one instance's death leaves the bridge up.
+    @Test func aGroupOfInstancesWorksBehindTheGeneratedACL() async throws {
+        let generated = try await GeneratedBroker()
+        defer { generated.stop() }
+        let password = try await generated.addDevice("uno1")
+        let watcher = try await MessageCollector(
+            configuration: try generated.operatorConnection(), filters: ["dtwin/bridge/status", "dtwin/bridge/status/+"])
+        func said(_ topic: String) -> [String] { watcher.messages(on: topic).map { String(decoding: $0.payload, as: UTF8.self) } }
+        var instances: [String: GeneratedBroker.RunningBridge] = [:]
+        for name in ["gw-a", "gw-b"] {
+            instances[name] = try generated.startBridge([
+                "DTWIN_INSTANCE": name, "DTWIN_SHAREDGROUP": "dtwin", "DTWIN_DEVICES": #"{"uno1": {"reply": "ACK"}}"#,
+            ])
+        }
+        defer { for running in instances.values { running.process.signal(SIGKILL) } }
+        #expect(await watcher.waitFor { _ in said("dtwin/bridge/status/gw-a").last == "online" && said("dtwin/bridge/status/gw-b").last == "online" })
+        #expect(await watcher.waitFor { _ in said("dtwin/bridge/status").last == "online" })
+
+        let device = try await MessageCollector(configuration: generated.device("uno1", password: password), filters: ["dtwin/uno1/down"])
+        for n in 1...20 { try await device.client.publish(topic: "dtwin/uno1/up", payload: Array("sim-uno1 data \(n)".utf8)) }
+        #expect(await device.waitFor(timeout: .seconds(20)) { $0.count >= 20 }, "\(device.messages.count) of 20 replies")
+        let environment = instances["gw-a"]!.environment
+        var stored = 0
+        _ = await waitUntil(timeout: .seconds(15), interval: .milliseconds(200)) {
+            let run = try? await DTwinBinary.run(["readings", "uno1", "--json", "--limit", "50"], environment: environment)
+            stored = (run?.output ?? "").split(separator: "\n").count
+            return stored >= 20
+        }
+        #expect(stored == 20, "\(stored) of 20 readings in the twin table")
+        for running in instances.values {
+            #expect(
+                !running.logText.contains("subscription refused") && !running.logText.contains("refused a publish"), "\(running.logText.suffix(1500))"
+            )
+        }
+
+        // One instance dies: its will goes to its own topic; the bridge stays up.
+        instances["gw-a"]!.process.signal(SIGKILL)
+        #expect(await watcher.waitFor { _ in said("dtwin/bridge/status/gw-a").last == "offline" })
+        #expect(!said("dtwin/bridge/status").contains("offline"), "one instance's death is not the bridge's: \(said("dtwin/bridge/status"))")
+        // The last one to stop says the bridge is offline.
+        instances["gw-b"]!.process.signal(SIGTERM)
+        #expect(await instances["gw-b"]!.process.exited(within: .seconds(15)))
+        #expect(await watcher.waitFor { _ in said("dtwin/bridge/status").last == "offline" })
+        await device.close()
+        await watcher.close()
+    }
+
     /// Whether the broker now refuses `client`'s publish on `topic` (MQTT 5 reason code).
     static func refused(_ client: MQTTClient, topic: String) async -> Bool {
         do {

@@ -75,7 +75,8 @@ import Testing
         let unpack = try await GeneratedBroker.run("/usr/bin/dpkg-deb", ["--extract", package, root.path])
         #expect(unpack.code == 0, "\(unpack.errors)")
         let expected: [(String, Int)] = [
-            ("usr/bin/dtwin", 0o755), ("lib/systemd/system/dtwin.service", 0o644), ("etc/dtwin/dtwin.yaml", 0o644),
+            ("usr/bin/dtwin", 0o755), ("lib/systemd/system/dtwin.service", 0o644), ("lib/systemd/system/dtwin@.service", 0o644),
+            ("etc/dtwin/dtwin.yaml", 0o644),
             ("usr/share/dtwin/broker-config/setup.sh", 0o755), ("usr/share/dtwin/broker-config/add-device.sh", 0o755),
             ("usr/share/dtwin/broker-config/remove-device.sh", 0o755), ("usr/share/dtwin/broker-config/lib.sh", 0o644),
             ("usr/share/doc/dtwin/README.md", 0o644),
@@ -84,6 +85,14 @@ import Testing
             let attributes = try? FileManager.default.attributesOfItem(atPath: root.appendingPathComponent(path).path)
             #expect((attributes?[.posixPermissions] as? Int) == mode, "\(path): \(String(describing: attributes?[.posixPermissions]))")
         }
+        // The template of several instances verifies as an instance, and names it.
+        let template = try String(contentsOf: root.appendingPathComponent("lib/systemd/system/dtwin@.service"), encoding: .utf8)
+        #expect(template.contains("Environment=DTWIN_INSTANCE=%i\nExecStart=") && template.contains("User=dtwin"), "\(template)")
+        #expect(template.contains("EnvironmentFile=-/etc/dtwin/dtwin.env\nEnvironmentFile=-/etc/dtwin/%i.env"), "\(template)")
+        let instance = folder.appendingPathComponent("dtwin@gw-1.service")
+        try template.replacingOccurrences(of: "/usr/bin/dtwin", with: DTwinBinary.path).write(to: instance, atomically: true, encoding: .utf8)
+        let verify = try await GeneratedBroker.run("/usr/bin/systemd-analyze", ["verify", instance.path])
+        #expect(verify.code == 0 && verify.errors.isEmpty, "\(verify.output)\(verify.errors)")
         // The installed binary runs, and the default configuration it ships is one it accepts.
         let installed = root.appendingPathComponent("usr/bin/dtwin").path
         let version = try await GeneratedBroker.run(installed, ["--version"])
