@@ -14,6 +14,8 @@ import Synchronization
 ///    its own SQLite twin table, keeping every device's twin (`--upstream local`).
 /// 3. Latency at a fixed rate: device publish -> upstream arrival, p50/p99 (apigw only: the
 ///    local upstream has no receiver to time).
+/// Before 2, the floor (``FloorPart``): the CPU per message of the parts the bridge cannot do
+/// without, each alone, and after 2 the bridge's own CPU per message as a multiple of it.
 /// With `--instances 1,2,3`, steps 2 and 3 run once for each count: that many bridges in one
 /// shared-subscription group (README: "Several instances"), each with its own spool.
 /// Prints figures; asserts nothing (targets are judged by people, not by the test suite).
@@ -59,6 +61,21 @@ struct DTwinBench: AsyncParsableCommand {
             valueName: "N,N,..."))
     var instances: String?
 
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Measure the floor first: libmosquitto receiving, the spool's insert and delete, one upstream exchange, each alone.")
+    var floor = true
+
+    @Option(help: "Messages counted under valgrind's callgrind for the bridge's instructions per message (0: skip).")
+    var callgrind = 2000
+
+    /// Set when this process is a child measuring one part of the floor.
+    @Option(help: .hidden)
+    var floorPart: String?
+
+    @Option(help: .hidden)
+    var floorTarget: String?
+
     /// The instance counts to measure; `nil`: one bridge, not in a group.
     var instanceCounts: [Int]? { instances.map { $0.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } } }
 
@@ -72,6 +89,12 @@ struct DTwinBench: AsyncParsableCommand {
     func run() async throws {
         var logger = Logger(label: "bench")
         logger.logLevel = .error
+        if let floorPart {
+            guard let part = FloorPart(rawValue: floorPart) else { throw ValidationError("--floor-part: \(FloorPart.allCases)") }
+            let perMessage = try await FloorMeasurement(part: part, messages: messages, target: floorTarget ?? "", logger: logger).run()
+            print("\(Self.floorResult)\(perMessage)")
+            return
+        }
         // TCP_NODELAY on the broker's sockets, as in broker-config: without it, Nagle's algorithm
         // holds small PUBACKs back and every acknowledged publish waits milliseconds.
         let broker = try MosquittoProcess(extraConfiguration: ["set_tcp_nodelay true"])
@@ -90,19 +113,40 @@ struct DTwinBench: AsyncParsableCommand {
             print(String(format: "raw broker with mosquitto_pub -l (for comparison only): %.0f msg/s", reference))
         }
 
+        var floorSum: Double?
+        if floor {
+            let parts = try await measureFloor(broker: broker, logger: logger)
+            let sum = parts.values.reduce(0, +)
+            floorSum = sum
+            print(
+                String(
+                    format:
+                        "floor (CPU per message, each part alone): libmosquitto receive %.1f µs + spool insert/delete %.1f µs + upstream exchange %.1f µs = %.1f µs",
+                    parts[.mqtt] ?? .nan, parts[.spool] ?? .nan, parts[.upstream] ?? .nan, sum))
+        }
+
         // 2 and 3. Through the bridge: alone, or in groups of each size asked for.
         let receiver = try await HTTPSink.start { query in Self.latencies.record(query: query) }
         defer { Task { await receiver.stop() } }
-        guard let counts = instanceCounts else {
-            return try await measureBridges(
-                count: 1, grouped: false, rawRate: raw, broker: broker, receiver: receiver, executable: executable, logger: logger)
-        }
-        for count in counts {
-            print("")
-            print("--- \(count) instance\(count == 1 ? "" : "s") in one shared-subscription group ---")
+        for count in instanceCounts ?? [1] {
+            if instanceCounts != nil {
+                print("")
+                print("--- \(count) instance\(count == 1 ? "" : "s") in one shared-subscription group ---")
+            }
             try await measureBridges(
-                count: count, grouped: true, rawRate: raw, broker: broker, receiver: receiver, executable: executable, logger: logger)
+                count: count, grouped: instanceCounts != nil, rawRate: raw, floor: floorSum, broker: broker, receiver: receiver,
+                executable: executable, logger: logger)
         }
+        guard callgrind > 0 else { return }
+        guard FileManager.default.isExecutableFile(atPath: Self.valgrind) else {
+            return print("instructions per message: not measured (no \(Self.valgrind); Debian: apt-get install valgrind)")
+        }
+        let instructions = try await measureInstructions(
+            count: callgrind, broker: broker, receiver: receiver, executable: executable, logger: logger)
+        print(
+            String(
+                format: "instructions per message (callgrind, the bridge alone, %@, %d messages after a warm-up): %.0f", upstream, callgrind,
+                instructions))
     }
 
     /// The receiver's latency samples (one receiver serves every run).
@@ -111,7 +155,7 @@ struct DTwinBench: AsyncParsableCommand {
     /// Runs `count` bridges (`grouped`: as instances of one shared-subscription group), measures
     /// a burst and a steady rate through them, prints the figures and stops them.
     func measureBridges(
-        count: Int, grouped: Bool, rawRate: Double, broker: MosquittoProcess, receiver: HTTPSink, executable: String, logger: Logger
+        count: Int, grouped: Bool, rawRate: Double, floor: Double?, broker: MosquittoProcess, receiver: HTTPSink, executable: String, logger: Logger
     ) async throws {
         let latencies = Self.latencies
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-bench-\(UUID().uuidString)")
@@ -125,12 +169,8 @@ struct DTwinBench: AsyncParsableCommand {
         var bridges: [(process: ChildProcess, httpPort: Int)] = []
         for name in names {
             let httpPort = try freeLoopbackPort()
-            var environment = [
-                "DTWIN_BROKER": broker.url, "DTWIN_UPSTREAM_MODE": upstream, "DTWIN_UPSTREAM_URL": receiver.url,
-                "DTWIN_STORE_PATH": directory.appendingPathComponent("twin.sqlite").path, "DTWIN_LOGLEVEL": "warning",
-                "DTWIN_SPOOL_PATH": directory.appendingPathComponent("spool").path, "DTWIN_SPOOL_ENABLED": "\(spool)",
-                "DTWIN_CLIENTID": "bench-bridge", "DTWIN_HTTP_PORT": "\(httpPort)", "DTWIN_API_TOKEN": Self.apiToken,
-            ].merging(concurrency.map { ["DTWIN_UPSTREAM_CONCURRENCY": "\($0)"] } ?? [:]) { $1 }
+            var environment = bridgeEnvironment(
+                broker: broker, receiver: receiver, directory: directory, clientId: "bench-bridge", httpPort: httpPort)
             if grouped { environment.merge(["DTWIN_INSTANCE": name, "DTWIN_SHAREDGROUP": group]) { $1 } }
             let process = try ChildProcess(
                 executable: executable, arguments: ["bridge"],
@@ -197,6 +237,14 @@ struct DTwinBench: AsyncParsableCommand {
                 format: "CPU during the burst (2 cores = %.1f s available): bridge%@ %.2f s (%.0f µs/msg), broker %.2f s, publisher+receiver %.2f s",
                 elapsed.seconds * 2, count > 1 ? "s together" : "", burstCPU, burstCPU / Double(messages) * 1e6,
                 cpuSeconds(pid: broker.pid) - cpuBefore.broker, cpuSeconds(pid: getpid()) - cpuBefore.bench))
+        if let floor {
+            // The floor's upstream part is an apigw exchange: the local upstream's store is another thing.
+            let perMessage = burstCPU / Double(messages) * 1e6
+            print(
+                local
+                    ? "bridge / floor: not compared (the floor's upstream part is an apigw exchange; this run stores locally)"
+                    : String(format: "bridge / floor: %.1f× (%.0f µs per message against a floor of %.1f µs)", perMessage / floor, perMessage, floor))
+        }
 
         if local {
             // Retained documents a new subscriber got, plus the ones published during the burst.
@@ -254,6 +302,16 @@ struct DTwinBench: AsyncParsableCommand {
 
     static let apiToken = "bench-token"
 
+    /// A benchmarked bridge's settings: its store and spool in `directory`, this run's upstream.
+    func bridgeEnvironment(broker: MosquittoProcess, receiver: HTTPSink, directory: URL, clientId: String, httpPort: Int) -> [String: String] {
+        [
+            "DTWIN_BROKER": broker.url, "DTWIN_UPSTREAM_MODE": upstream, "DTWIN_UPSTREAM_URL": receiver.url,
+            "DTWIN_STORE_PATH": directory.appendingPathComponent("twin.sqlite").path, "DTWIN_LOGLEVEL": "warning",
+            "DTWIN_SPOOL_PATH": directory.appendingPathComponent("spool").path, "DTWIN_SPOOL_ENABLED": "\(spool)",
+            "DTWIN_CLIENTID": clientId, "DTWIN_HTTP_PORT": "\(httpPort)", "DTWIN_API_TOKEN": Self.apiToken,
+        ].merging(concurrency.map { ["DTWIN_UPSTREAM_CONCURRENCY": "\($0)"] } ?? [:]) { $1 }
+    }
+
     /// `dtwin_messages_delivered_total` from the bridge's `/metrics` (all upstreams summed).
     static func deliveredCount(httpPort: Int) -> Int {
         guard let connection = try? RawConnection(port: httpPort) else { return 0 }
@@ -276,20 +334,20 @@ struct DTwinBench: AsyncParsableCommand {
     /// queued without waiting, and its last message is awaited (the broker acknowledges in
     /// order). Queueing a whole burst at once would make the publisher the bottleneck:
     /// libmosquitto 2.0 walks its whole outgoing list on every PUBACK.
-    func publishBurst(_ client: MQTTClient, count: Int, offset: Int) async throws {
+    func publishBurst(_ client: MQTTClient, count: Int, offset: Int, prefix: String = "dtwin") async throws {
         var n = offset
         while n < offset + count {
             let end = min(n + chunk, offset + count)
             while n < end - 1 {
-                try client.publishWithoutWaiting(topic: topic(n), payload: reading(n), qos: .atLeastOnce)
+                try client.publishWithoutWaiting(topic: topic(n, prefix: prefix), payload: reading(n), qos: .atLeastOnce)
                 n += 1
             }
-            try await client.publish(topic: topic(n), payload: reading(n), qos: .atLeastOnce, timeout: .seconds(60))
+            try await client.publish(topic: topic(n, prefix: prefix), payload: reading(n), qos: .atLeastOnce, timeout: .seconds(60))
             n += 1
         }
     }
 
-    func topic(_ n: Int) -> String { "dtwin/dev-\(n % devices)/up" }
+    func topic(_ n: Int, prefix: String = "dtwin") -> String { "\(prefix)/dev-\(n % devices)/up" }
     func reading(_ n: Int) -> [UInt8] { Array("sim-dev-\(n % devices) data \(n)".utf8) }
 
     func rawBrokerRate(broker: MosquittoProcess, logger: Logger) async throws -> Double {

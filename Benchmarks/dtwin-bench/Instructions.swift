@@ -1,0 +1,79 @@
+import DTwinMQTT
+import DTwinTestSupport
+import Foundation
+import Logging
+
+extension DTwinBench {
+    static let valgrind = "/usr/bin/valgrind"
+    static let callgrindControl = "/usr/bin/callgrind_control"
+
+    /// Instructions per message (issue 22): the bridge alone under valgrind's callgrind, which
+    /// counts instructions and so does not move with the machine's load. Counting is switched on
+    /// (`callgrind_control -i on`) after a warm-up, for `count` messages, and off again; the
+    /// total of that stretch over `count` is the figure. The bridge runs tens of times slower
+    /// meanwhile, so no time is measured here.
+    func measureInstructions(count: Int, broker: MosquittoProcess, receiver: HTTPSink, executable: String, logger: Logger) async throws
+        -> Double
+    {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-callgrind-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let httpPort = try freeLoopbackPort()
+        let environment = bridgeEnvironment(
+            broker: broker, receiver: receiver, directory: directory, clientId: "bench-callgrind", httpPort: httpPort)
+        // Valgrind 3.19 gives up on the deployment build's DWARF ("possibly corrupted
+        // debuginfo"); a copy without it runs the same instructions.
+        let stripped = directory.appendingPathComponent("dtwin").path
+        let strip = try ChildProcess(executable: "/usr/bin/objcopy", arguments: ["--strip-debug", executable, stripped])
+        guard await strip.exited(within: .seconds(60)), strip.exitCode == 0 else {
+            throw TestSupportError("objcopy --strip-debug \(executable) failed")
+        }
+        let output = directory.appendingPathComponent("callgrind.out")
+        let status = try await MessageCollector(port: broker.port, filters: ["dtwin/bridge/status"])
+        let bridge = try ChildProcess(
+            executable: Self.valgrind,
+            arguments: ["--tool=callgrind", "--instr-atstart=no", "--callgrind-out-file=\(output.path)", stripped, "bridge"],
+            environment: ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("DTWIN_") }.merging(environment) { $1 },
+            outputFile: directory.appendingPathComponent("bridge.log").path)
+        defer {
+            bridge.signal(SIGKILL)
+            _ = bridge.waitForExit(timeout: 10)
+        }
+        let online = await status.waitFor(timeout: .seconds(180)) { $0.last?.payload == Array("online".utf8) }
+        await status.close()
+        guard online else { throw TestSupportError("the bridge under callgrind did not come online") }
+        let local = upstream == "local"
+        let delivered = { @Sendable () -> Int in local ? Self.deliveredCount(httpPort: httpPort) : receiver.requestCount }
+        let publisher = try await connectedClient(broker: broker, id: "bench-callgrind-devices", logger: logger)
+        let warmUpBase = delivered()
+        try await publishBurst(publisher, count: 500, offset: 0)
+        guard await waitUntil(timeout: .seconds(300), { delivered() >= warmUpBase + 500 }) else {
+            throw TestSupportError("the warm-up did not go through the bridge under callgrind")
+        }
+        try await control(["-i", "on", "\(bridge.pid)"])
+        let base = delivered()
+        try await publishBurst(publisher, count: count, offset: 500)
+        let done = await waitUntil(timeout: .seconds(600)) { delivered() >= base + count }
+        try await control(["-i", "off", "\(bridge.pid)"])
+        try await control(["-d", "\(bridge.pid)"])
+        await publisher.close()
+        guard done else { throw TestSupportError("the bridge under callgrind delivered \(delivered() - base) of \(count)") }
+        // The dump (callgrind.out.1) holds the stretch: its `totals:` line is the instructions of
+        // every thread while counting was on (its `summary:` says 0 with --instr-atstart=no).
+        let dumps = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasPrefix("callgrind.out.") }
+        let totals = try dumps.compactMap { dump -> Double? in
+            let text = try String(contentsOf: directory.appendingPathComponent(dump), encoding: .utf8)
+            let line = text.split(separator: "\n").first { $0.hasPrefix("totals:") }
+            return line.flatMap { Double($0.dropFirst("totals:".count).trimmingCharacters(in: .whitespaces)) }
+        }
+        guard !totals.isEmpty else { throw TestSupportError("no callgrind dump with totals in \(dumps)") }
+        return totals.reduce(0, +) / Double(count)
+    }
+
+    func control(_ arguments: [String]) async throws {
+        let process = try ChildProcess(executable: Self.callgrindControl, arguments: arguments)
+        guard await process.exited(within: .seconds(60)), process.exitCode == 0 else {
+            throw TestSupportError("callgrind_control \(arguments.joined(separator: " ")) failed")
+        }
+    }
+}
