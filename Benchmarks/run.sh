@@ -8,7 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
-install_packages
+# valgrind counts the bridge's instructions per message; objcopy (binutils) makes the copy of
+# the binary valgrind can read.
+install_packages valgrind binutils
 require_swift
 build_release
 exec "$DTWIN_RELEASE_BIN/dtwin-bench" "$@"
