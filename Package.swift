@@ -315,7 +315,7 @@ let package = Package(
         ),
         .testTarget(
             name: "DTwinBridgeTests",
-            dependencies: ["DTwinBridge", "DTwinConfig", "DTwinContract", "DTwinMQTT"],
+            dependencies: ["DTwinBridge", "DTwinConfig", "DTwinContract", "DTwinMQTT", "DTwinSpool", "DTwinStore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -34,6 +34,8 @@ public final class TwinService: Service, Sendable {
     let live: LiveEvents
     let logger: Logger
     private let reports = Mutex<[DeviceName: Report]>([:])
+    /// Devices whose reports the store refused at the last turn (kept, and said once).
+    private let failing = Mutex<Set<DeviceName>>([])
     /// The earliest deadline (Unix ms) of each device's pending keys, as last written: the
     /// loop wakes then to mark them failed, so the published document says so on time.
     private let deadlines = Mutex<[DeviceName: Int64]>([:])
@@ -219,8 +221,23 @@ public final class TwinService: Service, Sendable {
                     return .success(next)
                 }
                 if !due.isEmpty { await send(due, to: device, from: .twin) }
+                if failing.withLock({ $0.remove(device) != nil }) {
+                    logger.notice("the twin is written again", metadata: ["device": "\(device)"])
+                }
             } catch {
-                logger.error("the twin cannot be updated", metadata: ["device": "\(device)", "error": "\(error)"])
+                // Kept for the next turn, not dropped: a return not written is commands never sent.
+                // Said once per outage, not every turn.
+                if failing.withLock({ $0.insert(device).inserted }) {
+                    logger.error("the twin cannot be updated; trying again every turn", metadata: ["device": "\(device)", "error": "\(error)"])
+                }
+                reports.withLock { reports in
+                    var kept = report
+                    if let newer = reports[device] {
+                        kept.fields.merge(newer.fields) { $0.newer($1) }
+                        kept.cameBack = kept.cameBack || newer.cameBack
+                    }
+                    reports[device] = kept
+                }
             }
         }
     }

@@ -3,23 +3,30 @@
 /// valid percent-encoding or not UTF-8.
 public enum FormEncoding {
     public static func escape(_ text: String) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity(text.utf8.count * 3)
-        append(text, to: &out)
-        return String(decoding: out, as: UTF8.self)
+        let bytes = [UInt8](unsafeUninitializedCapacity: text.utf8.count * 3) { buffer, count in
+            count = write(text, into: buffer, at: 0)
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
-    /// `name=value&…` for parameters in the order given, built in one buffer (once per delivery).
+    /// `name=value&…` for parameters in the order given, built in one buffer (once per delivery,
+    /// so written straight into memory sized for the worst case: every byte escaped).
     public static func encode(_ parameters: [FormParameter]) -> String {
-        var out: [UInt8] = []
-        out.reserveCapacity(parameters.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count * 3 + 2 })
-        for (index, parameter) in parameters.enumerated() {
-            if index > 0 { out.append(UInt8(ascii: "&")) }
-            append(parameter.name, to: &out)
-            out.append(UInt8(ascii: "="))
-            append(parameter.value, to: &out)
+        let capacity = parameters.reduce(0) { $0 + ($1.name.utf8.count + $1.value.utf8.count) * 3 + 2 }
+        let bytes = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+            var at = 0
+            for (index, parameter) in parameters.enumerated() {
+                if index > 0 {
+                    buffer[at] = UInt8(ascii: "&")
+                    at += 1
+                }
+                at = write(parameter.name, into: buffer, at: at)
+                buffer[at] = UInt8(ascii: "=")
+                at = write(parameter.value, into: buffer, at: at + 1)
+            }
+            count = at
         }
-        return String(decoding: out, as: UTF8.self)
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Decodes a form body or query string into its pairs, in order, repeated names kept.
@@ -70,22 +77,28 @@ public enum FormEncoding {
         }
     }
 
-    private static let hex = Array("0123456789ABCDEF".utf8)
-
-    private static func append(_ text: String, to out: inout [UInt8]) {
+    /// Writes `text` escaped into `buffer` from `start`, which has room for three bytes per
+    /// byte of it; returns where it stopped.
+    private static func write(_ text: String, into buffer: UnsafeMutableBufferPointer<UInt8>, at start: Int) -> Int {
+        var at = start
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),
                 UInt8(ascii: "~"):
-                out.append(byte)
+                buffer[at] = byte
+                at += 1
             default:
-                out.append(UInt8(ascii: "%"))
-                out.append(hex[Int(byte >> 4)])
-                out.append(hex[Int(byte & 15)])
+                buffer[at] = UInt8(ascii: "%")
+                buffer[at + 1] = hexDigit(byte >> 4)
+                buffer[at + 2] = hexDigit(byte & 15)
+                at += 3
             }
         }
+        return at
     }
+
+    private static func hexDigit(_ nibble: UInt8) -> UInt8 { nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "A") + nibble - 10 }
 }
 
 /// One `name=value` of a form body, decoded.

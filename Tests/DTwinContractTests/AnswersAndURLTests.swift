@@ -156,3 +156,19 @@ import Testing
         }
     }
 }
+
+/// Form encoding writes into a buffer sized for every byte escaped: the worst case, the empty
+/// cases, and a round trip through the decoder.
+struct FormEncodingTests {
+    @Test func everyByteIsEscapedOrKeptAndReadsBack() throws {
+        let text = String(decoding: (0..<128).map { UInt8($0) }, as: UTF8.self) + "ü€𝄞 +%&="
+        let escaped = FormEncoding.escape(text)
+        #expect(escaped.utf8.allSatisfy { $0 < 128 } && !escaped.contains(" ") && !escaped.contains("&"))
+        #expect(FormEncoding.escape("a-Z_0.~") == "a-Z_0.~")
+        #expect(FormEncoding.escape("€") == "%E2%82%AC" && FormEncoding.escape("") == "")
+        let parameters = [FormParameter(name: "n ü", value: text), FormParameter(name: "", value: ""), FormParameter(name: "x", value: "€€€")]
+        let encoded = FormEncoding.encode(parameters)
+        #expect(try FormEncoding.decode(Array(encoded.utf8)).filter { !$0.name.isEmpty } == [parameters[0], parameters[2]])
+        #expect(FormEncoding.encode([]) == "" && FormEncoding.encode([FormParameter(name: "a", value: "")]) == "a=")
+    }
+}
