@@ -76,8 +76,8 @@ extension BridgeService {
     /// the bridge look down. Its own `offline` comes only once it is stopping, and is left alone.
     func noteBridgeStatus(_ status: String, retained: Bool, instance: String?) {
         let repairs = statusBook.withLock { $0.note(status, instance: instance, stopping: delivery.isStopping) }
+        guard let birth = mqtt.configuration.birth else { return }
         for repair in repairs {
-            guard let birth = mqtt.configuration.birth else { return }
             let topic = repair == .ownStatus ? birth.topic : tree.bridgeStatus
             let metadata: Logger.Metadata = ["topic": "\(topic)", "status": "\(status.debugDescription)"]
             if repair == .groupStatus {
@@ -100,15 +100,22 @@ extension BridgeService {
     /// the next start instead. Both entry points (MQTT, Super SIM webhooks) end here.
     func admit(_ message: DeviceMessage, spooled seq: Int64?) {
         counters.received.increment()
-        // Decoded once for both: the registry's summary and the twin's reported state.
-        let decoded = DevicePayload.decode(message.payload)
-        registry.noteMessage(message.device, decoded: decoded, atMillis: message.receivedAtMillis)
-        twins?.noteMessage(message.device, payload: decoded, atMillis: message.receivedAtMillis)
+        let decoded = noteWhatItSays(message)
         if decoded.kind == .reading, let value = decoded.value {
             live.note(.reading(device: message.device.rawValue, value: value, unit: decoded.unit, atMillis: message.receivedAtMillis))
         }
         if seq != nil && delivery.isStopping { return }
         delivery.scheduler.enqueue(DeliveryService.Job(message: message, spooled: seq), lane: message.device.rawValue)
+    }
+
+    /// Tells the registry (its summary) and the twin (its reported state) what a device message
+    /// says, decoded once for both; returns it decoded.
+    @discardableResult
+    func noteWhatItSays(_ message: DeviceMessage) -> DevicePayload {
+        let decoded = DevicePayload.decode(message.payload)
+        registry.noteMessage(message.device, decoded: decoded, atMillis: message.receivedAtMillis)
+        twins?.noteMessage(message.device, payload: decoded, atMillis: message.receivedAtMillis)
+        return decoded
     }
 
     /// A message that can never be delivered (bad topic, oversized): its dead letter is queued
@@ -164,9 +171,7 @@ extension BridgeService {
             // The previous run may have stopped before its twin writer wrote what these said
             // (it writes every 250 ms). Noted again with the time they came in; whatever was
             // written since is newer and stays.
-            let decoded = DevicePayload.decode(entry.message.payload)
-            registry.noteMessage(entry.message.device, decoded: decoded, atMillis: entry.message.receivedAtMillis)
-            twins?.noteMessage(entry.message.device, payload: decoded, atMillis: entry.message.receivedAtMillis)
+            noteWhatItSays(entry.message)
             delivery.scheduler.enqueue(DeliveryService.Job(message: entry.message, spooled: entry.seq), lane: entry.message.device.rawValue)
         }
         if !entries.isEmpty || spool.outboundCount > 0 {

@@ -25,6 +25,12 @@ public final class TwinService: Service, Sendable {
         var fields: [String: TwinDocument.Report] = [:]
         /// It came (back) online or booted: its pending commands go out again.
         var cameBack = false
+
+        /// Adds what `other` says: per key the newer report, and a return if either had one.
+        mutating func merge(_ other: Report) {
+            fields.merge(other.fields) { $0.newer($1) }
+            cameBack = cameBack || other.cameBack
+        }
     }
 
     let store: any TwinStore
@@ -82,10 +88,8 @@ public final class TwinService: Service, Sendable {
 
     private func note(_ device: DeviceName, fields: [String: JSONValue], at: Int64, cameBack: Bool) {
         guard !fields.isEmpty || cameBack else { return }
-        reports.withLock { reports in
-            reports[device, default: Report()].fields.merge(fields.mapValues { TwinDocument.Report($0, atMillis: at) }) { $0.newer($1) }
-            if cameBack { reports[device]!.cameBack = true }
-        }
+        let report = Report(fields: fields.mapValues { TwinDocument.Report($0, atMillis: at) }, cameBack: cameBack)
+        reports.withLock { $0[device, default: Report()].merge(report) }
         signal.changed()
     }
 
@@ -230,14 +234,7 @@ public final class TwinService: Service, Sendable {
                 if failing.withLock({ $0.insert(device).inserted }) {
                     logger.error("the twin cannot be updated; trying again every turn", metadata: ["device": "\(device)", "error": "\(error)"])
                 }
-                reports.withLock { reports in
-                    var kept = report
-                    if let newer = reports[device] {
-                        kept.fields.merge(newer.fields) { $0.newer($1) }
-                        kept.cameBack = kept.cameBack || newer.cameBack
-                    }
-                    reports[device] = kept
-                }
+                reports.withLock { $0[device, default: Report()].merge(report) }
             }
         }
     }
