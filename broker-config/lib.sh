@@ -92,3 +92,31 @@ reload_broker() {
         say "no broker is running from $dir: it reads the change when it starts"
     fi
 }
+
+# The UNO sketch's secrets header (firmware/dtwin_uno/dtwin_secrets.h, included by config.h):
+# the device, its password, the broker as devices reach it (the name its certificate carries)
+# and the CA as a string the sketch keeps in flash (PROGMEM) and uploads to the modem.
+# Written privately (it holds the password) and atomically.
+write_arduino_header() {
+    local file="$1" name="$2" password="$3" host="$4" port="$5" ca="$6" ca_name tmp
+    openssl x509 -in "$ca" -noout >/dev/null 2>&1 || die "$ca is not a PEM certificate"
+    ca_name="$(openssl x509 -in "$ca" -noout -subject -nameopt RFC2253 | sed -E 's/^subject=//; s/^.*CN=([^,]*).*$/\1/; s/["\\]//g')"
+    tmp="$(mktemp "$file.XXXXXX")" || die "cannot write next to $file"
+    chmod 600 "$tmp"
+    {
+        echo "// dtwin_secrets.h for device $name, written by broker-config/add-device.sh --arduino."
+        echo "// Secret (the device's broker password): keep it private and out of git (.gitignore does)."
+        echo "#pragma once"
+        echo "#define DTWIN_DEVICE_NAME \"$name\""
+        echo "#define DTWIN_MQTT_PASSWORD \"$password\""
+        echo "#define DTWIN_BROKER_HOST \"$host\""
+        echo "#define DTWIN_BROKER_PORT $port"
+        echo "#define DTWIN_TLS 1"
+        echo "#define DTWIN_BROKER_CA_NAME \"$ca_name\""
+        echo "// $ca, $(wc -c <"$ca" | tr -d ' ') bytes; the sketch streams it to the modem (AT+CFSWFILE)."
+        echo "#define DTWIN_BROKER_CA_PEM \\"
+        sed -e 's/\r$//' -e 's/^\(.*\)$/    "\1\\n" \\/' "$ca"
+        echo "    \"\""
+    } >"$tmp" || { rm -f "$tmp"; die "could not write $file"; }
+    mv "$tmp" "$file" || die "could not write $file"
+}

@@ -16,16 +16,23 @@ dtwin="${DTWIN_BINARY:-$root/.build/debug/dtwin}"
 mkdir -p "$build"
 status=0
 
-echo "== firmware: the UNO build (config.h as committed)"
-"$here/build.sh" "$build/uno" || status=1
+echo "== firmware: the UNO build (config.h as committed: plain MQTT)"
+"$here/build.sh" "$build/uno" -DDTWIN_NO_SECRETS_FILE || status=1
 
-echo "== firmware: host tests (g++, AddressSanitizer, UndefinedBehaviorSanitizer)"
+echo "== firmware: host tests (g++, AddressSanitizer, UndefinedBehaviorSanitizer), plain and TLS builds"
 # A password configured, so the credential lines are exercised (the simulation runs without).
-g++ -std=c++17 -g -O1 -Wall -Wextra -Werror -fsanitize=address,undefined -fno-sanitize-recover=all \
-    -I"$here/test/host" -I"$here/dtwin_uno" -DDTWIN_MQTT_PASSWORD='"s3cret"' -o "$build/host_tests" \
-    "$here/test/host/host_tests.cpp" "$here/test/host/fake_arduino.cpp" "$here/test/host/sketch.cpp" \
-    "$here/dtwin_uno/at_modem.cpp" "$here/dtwin_uno/commands.cpp" "$here/dtwin_uno/device.cpp"
-"$build/host_tests" || status=1
+# The TLS build is the one add-device.sh --arduino provisions (test/host/tls_secrets.h stands in
+# for the dtwin_secrets.h it writes).
+for variant in plain tls; do
+    extra=()
+    [ "$variant" = tls ] && extra=(-include "$here/test/host/tls_secrets.h")
+    g++ -std=c++17 -g -O1 -Wall -Wextra -Werror -fsanitize=address,undefined -fno-sanitize-recover=all \
+        -I"$here/test/host" -I"$here/dtwin_uno" -DDTWIN_NO_SECRETS_FILE -DDTWIN_MQTT_PASSWORD='"s3cret"' "${extra[@]}" \
+        -o "$build/host_tests_$variant" \
+        "$here/test/host/host_tests.cpp" "$here/test/host/fake_arduino.cpp" "$here/test/host/sketch.cpp" \
+        "$here/dtwin_uno/at_modem.cpp" "$here/dtwin_uno/commands.cpp" "$here/dtwin_uno/device.cpp"
+    "$build/host_tests_$variant" || status=1
+done
 
 echo "== firmware: end to end in simavr"
 gcc -O2 -Wall -Wextra -Werror -o "$build/uno_sim" "$here/sim/uno_sim.c" -I/usr/include/simavr \

@@ -116,6 +116,22 @@ import Testing
         #expect(try await GeneratedBroker.script("add-device.sh", ["/nonexistent", "uno1"]).errors.contains("not a broker directory"))
         #expect(try await GeneratedBroker.script("remove-device.sh", [dir, "ghost"]).errors.contains("has no credential"))
         #expect(try await GeneratedBroker.script("add-device.sh", ["--rotate", dir, "ghost"]).errors.contains("no credential to rotate"))
+        // The sketch's header (--arduino): nowhere to write it is refused before any credential
+        // is made; written, it is private and holds what the sketch needs (the firmware's
+        // simavr test builds and connects with one).
+        let nowhere = try await GeneratedBroker.script("add-device.sh", ["--arduino-header", "/nonexistent/dtwin_secrets.h", dir, "uno2"])
+        #expect(nowhere.code == 1 && nowhere.errors.contains("no folder for the sketch's header"), "\(nowhere.errors)")
+        let header = generated.directory.appendingPathComponent("uno2-secrets.h")
+        let provisioned = try await GeneratedBroker.script("add-device.sh", ["--arduino-header", header.path, dir, "uno2"])
+        #expect(provisioned.code == 0, "uno2 was not added by the refused run: \(provisioned.errors)")
+        let text = try String(contentsOf: header, encoding: .utf8)
+        let ca = try String(contentsOf: generated.directory.appendingPathComponent("tls/ca.crt"), encoding: .utf8)
+        #expect(text.contains("#define DTWIN_MQTT_PASSWORD \"\(provisioned.output.trimmingCharacters(in: .whitespacesAndNewlines))\""))
+        #expect(text.contains("#define DTWIN_TLS 1") && text.contains("#define DTWIN_BROKER_HOST \"gateway.test\""))
+        let firstLine = ca.split(separator: "\n")[1]
+        #expect(text.contains("    \"\(firstLine)\\n\" \\"), "the CA, line by line, as C strings")
+        let mode = try FileManager.default.attributesOfItem(atPath: header.path)[.posixPermissions] as? Int
+        #expect(mode == 0o600)
 
         // Rotation: the new password logs in, the old one no longer does (the running broker
         // reloaded on SIGHUP).

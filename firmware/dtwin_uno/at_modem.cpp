@@ -19,6 +19,14 @@ AtModem::Result AtModem::endAwaitingPrompt(unsigned long timeoutMs) {
     return wait(PROMPT_CHAR, timeoutMs, nullptr);
 }
 
+AtModem::Result AtModem::endAwaitingLine(unsigned long timeoutMs, const __FlashStringHelper* line) {
+    port_.print('\r');
+    promptLine_ = line;
+    const Result result = wait(PROMPT_LINE, timeoutMs, nullptr);
+    promptLine_ = nullptr;
+    return result;
+}
+
 AtModem::Result AtModem::command(const __FlashStringHelper* text, unsigned long timeoutMs, const __FlashStringHelper* capture) {
     begin().print(text);
     return end(timeoutMs, capture);
@@ -26,6 +34,11 @@ AtModem::Result AtModem::command(const __FlashStringHelper* text, unsigned long 
 
 AtModem::Result AtModem::sendData(const char* data, size_t length, unsigned long timeoutMs) {
     port_.write(reinterpret_cast<const uint8_t*>(data), length);
+    return wait(RESULT, timeoutMs, nullptr);
+}
+
+AtModem::Result AtModem::sendFlashData(const char* data, size_t length, unsigned long timeoutMs) {
+    for (size_t i = 0; i < length; i++) port_.write(static_cast<uint8_t>(pgm_read_byte(data + i)));
     return wait(RESULT, timeoutMs, nullptr);
 }
 
@@ -85,6 +98,8 @@ void AtModem::dispatch(const __FlashStringHelper* capture) {
         return;
     }
     if (waiting_ == PROMPT_CHAR && line[0] == '>') {
+        outcome_ = PROMPT;
+    } else if (waiting_ == PROMPT_LINE && strcmp_P(line, reinterpret_cast<const char*>(promptLine_)) == 0) {
         outcome_ = PROMPT;
     } else if (startsWith(line, "AT") || startsWith(line, "at")) {
         // The modem echoes commands until ATE0.

@@ -24,10 +24,14 @@ public:
     Result end(unsigned long timeoutMs, const __FlashStringHelper* capture = nullptr);
     // The same, waiting for the '>' prompt instead (AT+SMPUB).
     Result endAwaitingPrompt(unsigned long timeoutMs);
+    // The same, waiting for a whole line instead (AT+CFSWFILE's DOWNLOAD): PROMPT when it comes.
+    Result endAwaitingLine(unsigned long timeoutMs, const __FlashStringHelper* line);
     // A whole command held in flash: F("+SMDISC") sends AT+SMDISC.
     Result command(const __FlashStringHelper* text, unsigned long timeoutMs, const __FlashStringHelper* capture = nullptr);
     // Raw bytes after a prompt, then the wait for OK.
     Result sendData(const char* data, size_t length, unsigned long timeoutMs);
+    // The same, the bytes read one by one from flash (PROGMEM): a file far larger than the RAM.
+    Result sendFlashData(const char* data, size_t length, unsigned long timeoutMs);
 
     // Reads what has arrived and hands complete unsolicited lines to the handler. Call it
     // often: SoftwareSerial holds only 64 bytes.
@@ -40,7 +44,7 @@ public:
     static const uint8_t kLineSize = 160;
 
 private:
-    enum Waiting : uint8_t { NOTHING, RESULT, PROMPT_CHAR };
+    enum Waiting : uint8_t { NOTHING, RESULT, PROMPT_CHAR, PROMPT_LINE };
     Result wait(Waiting what, unsigned long timeoutMs, const __FlashStringHelper* capture);
     // Takes one character; returns true when a line (or the prompt) is complete.
     bool take(char c);
@@ -55,6 +59,7 @@ private:
     bool overflow_ = false;
     Waiting waiting_ = NOTHING;
     int8_t outcome_ = -1;
+    const __FlashStringHelper* promptLine_ = nullptr;
     char captured_[48] = "";
     char lastResult_[32] = "";
 };

@@ -2,6 +2,16 @@
 // set with -D on the compiler's command line (the simulation build does).
 #pragma once
 
+// A device's secrets and its broker, written by broker-config/add-device.sh --arduino: the
+// device name, its password, the broker's host and TLS port and the broker's CA. The file is
+// kept out of git (.gitignore); without it the values below apply. The tests build with
+// -DDTWIN_NO_SECRETS_FILE, so that a developer's own file does not change what they check.
+#if defined(__has_include) && !defined(DTWIN_NO_SECRETS_FILE)
+#if __has_include("dtwin_secrets.h")
+#include "dtwin_secrets.h"
+#endif
+#endif
+
 // The device name: [A-Za-z0-9_-], 1 to 64 characters. It is the MQTT client id, the MQTT user
 // name (broker-config/add-device.sh NAME) and the topic level: dtwin/<name>/up.
 #ifndef DTWIN_DEVICE_NAME
@@ -21,6 +31,25 @@
 // The password add-device.sh printed; "" connects without credentials (development broker).
 #ifndef DTWIN_MQTT_PASSWORD
 #define DTWIN_MQTT_PASSWORD ""
+#endif
+
+// 1: MQTT over TLS 1.2 through the modem's own TLS, the broker checked against
+// DTWIN_BROKER_CA_PEM (the production broker of broker-config/setup.sh, port 8883).
+// 0: plain MQTT (the development broker). dtwin_secrets.h sets 1. DTWIN_BROKER_HOST must then be
+// the name the broker's certificate carries (setup.sh --host).
+#ifndef DTWIN_TLS
+#define DTWIN_TLS 0
+#endif
+#if DTWIN_TLS && !defined(DTWIN_BROKER_CA_PEM)
+#error "DTWIN_TLS needs the broker's CA (DTWIN_BROKER_CA_PEM): write dtwin_secrets.h with broker-config/add-device.sh --arduino"
+#endif
+// The CA's name, for the console when a connection fails.
+#ifndef DTWIN_BROKER_CA_NAME
+#define DTWIN_BROKER_CA_NAME "(unnamed)"
+#endif
+// A server for AT+CNTP when the modem's clock is not set (it checks certificate dates).
+#ifndef DTWIN_NTP_SERVER
+#define DTWIN_NTP_SERVER "pool.ntp.org"
 #endif
 // Seconds of silence before the broker gives the device up and publishes its last will.
 #ifndef DTWIN_KEEPALIVE_S

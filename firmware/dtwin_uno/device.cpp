@@ -2,12 +2,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-// Long enough for the SIM7000's own MQTT connect over a slow cellular link.
-static const unsigned long kConnectTimeoutMs = 30000UL;
+// Long enough for the SIM7000's own MQTT connect over a slow cellular link: a TLS handshake
+// has taken 26 s on EGPRS.
+static const unsigned long kConnectTimeoutMs = 65000UL;
+// AT+CFSWFILE: how long the modem waits for the file (its maximum), and a margin for the OK.
+static const unsigned long kFileInputMs = 10000UL;
 static const unsigned long kCommandTimeoutMs = 2000UL;
 static const unsigned long kPublishTimeoutMs = 10000UL;
 // What the state report says the device runs: the twin's reported "firmware".
 #define DTWIN_FIRMWARE "dtwin-uno 1.2"
+
+#if DTWIN_TLS
+// The broker's CA (PEM), streamed from flash to the modem's file system: it never sits in RAM.
+static const char kBrokerCa[] PROGMEM = DTWIN_BROKER_CA_PEM;
+#endif
 
 Device::Device(AtModem& modem, Print& console, BaudSetter setModemBaud)
     : modem_(modem), console_(console), setModemBaud_(setModemBaud) {}
@@ -22,6 +30,7 @@ void Device::begin() {
     console_.print(F(DTWIN_BROKER_HOST));
     console_.print(':');
     console_.print(DTWIN_BROKER_PORT);
+    console_.print(DTWIN_TLS ? F(" (TLS, CA " DTWIN_BROKER_CA_NAME ")") : F(" (plain MQTT)"));
     console_.print(F(", APN "));
     console_.print(F(DTWIN_APN));
     console_.print(F(", a reading every "));
@@ -38,6 +47,13 @@ void Device::loop() {
     case POWER_UP: powerUp(); break;
     case MODEM_SETUP: setUpModem(); break;
     case NETWORK: attach(); break;
+#if DTWIN_TLS
+    case CLOCK: checkClock(); break;
+    case TLS_SETUP: setUpTls(); break;
+#else
+    case CLOCK:
+    case TLS_SETUP: break;  // not in a plain build
+#endif
     case MQTT_SETUP: configureMqtt(); break;
     case MQTT_CONNECT: connectMqtt(); break;
     case ONLINE: stayOnline(); break;
@@ -81,6 +97,12 @@ void Device::setUpModem() {
         retryLater(POWER_UP, F("the modem refused ATE0"));
         return;
     }
+#if DTWIN_TLS
+    caLoaded_ = false;  // a modem that was off has lost its SSL settings
+    // Network time from now on (the modem checks certificate dates), and which firmware it runs.
+    modem_.command(F("+CLTS=1"), kCommandTimeoutMs);
+    readRevision();
+#endif
     enter(NETWORK);
 }
 
@@ -88,7 +110,7 @@ void Device::attach() {
     if (modem_.command(F("+CNACT?"), kCommandTimeoutMs, F("+CNACT:")) == AtModem::OK &&
         strncmp(modem_.captured(), "+CNACT: 1", 9) == 0) {
         say().println(F("network attached"));
-        enter(MQTT_SETUP);
+        enter(DTWIN_TLS ? CLOCK : MQTT_SETUP);
         return;
     }
     if (attempts_ % 10 == 0) {
@@ -102,6 +124,122 @@ void Device::attach() {
     }
     pause(2000);
 }
+
+#if DTWIN_TLS
+// TLS needs a clock: the modem checks the broker certificate's dates. A modem that has not
+// had network time says a year such as 80 (1980) in AT+CCLK?; NTP is asked then. Without a
+// clock the sketch waits: it never connects unchecked.
+void Device::checkClock() {
+    if (modem_.command(F("+CCLK?"), kCommandTimeoutMs, F("+CCLK:")) == AtModem::OK) {
+        // +CCLK: "yy/MM/dd,hh:mm:ss+zz"
+        const char* time = strchr(modem_.captured(), '"');
+        const int year = time && time[1] >= '0' && time[1] <= '9' && time[2] >= '0' && time[2] <= '9'
+                             ? (time[1] - '0') * 10 + (time[2] - '0')
+                             : -1;
+        if (year >= 24 && year < 80) {
+            enter(caLoaded_ ? MQTT_SETUP : TLS_SETUP);
+            return;
+        }
+    }
+    // Said once NTP has had a first chance, then every tenth try.
+    if (attempts_ % 10 == 1) {
+        say().print(F("the modem's clock is not set ("));
+        console_.print(modem_.captured()[0] ? modem_.captured() : modem_.lastResult());
+        console_.println(F("): the broker's certificate cannot be checked without it; waiting for network time "
+                           "(AT+CLTS=1) or NTP from " DTWIN_NTP_SERVER));
+    }
+    if (attempts_++ % 5 == 0) {
+        modem_.command(F("+CNTP=\"" DTWIN_NTP_SERVER "\",0"), kCommandTimeoutMs);
+        modem_.command(F("+CNTP"), kCommandTimeoutMs);  // +CNTP: 1 follows when the time is set
+    }
+    pause(3000);
+}
+
+// The broker's CA into the modem (AT+CFSWFILE), TLS 1.2, SNI, and the CA converted for the
+// modem's TLS stack. Once per modem power-up.
+void Device::setUpTls() {
+    if (!uploadCa()) {
+        retryLater(TLS_SETUP, F("the CA did not reach the modem"));
+        return;
+    }
+    bool ok = modem_.command(F("+CSSLCFG=\"sslversion\",0,3"), kCommandTimeoutMs) == AtModem::OK;
+    if (ok && strspn(DTWIN_BROKER_HOST, "0123456789.") != strlen(DTWIN_BROKER_HOST)) {
+        // SNI carries a host name, never an address (RFC 6066).
+        ok = modem_.command(F("+CSSLCFG=\"sni\",0,\"" DTWIN_BROKER_HOST "\""), kCommandTimeoutMs) == AtModem::OK;
+    }
+    if (!ok) {
+        say().print(F("the modem refused the TLS settings (AT+CSSLCFG): "));
+        sayModemAnswer();
+        retryLater(TLS_SETUP, F("no TLS settings"));
+        return;
+    }
+    if (modem_.command(F("+CSSLCFG=\"convert\",2,\"ca.crt\""), kCommandTimeoutMs) != AtModem::OK) {
+        say().print(F("the modem could not read the CA (AT+CSSLCFG convert answered "));
+        console_.print(modem_.lastResult());
+        console_.println(F("): DTWIN_BROKER_CA_PEM must be the broker's tls/ca.crt, as add-device.sh --arduino writes it"));
+        retryLater(TLS_SETUP, F("the CA was not taken"));
+        return;
+    }
+    caLoaded_ = true;
+    say().println(F("CA " DTWIN_BROKER_CA_NAME " loaded into the modem, TLS 1.2"));
+    enter(MQTT_SETUP);
+}
+
+bool Device::uploadCa() {
+    if (modem_.command(F("+CFSINIT"), kCommandTimeoutMs) != AtModem::OK) {
+        say().print(F("AT+CFSINIT failed: "));
+        sayModemAnswer();
+        return false;
+    }
+    const size_t size = sizeof(kBrokerCa) - 1;
+    Print& out = modem_.begin();
+    out.print(F("+CFSWFILE=3,\"ca.crt\",0,"));
+    out.print(static_cast<unsigned long>(size));
+    out.print(',');
+    out.print(kFileInputMs);
+    bool ok = false;
+    if (modem_.endAwaitingLine(kCommandTimeoutMs, F("DOWNLOAD")) != AtModem::PROMPT) {
+        say().print(F("AT+CFSWFILE: no DOWNLOAD from the modem, it said "));
+        sayModemAnswer();
+    } else if (modem_.sendFlashData(kBrokerCa, size, kFileInputMs + kCommandTimeoutMs) != AtModem::OK) {
+        say().print(F("the CA upload failed: "));
+        sayModemAnswer();
+    } else {
+        ok = true;
+    }
+    modem_.command(F("+CFSTERM"), kCommandTimeoutMs);  // frees the modem's file buffer, whatever happened
+    return ok;
+}
+
+void Device::readRevision() {
+    if (revision_[0] || modem_.command(F("+GMR"), kCommandTimeoutMs, F("Revision:")) != AtModem::OK) return;
+    strncpy(revision_, modem_.captured() + 9, sizeof revision_ - 1);
+    revision_[sizeof revision_ - 1] = '\0';
+    say().print(F("modem firmware "));
+    console_.println(revision_);
+}
+
+// AT+SMSSL=1 with the CA alone (no client certificate): TLS on, the broker checked.
+bool Device::selectTls() {
+    if (modem_.command(F("+SMSSL=1,\"ca.crt\",\"\""), kCommandTimeoutMs) == AtModem::OK) {
+        sslRefusals_ = 0;
+        return true;
+    }
+    if (sslRefusals_ < 255) sslRefusals_++;
+    if (modemLacksTls()) {
+        // What the firmware offers, for the report.
+        modem_.command(F("+SMSSL=?"), kCommandTimeoutMs, F("+SMSSL:"));
+        say().print(F("the modem refuses MQTT over TLS with a CA alone (AT+SMSSL=1,\"ca.crt\",\"\" answered ERROR; "
+                      "AT+SMSSL=? says "));
+        console_.print(modem_.captured()[0] ? modem_.captured() : modem_.lastResult());
+        console_.print(')');
+        sayFirmware();
+        console_.println(F(". Some SIM7000 firmware revisions cannot do it: update the modem's firmware "
+                           "(see firmware/README.md). Still trying; never without TLS."));
+    }
+    return false;
+}
+#endif  // DTWIN_TLS
 
 void Device::configureMqtt() {
     // The first SMCONF tells whether this modem has MQTT at all: old SIM7000 firmware answers
@@ -128,6 +266,12 @@ void Device::configureMqtt() {
         retryLater(NETWORK, F("the modem refused an MQTT setting"));
         return;
     }
+#if DTWIN_TLS
+    if (!selectTls()) {
+        retryLater(NETWORK, F("the modem refused AT+SMSSL"));
+        return;
+    }
+#endif
     enter(MQTT_CONNECT);
 }
 
@@ -135,9 +279,23 @@ void Device::connectMqtt() {
     if (modem_.command(F("+SMCONN"), kConnectTimeoutMs) != AtModem::OK) {
         say().print(F("MQTT connection to " DTWIN_BROKER_HOST " refused or failed: "));
         sayModemAnswer();
+#if DTWIN_TLS
+        if (connectFailures_ < 255 && ++connectFailures_ % Device::kRefusalsBeforeVerdict == 0) {
+            // The modem says only ERROR; what the sketch has checked leaves these.
+            say().print(F("TLS connections keep failing with the clock set and the CA loaded: the broker's certificate "
+                          "does not verify against the CA built in (" DTWIN_BROKER_CA_NAME
+                          ") or does not carry the name " DTWIN_BROKER_HOST ", or the broker refuses the password, "
+                          "or it cannot be reached"));
+            sayFirmware();
+            console_.println();
+        }
+#endif
         retryLater(NETWORK, F("MQTT not connected"));
         return;
     }
+#if DTWIN_TLS
+    connectFailures_ = 0;
+#endif
     if (!publish(F("/status"), "online", true) || !publish(F("/up"), DTWIN_DEVICE_NAME ":awake", false) || !subscribe()) {
         retryLater(MQTT_CONNECT, F("the first publish or the subscription failed"));
         return;
@@ -382,3 +540,12 @@ Print& Device::say() {
 }
 
 void Device::sayModemAnswer() { console_.println(modem_.lastResult()); }
+
+#if DTWIN_TLS
+void Device::sayFirmware() {
+    if (!revision_[0]) return;
+    console_.print(F(" (modem firmware "));
+    console_.print(revision_);
+    console_.print(')');
+}
+#endif

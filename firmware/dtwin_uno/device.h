@@ -11,7 +11,8 @@
 class Device {
 public:
     typedef void (*BaudSetter)(long baud);
-    enum State : uint8_t { POWER_UP, MODEM_SETUP, NETWORK, MQTT_SETUP, MQTT_CONNECT, ONLINE };
+    // CLOCK and TLS_SETUP only with DTWIN_TLS: a valid clock, then the broker's CA in the modem.
+    enum State : uint8_t { POWER_UP, MODEM_SETUP, NETWORK, CLOCK, TLS_SETUP, MQTT_SETUP, MQTT_CONNECT, ONLINE };
 
     Device(AtModem& modem, Print& console, BaudSetter setModemBaud);
     void begin();
@@ -22,6 +23,12 @@ public:
     unsigned long periodMs() const { return periodMs_; }
     // True once the modem has refused the MQTT commands often enough to say it has no MQTT.
     bool modemLacksMqtt() const { return smRefusals_ >= kRefusalsBeforeVerdict; }
+#if DTWIN_TLS
+    // True once the modem has refused MQTT over TLS with a CA alone (AT+SMSSL) often enough.
+    bool modemLacksTls() const { return sslRefusals_ >= kRefusalsBeforeVerdict; }
+    // The modem's firmware revision (AT+GMR), "" until read.
+    const char* firmwareRevision() const { return revision_; }
+#endif
 
     static const uint8_t kRefusalsBeforeVerdict = 3;
     static const unsigned long kMaxBackoffMs = 60000UL;
@@ -35,6 +42,12 @@ private:
     void setUpModem();
     void attach();
     void configureMqtt();
+    // The TLS build's steps (DTWIN_TLS).
+    void checkClock();
+    void setUpTls();
+    bool uploadCa();
+    void readRevision();
+    bool selectTls();
     void connectMqtt();
     void stayOnline();
     bool connectionAlive();
@@ -52,6 +65,7 @@ private:
     void retryLater(State next, const __FlashStringHelper* why);
     Print& say();
     void sayModemAnswer();
+    void sayFirmware();  // TLS builds
 
     AtModem& modem_;
     Print& console_;
@@ -66,6 +80,12 @@ private:
     uint8_t attempts_ = 0;
     uint8_t smRefusals_ = 0;
     uint8_t checkFailures_ = 0;
+#if DTWIN_TLS
+    uint8_t sslRefusals_ = 0;
+    uint8_t connectFailures_ = 0;
+    bool caLoaded_ = false;  // the CA is in the modem and converted, since its last power-up
+    char revision_[24] = "";
+#endif
     bool ledOn_ = false;
     bool readNow_ = false;
     bool stateNow_ = false;  // report the LED and period (at start-up and after each change)

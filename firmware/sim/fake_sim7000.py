@@ -2,13 +2,23 @@
 application note describes, and turns the SM* commands into real MQTT (paho) on the broker
 the sketch configures with AT+SMCONF="URL" (loopback only: anything else is refused).
 
+TLS as the modem does it: AT+CFSINIT / AT+CFSWFILE store the bytes the sketch sends after
+DOWNLOAD, AT+CSSLCFG="convert",2 takes a CA from them (an invalid one is ERROR),
+"sslversion" 3 pins TLS 1.2, "sni" names the server, and AT+SMSSL=1 makes AT+SMCONN a real
+TLS connection (Python's ssl) that verifies the broker against that CA alone, its host name
+included. Like the modem, it checks certificate dates against its own clock, which is set
+only by network time (AT+CLTS=1 before attaching) or AT+CNTP: until then AT+SMCONN over TLS
+fails. A failed handshake answers ERROR, as the modem does; the reason goes to the log.
+
 Used by firmware/test/e2e_test.py; run alone it makes a pty and prints its path:
 
     python fake_sim7000.py [--old-firmware]
 """
 
+import datetime
 import os
 import re
+import ssl
 import threading
 import time
 import tty
@@ -19,9 +29,19 @@ LOOPBACK = {"127.0.0.1", "localhost"}
 
 
 class FakeSim7000:
-    def __init__(self, fd, old_firmware=False, log=None):
+    def __init__(self, fd, old_firmware=False, log=None, revision="1351B05SIM7000E"):
         self.fd = fd
         self.old_firmware = old_firmware
+        self.revision = revision
+        self.network_time = False  # AT+CLTS=1
+        self.clock_set = False
+        self.file_buffer = False  # AT+CFSINIT .. AT+CFSTERM
+        self.files = {}  # what AT+CFSWFILE wrote, by name
+        self.ssl_config = {}  # AT+CSSLCFG "sslversion" and "sni"
+        self.ca = None  # the CA text AT+CSSLCFG="convert",2 took
+        self.tls = False  # AT+SMSSL=1
+        self.tls_version = None  # the version of the last TLS connection
+        self.handshake_errors = []
         self.log = log or (lambda line: None)
         self.echo = True
         self.config = {}
@@ -106,7 +126,33 @@ class FakeSim7000:
         if command.startswith("AT+IPR="):
             return self._answer("OK")
         if command.startswith("AT+CNACT=1,"):
+            if self.network_time:
+                self.clock_set = True
+                now = datetime.datetime.now(datetime.timezone.utc)
+                return self._answer("OK", "+APP PDP: ACTIVE", now.strftime('*PSUTTZ: %y/%m/%d,%H:%M:%S","+00",0'))
             return self._answer("OK", "+APP PDP: ACTIVE")
+        if command == "AT+CLTS=1":
+            self.network_time = True
+            return self._answer("OK")
+        if command == "AT+GMR":
+            return self._answer("Revision:" + self.revision, "OK")
+        if command == "AT+CCLK?":
+            now = datetime.datetime.now(datetime.timezone.utc)
+            return self._answer(now.strftime('+CCLK: "%y/%m/%d,%H:%M:%S+00"') if self.clock_set else '+CCLK: "80/01/06,00:00:12+00"', "OK")
+        if command.startswith("AT+CNTP="):
+            return self._answer("OK")
+        if command == "AT+CNTP":
+            self.clock_set = True
+            return self._answer("OK", "+CNTP: 1")
+        if command in ("AT+CFSINIT", "AT+CFSTERM"):
+            self.file_buffer = command == "AT+CFSINIT"
+            return self._answer("OK")
+        match = re.fullmatch(r'AT\+CFSWFILE=(\d),"([^"]{1,50})",([01]),(\d+),(\d+)', command)
+        if match:
+            return self._write_file(match.group(2), int(match.group(4)), int(match.group(5)))
+        match = re.fullmatch(r'AT\+CSSLCFG="(\w+)",(.*)', command)
+        if match:
+            return self._ssl_configure(match.group(1), match.group(2))
         if command == "AT+CNACT?":
             return self._answer('+CNACT: 1,"10.64.0.7"', "OK")
         if command.startswith("AT+SM") and self.old_firmware:
@@ -115,6 +161,12 @@ class FakeSim7000:
         if match:
             self.config[match.group(1)] = match.group(2)
             return self._answer("OK")
+        if command == "AT+SMSSL=?":
+            return self._answer("+SMSSL: (0-6),20,20", "OK")
+        match = re.fullmatch(r'AT\+SMSSL=(\d),"([^"]*)","([^"]*)"', command)
+        if match:
+            self.tls = match.group(1) != "0" and self.ca is not None
+            return self._answer("OK" if match.group(1) == "0" or self.tls else "ERROR")
         if command == "AT+SMCONN":
             return self._answer("OK" if self._connect() else "ERROR")
         if command == "AT+SMSTATE?":
@@ -133,6 +185,44 @@ class FakeSim7000:
             self._disconnect()
             return self._answer("OK")
         return self._answer("ERROR")
+
+    def _write_file(self, name, size, input_ms):
+        if not self.file_buffer or not 1 <= size <= 10240 or not 100 <= input_ms <= 10000:
+            return self._answer("ERROR")
+        self._answer("DOWNLOAD")
+        data = self._read(count=size, timeout=input_ms / 1000)
+        if data is None:
+            self.log("modem: AT+CFSWFILE: %s did not arrive within %d ms" % (name, input_ms))
+            return self._answer("ERROR")
+        self.files[name] = data
+        self.log("modem: wrote %s (%d bytes)" % (name, size))
+        return self._answer("OK")
+
+    def _ssl_configure(self, key, arguments):
+        if key in ("sslversion", "sni"):
+            match = re.fullmatch(r'(\d),"?([^"]*)"?', arguments)
+            if not match:
+                return self._answer("ERROR")
+            self.ssl_config[key] = match.group(2)
+            return self._answer("OK")
+        match = re.fullmatch(r'2,"([^"]+)"', arguments)
+        if key != "convert" or not match or match.group(1) not in self.files:
+            return self._answer("ERROR")
+        text = self.files[match.group(1)].decode("ascii", errors="replace")
+        try:
+            ssl.create_default_context(cadata=text)
+        except (ssl.SSLError, ValueError) as error:
+            self.log("modem: %s is not a CA certificate: %s" % (match.group(1), error))
+            return self._answer("ERROR")
+        self.ca = text
+        return self._answer("OK")
+
+    def _tls_context(self):
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies the chain and the host name
+        context.load_verify_locations(cadata=self.ca)
+        if self.ssl_config.get("sslversion") == "3":
+            context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1_2
+        return context
 
     def _text(self, key, default=""):
         value = self.config.get(key, default)
@@ -153,6 +243,15 @@ class FakeSim7000:
         )
         if "USERNAME" in self.config:
             client.username_pw_set(self._text("USERNAME"), self._text("PASSWORD") or None)
+        if self.tls:
+            if not self.clock_set:
+                self.log("modem: the clock is not set: the broker's certificate dates cannot be checked")
+                return False
+            sni = self.ssl_config.get("sni", host)
+            if sni != host:
+                self.log("modem: SNI %r differs from the URL's host %r" % (sni, host))
+                return False
+            client.tls_set_context(self._tls_context())
         if "TOPIC" in self.config:
             client.will_set(
                 self._text("TOPIC"), self._text("MESSAGE"), qos=int(self._text("QOS", "0")), retain=self._text("RETAIN") == "1"
@@ -163,6 +262,10 @@ class FakeSim7000:
         client.on_message = self._on_message
         try:
             client.connect(host, port, keepalive=keepalive)
+        except ssl.SSLError as error:
+            self.handshake_errors.append(str(error))
+            self.log("modem: TLS handshake failed: %s" % error)
+            return False
         except OSError as error:
             self.log("modem: MQTT connect failed: %s" % error)
             return False
@@ -172,6 +275,8 @@ class FakeSim7000:
             return False
         self.client = client
         self.connects += 1
+        socket = client.socket()
+        self.tls_version = socket.version() if isinstance(socket, ssl.SSLSocket) else None
         return True
 
     def _disconnect(self):

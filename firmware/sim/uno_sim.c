@@ -11,6 +11,9 @@
 // firmware's timeouts shorter than the fake modem's answers) and stops after --seconds.
 //
 //   uno_sim FIRMWARE.elf --modem PTY [--console FILE] [--a0 MV] [--seconds N]
+//
+// Prints D10/D12 changes on stdout, and "stack lowest SP 0x...." whenever the stack reaches a
+// new depth (the test turns it into the headroom above the static data).
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -238,13 +241,23 @@ int main(int argc, char** argv) {
 
     const double started = wall_seconds();
     unsigned long steps = 0;
+    // The stack's deepest point: the lowest SP seen (SP below the RAM's start is the reset's
+    // zero, before the start-up code sets it), on stdout each time it goes lower.
+    unsigned lowest_sp = 0xffff, reported_sp = 0xffff;
     for (;;) {
         const int state = avr_run(avr);
         if (state == cpu_Done || state == cpu_Crashed) {
             fprintf(stderr, "uno_sim: the firmware %s\n", state == cpu_Done ? "stopped" : "crashed");
             return 1;
         }
+        const unsigned sp = avr->data[R_SPL] | (unsigned)avr->data[R_SPH] << 8;
+        if (sp >= 0x100 && sp < lowest_sp) lowest_sp = sp;
         if (++steps % 2000 != 0) continue;
+        if (lowest_sp != reported_sp) {
+            reported_sp = lowest_sp;
+            printf("stack lowest SP 0x%04x\n", lowest_sp);
+            fflush(stdout);
+        }
         read_modem();
         read_control();
         // Real time: wait while the simulated clock is ahead of the wall clock.

@@ -13,6 +13,7 @@ import base64
 import http.server
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -31,6 +32,7 @@ from twilio.request_validator import RequestValidator
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIRMWARE = os.path.dirname(HERE)
+ROOT = os.path.dirname(FIRMWARE)
 sys.path.insert(0, os.path.join(FIRMWARE, "sim"))
 from fake_sim7000 import FakeSim7000  # noqa: E402
 
@@ -47,6 +49,9 @@ PHONE = "+12065550100"
 API_TOKEN = "e2e-api-token"
 
 results = {"passed": 0, "failed": 0}
+# The least stack the simulation may leave free below its deepest point (bytes). The UNO has
+# 2,048 bytes of RAM; build.sh keeps static data at 70% or less of it.
+MIN_STACK_HEADROOM = 200
 
 
 def check(condition, what, detail=""):
@@ -122,9 +127,11 @@ class APIGateway:
 class Watcher:
     """Everything on dtwin/#, retained messages included."""
 
-    def __init__(self, port):
+    def __init__(self, port, username=None, password=None):
         self.messages = []
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="e2e-watcher")
+        if username:
+            self.client.username_pw_set(username, password)
         self.client.on_message = lambda c, u, m: self.messages.append((m.topic, m.payload.decode(errors="replace"), m.retain))
         self.client.connect("127.0.0.1", port)
         self.client.subscribe("dtwin/#", qos=1)
@@ -141,13 +148,16 @@ class Watcher:
 class SimulatedUno:
     """uno_sim running the .elf, wired to a fake SIM7000 through a pty of our own."""
 
-    def __init__(self, uno_sim, elf, directory, old_firmware=False, seconds=90):
+    def __init__(self, uno_sim, elf, directory, old_firmware=False, seconds=90, name=None):
         master, slave = os.openpty()
         tty.setraw(slave)
         self.master, self.slave = master, slave
-        self.console_path = os.path.join(directory, "console-%s.txt" % ("old" if old_firmware else "uno1"))
+        self.elf = elf
+        self.console_path = os.path.join(directory, "console-%s.txt" % (name or ("old" if old_firmware else "uno1")))
         self.pins = []
-        self.modem = FakeSim7000(master, old_firmware=old_firmware).start()
+        self.lowest_sp = None
+        self.modem_log = []
+        self.modem = FakeSim7000(master, old_firmware=old_firmware, log=self.modem_log.append).start()
         self.process = subprocess.Popen(
             [uno_sim, elf, "--modem", os.ttyname(slave), "--console", self.console_path, "--a0", str(A0_MILLIVOLTS),
              "--seconds", str(seconds)],
@@ -158,6 +168,16 @@ class SimulatedUno:
         for line in self.process.stdout:
             if line.startswith("D"):
                 self.pins.append(line.strip())
+            elif line.startswith("stack lowest SP "):
+                self.lowest_sp = int(line.split()[-1], 16)
+
+    def stack_headroom(self):
+        """Bytes between the static data's end and the deepest the stack went, or None."""
+        if self.lowest_sp is None:
+            return None
+        text, data, bss = (int(n) for n in subprocess.run(["avr-size", self.elf], capture_output=True, text=True,
+                                                           check=True).stdout.splitlines()[-1].split()[:3])
+        return self.lowest_sp - (0x100 + data + bss)
 
     def led(self):
         states = [p for p in self.pins if p.startswith("D10 ")]
@@ -205,13 +225,94 @@ def twin(port):
         return {}
 
 
-def build(build_dir, broker_port):
-    flags = ['-DDTWIN_BROKER_HOST="127.0.0.1"', "-DDTWIN_BROKER_PORT=%d" % broker_port, "-DDTWIN_PERIOD_MS=2000UL",
-             "-DDTWIN_CHECK_MS=3000UL"]
+def stop_and_measure_stack(uno, cleanups, build_name):
+    """Stops a simulated UNO and checks (and reports) the stack headroom it had."""
+    uno.stop()
+    cleanups.remove(uno.stop)
+    headroom = uno.stack_headroom()
+    check(headroom is not None and headroom >= MIN_STACK_HEADROOM,
+          "stack headroom in simavr, %s build: %s bytes free below the deepest stack (lowest SP %s)"
+          % (build_name, headroom, hex(uno.lowest_sp or 0)))
+
+
+def build(build_dir, broker_port=None, secrets=None):
+    """The sketch for the simulation: the plain build for a broker on 127.0.0.1:broker_port, or
+    the TLS build from a secrets header as add-device.sh --arduino writes it. Prints the sizes."""
+    flags = ["-DDTWIN_NO_SECRETS_FILE", "-DDTWIN_PERIOD_MS=2000UL", "-DDTWIN_CHECK_MS=3000UL"]
+    if secrets:
+        flags += ["-include", secrets]
+    else:
+        flags += ['-DDTWIN_BROKER_HOST="127.0.0.1"', "-DDTWIN_BROKER_PORT=%d" % broker_port]
     run = subprocess.run([os.path.join(FIRMWARE, "build.sh"), build_dir] + flags, capture_output=True, text=True, timeout=120)
     if run.returncode != 0:
-        raise RuntimeError("firmware/build.sh failed: " + run.stderr)
+        raise RuntimeError("firmware/build.sh failed: " + run.stdout + run.stderr)
+    for line in run.stdout.splitlines()[:-1]:
+        print("  (%s build) %s" % ("TLS" if secrets else "plain", line))
     return run.stdout.strip().splitlines()[-1]
+
+
+class GeneratedBroker:
+    """A production broker as broker-config/setup.sh makes it (TLS for devices, passwords, ACL),
+    running on free loopback ports; the host name its certificate carries is localhost."""
+
+    def __init__(self):
+        # Not under a private temporary folder: as root, mosquitto reads its files as `mosquitto`.
+        self.directory = "/tmp/dtwin-fw-broker-" + uuid.uuid4().hex
+        self.mqtt_port, self.mqtts_port = free_port(), free_port()
+        environment = dict(os.environ, MQTT_PORT=str(self.mqtt_port), MQTTS_PORT=str(self.mqtts_port))
+        run = subprocess.run([os.path.join(ROOT, "broker-config", "setup.sh"), "--host", "localhost", self.directory],
+                             env=environment, capture_output=True, text=True, timeout=120)
+        if run.returncode != 0:
+            raise RuntimeError("setup.sh failed: " + run.stderr)
+        self.log = open(os.path.join(self.directory, "mosquitto.log"), "w")
+        self.process = subprocess.Popen(["mosquitto", "-c", os.path.join(self.directory, "mosquitto.conf")],
+                                        stdout=self.log, stderr=subprocess.STDOUT)
+        if not wait_until(lambda: all(self._listening(p) for p in (self.mqtt_port, self.mqtts_port)), 10):
+            raise RuntimeError("the generated broker did not open its ports")
+
+    @staticmethod
+    def _listening(port):
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", port)) == 0
+
+    def url(self, file):
+        """DTWIN_BROKER from bridge.env or operator.env."""
+        with open(os.path.join(self.directory, file)) as f:
+            return next(line.split("=", 1)[1].strip() for line in f if line.startswith("DTWIN_BROKER="))
+
+    def add_device(self, name, header):
+        run = subprocess.run([os.path.join(ROOT, "broker-config", "add-device.sh"), "--arduino-header", header,
+                              self.directory, name], capture_output=True, text=True, timeout=60)
+        if run.returncode != 0:
+            raise RuntimeError("add-device.sh failed: " + run.stderr)
+        return run.stdout.strip()
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+        self.log.close()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def with_other_ca(header, directory):
+    """The header with another CA in place of the broker's (what a device flashed for the wrong
+    broker has): same device, password, host and port."""
+    key, ca = os.path.join(directory, "other-ca.key"), os.path.join(directory, "other-ca.crt")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "30",
+                    "-subj", "/CN=some other CA", "-addext", "basicConstraints=critical,CA:TRUE",
+                    "-keyout", key, "-out", ca], capture_output=True, check=True, timeout=60)
+    with open(header) as f:
+        text = f.read()
+    with open(ca) as f:
+        pem = "".join('    "%s\\n" \\\n' % line for line in f.read().splitlines())
+    start = text.index("    \"-----BEGIN CERTIFICATE-----")
+    end = text.index("-----END CERTIFICATE-----\\n\" \\\n") + len("-----END CERTIFICATE-----\\n\" \\\n")
+    text = text[:start] + pem + text[end:]
+    text = re.sub(r'#define DTWIN_BROKER_CA_NAME "[^"]*"', '#define DTWIN_BROKER_CA_NAME "some other CA"', text)
+    path = os.path.join(directory, "wrong-ca-secrets.h")
+    with open(path, "w") as f:
+        f.write(text)
+    return path
 
 
 def main():
@@ -324,8 +425,68 @@ def main():
               "dtwin/uno1/state publishes it", documents()[-1:])
         status, answer = post_sms(http_port, "STATUS uno1")
         check(status == 200 and "uno1: " in answer and "Pending" not in answer, "STATUS uno1 shows nothing pending", answer)
-        uno.stop()
-        cleanups.remove(uno.stop)
+        stop_and_measure_stack(uno, cleanups, "plain")
+
+        # The production broker: setup.sh's TLS listener, ACL and passwords. add-device.sh
+        # --arduino writes the sketch's secrets header; the sketch uploads the CA to the modem,
+        # which connects over real TLS (Python's ssl), checking the broker against that CA.
+        produced = GeneratedBroker()
+        cleanups.append(produced.stop)
+        header = os.path.join(directory, "dtwin_secrets.h")
+        password = produced.add_device("uno1", header)
+        with open(header) as f:
+            provisioned = f.read()
+        check(os.stat(header).st_mode & 0o777 == 0o600 and '#define DTWIN_MQTT_PASSWORD "%s"' % password in provisioned
+              and "#define DTWIN_TLS 1" in provisioned and '#define DTWIN_BROKER_HOST "localhost"' in provisioned,
+              "add-device.sh --arduino-header writes the secrets header, mode 600, with the password it printed")
+        tls_elf = build(args.build_dir + "-tls", secrets=header)
+        operator = urllib.parse.urlsplit(produced.url("operator.env"))
+        tls_watcher = Watcher(produced.mqtt_port, operator.username, operator.password)
+        cleanups.append(tls_watcher.stop)
+        environment.update({
+            "DTWIN_BROKER": produced.url("bridge.env"), "DTWIN_CLIENTID": "e2e-tls-bridge", "DTWIN_UPSTREAM_MODE": "apigw",
+            "DTWIN_SPOOL_PATH": os.path.join(directory, "tls-spool"), "DTWIN_STORE_PATH": os.path.join(directory, "tls.sqlite"),
+            "DTWIN_HTTP_PORT": "0",
+        })
+        tls_log = open(os.path.join(directory, "tls-bridge.log"), "w")
+        tls_bridge = subprocess.Popen([args.dtwin, "bridge"], env=environment, stdout=tls_log, stderr=subprocess.STDOUT)
+        cleanups.append(lambda: (tls_bridge.terminate(), tls_bridge.wait(timeout=15)))
+        check(wait_until(lambda: tls_watcher.has("dtwin/bridge/status", "online"), 20),
+              "TLS: the bridge is online on the generated broker (bridge.env)")
+        secure = SimulatedUno(args.uno_sim, tls_elf, directory, seconds=120, name="tls")
+        cleanups.append(secure.stop)
+        tls_readings = lambda: [p for t, p, _ in tls_watcher.messages if t == "dtwin/uno1/up" and p.startswith("sim-uno1 data ")]
+        check(wait_until(lambda: len(tls_readings()) >= 2, 60), "TLS: readings arrive through the ACL over TLS",
+              secure.console[-1500:] + "\n" + "\n".join(secure.modem_log[-10:]))
+        with open(os.path.join(produced.directory, "tls", "ca.crt"), "rb") as f:
+            check(secure.modem.files.get("ca.crt") == f.read(), "TLS: the CA the modem stored is the broker's tls/ca.crt, byte for byte")
+        check(secure.modem.tls and secure.modem.tls_version == "TLSv1.2" and secure.modem.ssl_config.get("sni") == "localhost",
+              "TLS: AT+SMSSL=1 with the CA alone, TLS 1.2, SNI localhost",
+              (secure.modem.tls, secure.modem.tls_version, secure.modem.ssl_config))
+        check("CA dtwin broker CA (localhost) loaded into the modem, TLS 1.2" in secure.console
+              and "modem firmware 1351B05SIM7000E" in secure.console, "TLS: the console says so", secure.console[-800:])
+        forwarded = lambda: [e for e in gateway.events if e.get("Topic") == "dtwin/uno1/up"
+                             and base64.b64decode(e.get("Payload", "")).startswith(b"sim-uno1 data ")]
+        before = len(forwarded())
+        check(wait_until(lambda: len(forwarded()) > before, 15), "TLS: the bridge forwards the readings")
+        sent = subprocess.run([args.dtwin, "send", "uno1", "LIG", "--broker", produced.url("bridge.env")],
+                              env=environment, capture_output=True, text=True, timeout=30)
+        check(sent.returncode == 0 and wait_until(lambda: secure.led() == "D10 1", 15),
+              "TLS: dtwin send uno1 LIG lights D10 through the ACL", sent.stdout + sent.stderr + str(secure.pins))
+        stop_and_measure_stack(secure, cleanups, "TLS")
+
+        # The same with another CA in the sketch: the handshake fails, nothing connects, and
+        # the console says why.
+        wrong_elf = build(args.build_dir + "-wrongca", secrets=with_other_ca(header, directory))
+        wrong = SimulatedUno(args.uno_sim, wrong_elf, directory, seconds=70, name="wrong-ca")
+        cleanups.append(wrong.stop)
+        check(wait_until(lambda: "does not verify against the CA built in (some other CA)" in wrong.console, 60),
+              "wrong CA: the console says the broker does not verify against the CA built in", wrong.console[-1200:])
+        check(wrong.modem.connects == 0 and wrong.modem.handshake_errors
+              and "certificate verify failed" in wrong.modem.handshake_errors[0],
+              "wrong CA: no connection; the modem's handshake failed verification", wrong.modem.handshake_errors[:1])
+        wrong.stop()
+        cleanups.remove(wrong.stop)
 
         # Old modem firmware: ERROR to every SM* command. The sketch says so and keeps trying.
         old = SimulatedUno(args.uno_sim, elf, directory, old_firmware=True, seconds=60)

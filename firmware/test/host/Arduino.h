@@ -22,6 +22,8 @@ class __FlashStringHelper;
 #define strlen_P strlen
 #define strcpy_P strcpy
 #define strcat_P strcat
+#define strcmp_P strcmp
+#define pgm_read_byte(address) (*reinterpret_cast<const uint8_t*>(address))
 #define PSTR(text) (text)
 
 unsigned long millis();

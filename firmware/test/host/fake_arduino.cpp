@@ -57,6 +57,14 @@ namespace fake {
 
 size_t Modem::write(uint8_t c) {
     if (hostBaud != baud) return 1;  // garbled: the modem hears nothing useful
+    if (fileLeft_ > 0) {
+        fileData_ += static_cast<char>(c);
+        if (--fileLeft_ == 0) {
+            files[fileName_] = fileData_;
+            answer("OK");
+        }
+        return 1;
+    }
     if (payloadLeft_ > 0) {
         pending_.payload += static_cast<char>(c);
         if (--payloadLeft_ == 0) {
@@ -100,6 +108,7 @@ void Modem::handle(const std::string& command) {
     if (starts("AT+CNACT=1,")) {
         if (!pdpRequested_) queriesSinceRequest_ = 0;  // asking again does not start over
         pdpRequested_ = true;
+        if (networkTime && networkTimeOn_) clockSet = true;
         answer("OK");
         if (attachAfterQueries == 0) {
             pdpActive_ = true;
@@ -112,14 +121,77 @@ void Modem::handle(const std::string& command) {
         answer(pdpActive_ ? "+CNACT: 1,\"10.64.0.7\"" : "+CNACT: 0,\"0.0.0.0\"");
         return answer("OK");
     }
+    if (command == "AT+CLTS=1") {
+        networkTimeOn_ = true;
+        return answer("OK");
+    }
+    if (command == "AT+GMR") {
+        answer("Revision:" + revision);
+        return answer("OK");
+    }
+    if (command == "AT+CCLK?") {
+        answer(clockSet ? "+CCLK: \"26/12/02,10:00:00+00\"" : "+CCLK: \"80/01/06,00:00:12+00\"");
+        return answer("OK");
+    }
+    if (starts("AT+CNTP=")) return answer("OK");
+    if (command == "AT+CNTP") {
+        answer("OK");
+        if (ntpWorks) clockSet = true;
+        return answer(ntpWorks ? "+CNTP: 1" : "+CNTP: 61");
+    }
+    if (command == "AT+CFSINIT") {
+        fileBuffer_ = true;
+        return answer("OK");
+    }
+    if (command == "AT+CFSTERM") {
+        fileBuffer_ = false;
+        return answer("OK");
+    }
+    if (starts("AT+CFSWFILE=")) {
+        // AT+CFSWFILE=3,"name",0,size,ms
+        char name[64] = "";
+        int index = 0, mode = 0, size = 0, ms = 0;
+        if (!fileBuffer_ || sscanf(command.c_str() + 12, "%d,\"%63[^\"]\",%d,%d,%d", &index, name, &mode, &size, &ms) != 5 ||
+            size < 1 || size > 10240 || ms < 100 || ms > 10000)
+            return answer("ERROR");
+        if (!downloadPrompt) return;
+        fileName_ = name;
+        fileData_.clear();
+        fileLeft_ = static_cast<size_t>(size);
+        return answer("DOWNLOAD");
+    }
+    if (starts("AT+CSSLCFG=")) {
+        const std::string arguments = command.substr(11);
+        sslConfig.push_back(arguments);
+        if (starts("AT+CSSLCFG=\"convert\",2,")) {
+            const std::string name = unquote(arguments.substr(12));
+            const auto file = files.find(name);
+            if (convertFails || file == files.end() || file->second.compare(0, 27, "-----BEGIN CERTIFICATE-----") != 0)
+                return answer("ERROR");
+            converted_ = file->second;
+        }
+        return answer("OK");
+    }
     if (starts("AT+SM")) {
         if (oldFirmware) return answer("ERROR");
+        if (command == "AT+SMSSL=?") {
+            answer("+SMSSL: (0-6),20,20");
+            return answer("OK");
+        }
+        if (starts("AT+SMSSL=")) {
+            if (smsslRefused) return answer("ERROR");
+            tlsOn = command == "AT+SMSSL=1,\"ca.crt\",\"\"";
+            return answer("OK");
+        }
         if (starts("AT+SMCONF=")) {
             config.push_back(command.substr(10));
             return answer("OK");
         }
         if (command == "AT+SMCONN") {
-            if (!pdpActive_ || !brokerUp || refuseConnections > 0) {
+            if (connectHangs) return;
+            // Over TLS the broker's certificate is checked: dates (the clock) and the CA.
+            const bool verified = !tlsOn || (clockSet && !converted_.empty() && (brokerCa.empty() || converted_ == brokerCa));
+            if (!pdpActive_ || !brokerUp || refuseConnections > 0 || !verified) {
                 if (refuseConnections > 0) refuseConnections--;
                 return answer("ERROR");
             }

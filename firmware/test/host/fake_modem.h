@@ -4,6 +4,7 @@
 #pragma once
 #include <Arduino.h>
 #include <deque>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -26,6 +27,16 @@ public:
     int attachAfterQueries = 0;       // AT+CNACT? says 0 this many times after AT+CNACT=1
     int refuseConnections = 0;        // AT+SMCONN answers ERROR this many times
     bool brokerUp = true;             // the MQTT connection stands (false: SMSTATE 0, SMPUB ERROR)
+    // TLS (AT+CFS..., AT+CSSLCFG, AT+SMSSL) and the clock it needs.
+    std::string revision = "1351B05SIM7000E";  // AT+GMR
+    bool clockSet = false;            // AT+CCLK? gives a real date (else 1980, as after power-up)
+    bool networkTime = true;          // with AT+CLTS=1, attaching sets the clock
+    bool ntpWorks = true;             // AT+CNTP sets the clock
+    bool downloadPrompt = true;       // AT+CFSWFILE answers DOWNLOAD (false: nothing at all)
+    bool convertFails = false;        // AT+CSSLCFG="convert" answers ERROR
+    bool smsslRefused = false;        // AT+SMSSL=1,... answers ERROR (firmware without CA-only TLS)
+    bool connectHangs = false;        // AT+SMCONN answers nothing
+    std::string brokerCa;             // the CA the broker's certificate is signed by ("": any)
 
     // --- what the test reads ---
     std::vector<std::string> commands;  // every line received, without line endings
@@ -33,6 +44,9 @@ public:
     std::vector<std::string> subscriptions;
     std::vector<std::string> config;    // AT+SMCONF arguments in order
     bool connected = false;
+    std::map<std::string, std::string> files;  // what AT+CFSWFILE wrote, by name
+    std::vector<std::string> sslConfig;        // AT+CSSLCFG arguments in order
+    bool tlsOn = false;                         // AT+SMSSL=1 was taken
 
     long hostBaud = 19200;              // what the sketch's serial port is set to
 
@@ -71,6 +85,11 @@ private:
     std::string line_;
     std::deque<char> input_;
     size_t payloadLeft_ = 0;
+    size_t fileLeft_ = 0;
+    std::string fileName_, fileData_;
+    bool fileBuffer_ = false;  // AT+CFSINIT .. AT+CFSTERM
+    bool networkTimeOn_ = false;
+    std::string converted_;  // the CA AT+CSSLCFG="convert",2 took
     Publish pending_;
     bool pdpRequested_ = false;
     bool pdpActive_ = false;

@@ -138,6 +138,7 @@ static void subscriptionLines() {
 }
 
 // --- the device against the scripted modem ------------------------------------------------
+#if !DTWIN_TLS
 
 static void bootsJoinsAndPublishes() {
     Board board;
@@ -345,12 +346,131 @@ static void theSketchRuns() {
     }
     CHECK(!modem.publishes.empty());
     CHECK_EQ(modem.publishes.back().payload, "{\"value\":300,\"led\":false,\"period\":60,\"firmware\":\"dtwin-uno 1.2\"}");
-    CHECK(Serial.output.find("dtwin uno1: starting: broker broker.example.org:1883, APN super") != std::string::npos);
+    CHECK(Serial.output.find("dtwin uno1: starting: broker broker.example.org:1883 (plain MQTT), APN super") != std::string::npos);
     modem.deliver("dtwin/uno1/down", "LIG");
     loop();
     CHECK(fake::pins[PIN_LED] == HIGH);
     fake::plugged = nullptr;
 }
+
+#endif  // !DTWIN_TLS
+
+// --- TLS: the build add-device.sh --arduino provisions (DTWIN_TLS 1, tls_secrets.h) -------------
+#if DTWIN_TLS
+
+static const std::string kCa = DTWIN_BROKER_CA_PEM;
+
+static void tlsBootUploadsTheCaAndConnectsOverTls() {
+    Board board;
+    board.modem.brokerCa = kCa;
+    board.run(10000);
+    CHECK(board.device.state() == Device::ONLINE);
+    const std::vector<std::string> expected = {
+        "AT", "ATE0", "AT+CLTS=1", "AT+GMR", "AT+CNACT?", "AT+CNACT=1,\"super\"", "AT+CNACT?", "AT+CCLK?", "AT+CFSINIT",
+        "AT+CFSWFILE=3,\"ca.crt\",0," + std::to_string(kCa.size()) + ",10000", "AT+CFSTERM",
+        "AT+CSSLCFG=\"sslversion\",0,3", "AT+CSSLCFG=\"sni\",0,\"broker.example.org\"", "AT+CSSLCFG=\"convert\",2,\"ca.crt\"",
+        "AT+SMCONF=\"URL\",\"broker.example.org\",8883", "AT+SMCONF=\"CLIENTID\",\"uno1\"", "AT+SMCONF=\"KEEPTIME\",60",
+        "AT+SMCONF=\"CLEANSS\",0", "AT+SMCONF=\"QOS\",1", "AT+SMCONF=\"USERNAME\",\"uno1\"", "AT+SMCONF=\"PASSWORD\",\"s3cret\"",
+        "AT+SMCONF=\"TOPIC\",\"dtwin/uno1/status\"", "AT+SMCONF=\"MESSAGE\",\"offline\"", "AT+SMCONF=\"RETAIN\",1",
+        "AT+SMSSL=1,\"ca.crt\",\"\"", "AT+SMCONN", "AT+SMPUB=\"dtwin/uno1/status\",6,1,1",
+    };
+    CHECK(board.modem.commands.size() >= expected.size());
+    for (size_t i = 0; i < expected.size() && i < board.modem.commands.size(); i++) CHECK_EQ(board.modem.commands[i], expected[i]);
+    // The file arrived whole, byte for byte, from flash.
+    CHECK_EQ(board.modem.files["ca.crt"], kCa);
+    CHECK(board.modem.tlsOn);
+    CHECK(board.said("starting: broker broker.example.org:8883 (TLS, CA dtwin broker CA (broker.example.org))"));
+    CHECK(board.said("modem firmware 1351B05SIM7000E"));
+    CHECK(board.said("CA dtwin broker CA (broker.example.org) loaded into the modem, TLS 1.2"));
+    CHECK(board.modem.count("AT+CNTP") == 0);  // network time came with the attach
+    CHECK_EQ(board.payloads("dtwin/uno1/status").back(), "online");
+    // A lost connection is made again without uploading the CA again.
+    board.modem.brokerUp = false;
+    board.run(DTWIN_CHECK_MS + 1000);
+    board.modem.brokerUp = true;
+    board.run(70000);
+    CHECK(board.device.state() == Device::ONLINE);
+    CHECK(board.modem.count("AT+SMCONN") >= 2);
+    CHECK(board.modem.count("AT+CFSWFILE") == 1);
+}
+
+static void tlsWaitsForAClock() {
+    Board board;
+    board.modem.networkTime = false;
+    board.modem.ntpWorks = false;
+    board.run(60000);
+    CHECK(board.said("the modem's clock is not set (+CCLK: \"80/01/06,00:00:12+00\")"));
+    CHECK(board.said("waiting for network time (AT+CLTS=1) or NTP from pool.ntp.org"));
+    CHECK(board.modem.count("AT+CNTP=\"pool.ntp.org\",0") >= 2);
+    CHECK(board.modem.count("AT+SMCONN") == 0);  // never unchecked
+    CHECK(board.modem.count("AT+CFSINIT") == 0);
+    board.modem.ntpWorks = true;
+    board.run(30000);
+    CHECK(board.device.state() == Device::ONLINE);
+}
+
+static void tlsDownloadNeverComes() {
+    Board board;
+    board.modem.downloadPrompt = false;
+    board.run(30000);
+    CHECK(board.said("AT+CFSWFILE: no DOWNLOAD from the modem, it said (no answer)"));
+    CHECK(board.said("the CA did not reach the modem; again in 2 s"));
+    CHECK(board.modem.count("AT+CFSTERM") == board.modem.count("AT+CFSINIT"));  // the buffer is always freed
+    CHECK(board.modem.count("AT+SMCONN") == 0);
+    board.modem.downloadPrompt = true;
+    board.run(60000);
+    CHECK(board.device.state() == Device::ONLINE);
+}
+
+static void tlsConvertFails() {
+    Board board;
+    board.modem.convertFails = true;
+    board.run(20000);
+    CHECK(board.said("the modem could not read the CA (AT+CSSLCFG convert answered ERROR)"));
+    CHECK(board.modem.count("AT+SMCONN") == 0);
+    CHECK(board.device.state() == Device::TLS_SETUP);
+}
+
+static void tlsRefusedBySmsslIsReportedWithTheRevision() {
+    Board board;
+    board.modem.revision = "1351B03SIM7000C";
+    board.modem.smsslRefused = true;
+    board.run(5 * 60000UL);
+    CHECK(board.device.modemLacksTls());
+    CHECK_EQ(board.device.firmwareRevision(), "1351B03SIM7000C");
+    CHECK(board.said("the modem refuses MQTT over TLS with a CA alone (AT+SMSSL=1,\"ca.crt\",\"\" answered ERROR; "
+                     "AT+SMSSL=? says +SMSSL: (0-6),20,20) (modem firmware 1351B03SIM7000C)"));
+    CHECK(board.said("Still trying; never without TLS."));
+    // Never a plain connection instead.
+    CHECK(board.modem.count("AT+SMCONN") == 0);
+    const int tries = board.modem.count("AT+SMSSL=1");
+    board.run(3 * 60000UL);
+    CHECK(board.modem.count("AT+SMSSL=1") > tries);
+}
+
+static void tlsConnectTimesOut() {
+    Board board;
+    board.modem.connectHangs = true;
+    board.run(90000);
+    CHECK(board.said("MQTT connection to broker.example.org refused or failed: (no answer)"));
+    CHECK(board.device.state() != Device::ONLINE);
+    board.modem.connectHangs = false;
+    board.run(4 * 60000UL);
+    CHECK(board.device.state() == Device::ONLINE);
+}
+
+static void tlsWrongCaNeverConnectsAndSaysWhy() {
+    Board board;
+    board.modem.brokerCa = "-----BEGIN CERTIFICATE-----\nanother CA\n-----END CERTIFICATE-----\n";
+    board.run(5 * 60000UL);
+    CHECK(board.device.state() != Device::ONLINE);
+    CHECK(board.modem.publishes.empty());
+    CHECK(board.said("the broker's certificate does not verify against the CA built in (dtwin broker CA (broker.example.org))"));
+    CHECK(board.said("(modem firmware 1351B05SIM7000E)"));
+    CHECK(board.modem.count("AT+SMSSL=1,\"ca.crt\",\"\"") == board.modem.count("AT+SMCONN"));  // TLS before every try
+}
+
+#endif  // DTWIN_TLS
 
 int main() {
     const struct {
@@ -359,6 +479,15 @@ int main() {
     } tests[] = {
         {"command words", commandWords},
         {"subscription lines", subscriptionLines},
+#if DTWIN_TLS
+        {"TLS: the CA is uploaded from flash and the connection is TLS", tlsBootUploadsTheCaAndConnectsOverTls},
+        {"TLS: waits for a clock, asks NTP", tlsWaitsForAClock},
+        {"TLS: DOWNLOAD never comes", tlsDownloadNeverComes},
+        {"TLS: the CA conversion fails", tlsConvertFails},
+        {"TLS: AT+SMSSL refused, reported with the firmware revision", tlsRefusedBySmsslIsReportedWithTheRevision},
+        {"TLS: AT+SMCONN times out", tlsConnectTimesOut},
+        {"TLS: a wrong CA never connects, and the console says why", tlsWrongCaNeverConnectsAndSaysWhy},
+#else
         {"boots, joins and publishes", bootsJoinsAndPublishes},
         {"reads every period", readsEveryPeriod},
         {"acts on commands", actsOnCommands},
@@ -371,6 +500,7 @@ int main() {
         {"waits for the network", waitsForTheNetwork},
         {"refused connections back off", refusedConnectionsBackOff},
         {"the sketch runs", theSketchRuns},
+#endif
     };
     int passed = 0, failed = 0;
     for (const auto& test : tests) {
@@ -384,6 +514,6 @@ int main() {
             printf("  FAIL  %s\n", test.name);
         }
     }
-    printf("firmware: %d passed, %d failed\n", passed, failed);
+    printf("firmware%s: %d passed, %d failed\n", DTWIN_TLS ? " (TLS build)" : "", passed, failed);
     return failed == 0 ? 0 : 1;
 }
