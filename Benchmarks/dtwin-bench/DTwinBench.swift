@@ -69,6 +69,9 @@ struct DTwinBench: AsyncParsableCommand {
     @Option(help: "Messages counted under valgrind's callgrind for the bridge's instructions per message (0: skip).")
     var callgrind = 2000
 
+    @Option(help: "Keep the callgrind profile of that stretch here (read it with callgrind_annotate FILE).")
+    var callgrindOut: String?
+
     /// Set when this process is a child measuring one part of the floor.
     @Option(help: .hidden)
     var floorPart: String?

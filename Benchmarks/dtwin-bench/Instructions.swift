@@ -67,6 +67,11 @@ extension DTwinBench {
             return line.flatMap { Double($0.dropFirst("totals:".count).trimmingCharacters(in: .whitespaces)) }
         }
         guard !totals.isEmpty else { throw TestSupportError("no callgrind dump with totals in \(dumps)") }
+        if let keep = callgrindOut, let dump = dumps.sorted().last {
+            // For callgrind_annotate: where the instructions went.
+            try? FileManager.default.removeItem(atPath: keep)
+            try FileManager.default.copyItem(at: directory.appendingPathComponent(dump), to: URL(fileURLWithPath: keep))
+        }
         return totals.reduce(0, +) / Double(count)
     }
 

@@ -94,7 +94,10 @@ public struct BridgeApplication: Sendable {
             upstream = LocalLambda(store: opened, replies: replies, onStored: { alerts.stored($0) })
         case .apigw:
             store = try Self.cloudTable(configuration, environment: environment, logger: logger)
-            upstream = try Self.apiGatewayUpstream(configuration, environment: environment, client: httpClient!)
+            let apigw = try Self.apiGatewayUpstream(configuration, environment: environment, client: httpClient!)
+            // Its connections are its own (on the client's event loops): closed before the client stops.
+            resources.append(.init(service: ResourceService(name: "upstream") { await apigw.close() }))
+            upstream = apigw
         case .lambda:
             store = try Self.cloudTable(configuration, environment: environment, logger: logger)
             upstream = try Self.lambdaUpstream(configuration, environment: environment, client: httpClient!)
@@ -210,18 +213,22 @@ public struct BridgeApplication: Sendable {
         _ configuration: DTwinConfiguration, environment: [String: String], client: HTTPClient
     ) throws -> APIGatewayUpstream {
         let settings = configuration.upstream
+        var signer: SigV4?
         do throws(AWSError) {
-            var signer: SigV4?
             if settings.auth == .iam {
                 let aws = try AWSEnvironment.resolve(environment)
                 let credentials = try aws.requiredCredentials()
                 let region = APIGatewayUpstream.region(ofInvokeURL: settings.url) ?? aws.region ?? configuration.store.region
                 signer = SigV4(credentials: credentials, region: region, service: "execute-api")
             }
+        } catch {
+            throw ConfigurationError(key: "upstream.auth", message: "iam: \(error)")
+        }
+        do throws(UpstreamURLError) {
             return try APIGatewayUpstream(
                 url: settings.url, post: settings.method == .post, timeout: settings.timeout, client: client, signer: signer)
         } catch {
-            throw ConfigurationError(key: "upstream.auth", message: "iam: \(error)")
+            throw ConfigurationError(key: "upstream.url", message: error.description)
         }
     }
 

@@ -1,12 +1,14 @@
 import DTwinContract
 import Foundation
 import GRDB
+import Synchronization
 
 /// The twin table in an SQLite file (the embedded default store), in WAL mode so that readers
 /// (`dtwin readings`, the API) never block the bridge's writes.
 public final class SQLiteTwinStore: TwinStore {
     private let pool: DatabasePool
     private let table: String
+    private let puts = Mutex(PutBatch())
 
     /// Opens (creating if needed) the database at `path` with the twin table `table`.
     public init(path: String, table: String = "digitaltwin") throws {
@@ -96,24 +98,71 @@ public final class SQLiteTwinStore: TwinStore {
         }
     }
 
+    /// Group commit: the puts that arrive while a transaction is being written wait, and the
+    /// next transaction writes them all. Each put still returns only once its item is
+    /// committed; under load a commit (and the hop to GRDB's writer) serves many messages
+    /// instead of one each.
     public func put(_ item: TwinItem) async throws -> Bool {
+        let turn: PutTurn = await withCheckedContinuation { continuation in
+            let leads = puts.withLock { batch in
+                if batch.writing {
+                    batch.waiting.append(WaitingPut(item: item, continuation: continuation))
+                    return false
+                }
+                batch.writing = true
+                return true
+            }
+            if leads { continuation.resume(returning: .lead) }
+        }
+        switch turn {
+        case .stored(let result):
+            return try result.get()
+        case .lead:
+            // This put writes its own item and every one waiting, then hands the next batch to
+            // the first put that arrives meanwhile (so no caller writes for others forever).
+            let others = puts.withLock { batch in
+                var taken: [WaitingPut] = []
+                swap(&taken, &batch.waiting)
+                return taken
+            }
+            let written = await insert([item] + others.map(\.item))
+            for (index, other) in others.enumerated() {
+                other.continuation.resume(returning: .stored(written.result(at: index + 1, messageId: other.item.messageId)))
+            }
+            let next = puts.withLock { batch -> WaitingPut? in
+                guard !batch.waiting.isEmpty else {
+                    batch.writing = false
+                    return nil
+                }
+                return batch.waiting.removeFirst()
+            }
+            next?.continuation.resume(returning: .lead)
+            return try written.result(at: 0, messageId: item.messageId).get()
+        }
+    }
+
+    /// Inserts the items in one transaction: for each, whether it was new.
+    private func insert(_ items: [TwinItem]) async -> WrittenBatch {
         let table = self.table
         do {
-            return try await pool.write { db in
-                try db.execute(
-                    sql: """
-                        INSERT OR IGNORE INTO "\(table)"
-                        (messageid, device, ts, payload, payloadEncoding, kind, value, seq, source)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """,
-                    arguments: [
-                        item.messageId, item.device, item.ts, item.payload, item.payloadEncoding, item.kind.rawValue,
-                        item.value, item.seq, item.source,
-                    ])
-                return db.changesCount > 0
-            }
+            return .stored(
+                try await pool.write { db in
+                    let statement = try db.cachedStatement(
+                        sql: """
+                            INSERT OR IGNORE INTO "\(table)"
+                            (messageid, device, ts, payload, payloadEncoding, kind, value, seq, source)
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            """)
+                    return try items.map { item in
+                        try statement.execute(arguments: [
+                            item.messageId, item.device, item.ts, item.payload, item.payloadEncoding, item.kind.rawValue,
+                            item.value, item.seq, item.source,
+                        ])
+                        return db.changesCount > 0
+                    }
+                })
         } catch {
-            throw StoreError("storing message \(item.messageId) failed: \(Self.describe(error))")
+            return .failed(Self.describe(error))
         }
     }
 
@@ -189,5 +238,36 @@ public final class SQLiteTwinStore: TwinStore {
     private static func describe(_ error: any Error) -> String {
         if let error = error as? DatabaseError { return error.message ?? "\(error.resultCode)" }
         return "\(error)"
+    }
+}
+
+/// The puts of ``SQLiteTwinStore``'s group commit: whether a transaction is being written, and
+/// who waits for the next one.
+private struct PutBatch {
+    var writing = false
+    var waiting: [WaitingPut] = []
+}
+
+private struct WaitingPut {
+    let item: TwinItem
+    let continuation: CheckedContinuation<PutTurn, Never>
+}
+
+/// What a waiting put is told: its item's outcome, or that it writes the next batch.
+private enum PutTurn {
+    case stored(Result<Bool, StoreError>)
+    case lead
+}
+
+/// One transaction's outcome: whether each item was new, or why none was stored.
+private enum WrittenBatch {
+    case stored([Bool])
+    case failed(String)
+
+    func result(at index: Int, messageId: String) -> Result<Bool, StoreError> {
+        switch self {
+        case .stored(let inserted): .success(inserted[index])
+        case .failed(let reason): .failure(StoreError("storing message \(messageId) failed: \(reason)"))
+        }
     }
 }

@@ -5,6 +5,13 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOSSL
+
+/// An upstream URL that cannot be used, said in words (without anything secret in the URL).
+public struct UpstreamURLError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
 
 /// `upstream.mode: apigw` — an HTTP request to the API Gateway invoke URL with the event's
 /// parameters in the query string, so API Gateway builds the proxy event itself. `POST`
@@ -14,11 +21,14 @@ import NIOHTTP1
 public struct APIGatewayUpstream: Upstream {
     public let name = "apigw"
     let url: String
-    /// `url` and the separator its query continues with, worked out once.
-    let urlBeforeQuery: String
+    /// The request target (`url`'s path and own query) and the separator the event's query
+    /// continues with, worked out once.
+    let targetBeforeQuery: String
     let method: HTTPMethod
     let headers: HTTPHeaders
-    let exchange: UpstreamExchange
+    let client: KeepAliveHTTPClient
+    let executors: [EventLoopTaskExecutor]
+    let timeout: Duration
     let signing: Signing?
 
     /// What SigV4 signs besides the parameters: the URL's host, path and own query, as sent.
@@ -30,21 +40,36 @@ public struct APIGatewayUpstream: Upstream {
     }
 
     /// `signer`: SigV4 for `execute-api` (`upstream.auth: iam`), or `nil` to send unsigned.
-    public init(url: String, post: Bool, timeout: Duration, client: HTTPClient, signer: SigV4? = nil) throws(AWSError) {
+    /// Requests run on `client`'s event loops, over connections of their own
+    /// (``KeepAliveHTTPClient``); `tls` replaces the system's trust roots (tests).
+    public init(
+        url: String, post: Bool, timeout: Duration, client: HTTPClient, signer: SigV4? = nil, tls: TLSConfiguration? = nil
+    ) throws(UpstreamURLError) {
         self.url = url
-        self.urlBeforeQuery = url + (url.contains("?") ? "&" : "?")
+        guard let parsed = URLComponents(string: url), let scheme = parsed.scheme?.lowercased(), scheme == "http" || scheme == "https",
+            let host = parsed.host, !host.isEmpty
+        else {
+            throw UpstreamURLError("upstream.url \(Self.redactedOrigin(url)) is not an http:// or https:// URL with a host")
+        }
+        let origin = KeepAliveHTTPClient.Origin(tls: scheme == "https", host: host, port: parsed.port ?? (scheme == "https" ? 443 : 80))
+        let path = parsed.percentEncodedPath.isEmpty ? "/" : parsed.percentEncodedPath
+        let ownQuery = parsed.percentEncodedQuery.map { "?" + $0 } ?? ""
+        self.targetBeforeQuery = path + ownQuery + (ownQuery.isEmpty ? "?" : "&")
         self.method = post ? .POST : .GET
         var headers = HTTPHeaders([("User-Agent", "dtwin"), ("Accept", "application/json")])
         if post { headers.add(name: "Content-Type", value: "application/x-www-form-urlencoded") }
         self.headers = headers
-        self.exchange = UpstreamExchange(client: client, timeout: timeout)
+        self.timeout = timeout
+        do {
+            self.client = try KeepAliveHTTPClient(origin: origin, group: client.eventLoopGroup, connectTimeout: .seconds(5), tls: tls)
+        } catch {
+            throw UpstreamURLError("upstream.url \(Self.redactedOrigin(url)): TLS cannot be set up: \(error)")
+        }
+        self.executors = EventLoopTaskExecutor.forEachLoop(of: client.eventLoopGroup)
         if let signer {
-            guard let parsed = URLComponents(string: url), let host = parsed.host else {
-                throw AWSError(.validation, "upstream.url \(Self.redactedOrigin(url)) has no host to sign for")
-            }
             let query = (try? FormEncoding.decode(Array((parsed.percentEncodedQuery ?? "").utf8))) ?? []
             self.signing = Signing(
-                signer: signer, host: parsed.port.map { "\(host):\($0)" } ?? host,
+                signer: signer, host: origin.hostHeader,
                 path: parsed.percentEncodedPath.isEmpty ? "/" : parsed.percentEncodedPath,
                 query: query.map { ($0.name, $0.value) })
         } else {
@@ -61,7 +86,7 @@ public struct APIGatewayUpstream: Upstream {
         return String(labels[2])
     }
 
-    public var workerExecutors: [any TaskExecutor] { exchange.executors }
+    public var workerExecutors: [any TaskExecutor] { executors }
 
     public func deliver(_ event: IoTEvent, logger: Logger) async -> DeliveryOutcome {
         await send(parameters: event.parameters, logger: logger)
@@ -82,21 +107,25 @@ public struct APIGatewayUpstream: Upstream {
                 headers: [("Host", signing.host)], body: Array((body ?? "").utf8))
             for (name, value) in signing.signer.signingHeaders(for: request, at: Date()) { headers.add(name: name, value: value) }
         }
-        let request: HTTPClient.Request
+        let head = HTTPRequestHead(version: .http1_1, method: method, uri: targetBeforeQuery + form, headers: headers)
+        let answer = client.execute(
+            head: head, body: body.map { ByteBuffer(string: $0) }, deadline: .now() + .nanoseconds(timeout.nanoseconds),
+            maxBodyBytes: UpstreamExchange.maxAnswerBytes)
         do {
-            request = try HTTPClient.Request(url: urlBeforeQuery + form, method: method, headers: headers, body: body.map { .string($0) })
-        } catch {
-            return .reject(reason: "upstream.url cannot be requested: \(error)")
-        }
-        switch await exchange.send(request, target: Self.redactedOrigin(url)) {
-        case .success(let response):
+            let response = try await answer.get()
             return Self.classify(
                 status: Int(response.status.code), errorType: response.headers.first(name: "x-amzn-ErrorType"),
-                body: response.body.map { Array($0.readableBytesView) } ?? [])
-        case .failure(let failure):
-            return failure.outcome
+                body: Array(response.body.readableBytesView))
+        } catch KeepAliveHTTPClient.Failure.tooBig {
+            // Not a sane answer; retrying would only fetch it again.
+            return .reject(reason: "the upstream's answer is over \(UpstreamExchange.maxAnswerBytes) bytes")
+        } catch {
+            return .retry(reason: "\(method) \(Self.redactedOrigin(url)) failed: \(error)")
         }
     }
+
+    /// Closes the idle connections.
+    public func close() async { await client.close() }
 
     /// The answer as a delivery outcome. Pure. API Gateway's own 403s (`x-amzn-ErrorType` a
     /// signature or token error; `MissingAuthenticationTokenException` also means no such route)

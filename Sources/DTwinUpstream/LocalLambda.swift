@@ -21,9 +21,17 @@ public struct LocalLambda: Upstream {
         self.onStored = onStored
     }
 
+    /// What ``handle(_:logger:)`` does with `event.proxyEvent()`, without building the proxy
+    /// event and its JSON answer only to read them back: the event round-trips losslessly
+    /// (IoTEventTests), and a stored item's answer is read here directly. Anything else (400,
+    /// 503) goes through the same answer the Lambda gives.
     public func deliver(_ event: IoTEvent, logger: Logger) async -> DeliveryOutcome {
-        let response = await handle(event.proxyEvent(), logger: logger)
-        return UpstreamAnswer.classify(status: response.statusCode, body: Array((response.body ?? "").utf8))
+        let answer = await process(event, logger: logger)
+        guard answer.status == 200 else {
+            let response = Self.answer(answer.status, answer.fields)
+            return UpstreamAnswer.classify(status: response.statusCode, body: Array((response.body ?? "").utf8))
+        }
+        return .delivered(reply: answer.fields["reply"], note: nil)
     }
 
     public func deliverTestEvent(_ event: ConsoleTestEvent, logger: Logger) async -> DeliveryOutcome {
@@ -36,10 +44,17 @@ public struct LocalLambda: Upstream {
         guard let event = IoTEvent(proxyEvent: proxyEvent) else {
             return Self.answer(400, ["error": "the event carries no SimUniqueName and Payload"])
         }
+        let answer = await process(event, logger: logger)
+        return Self.answer(answer.status, answer.fields)
+    }
+
+    /// The Lambda's work on one event: the item into the twin table, and the answer's status
+    /// and body fields.
+    func process(_ event: IoTEvent, logger: Logger) async -> (status: Int, fields: [String: String]) {
         let item: TwinItem
         switch TwinItem.from(event: event) {
         case .success(let decoded): item = decoded
-        case .failure(let error): return Self.answer(400, ["error": error.reason])
+        case .failure(let error): return (400, ["error": error.reason])
         }
         let inserted: Bool
         do {
@@ -47,14 +62,14 @@ public struct LocalLambda: Upstream {
         } catch {
             // The store being unavailable is temporary as far as the device is concerned: retry.
             logger.error("twin table write failed", metadata: ["messageId": "\(item.messageId)", "error": "\(error)"])
-            return Self.answer(503, ["error": "the twin table is not available"])
+            return (503, ["error": "the twin table is not available"])
         }
         if inserted { onStored(item) }
         var body: [String: String] = ["messageId": item.messageId, "stored": inserted ? "new" : "duplicate"]
         if let device = DeviceName(item.device), let reply = replies[device], !reply.isEmpty {
             body["reply"] = reply
         }
-        return Self.answer(200, body)
+        return (200, body)
     }
 
     /// The console test event: accepted and answered 200, as the seed's Lambda does.

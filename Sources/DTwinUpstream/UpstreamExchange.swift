@@ -2,8 +2,9 @@ import AsyncHTTPClient
 import DTwinContract
 import NIOCore
 
-/// One HTTP request to an upstream and its whole answer, shared by the `apigw` and `lambda`
-/// upstreams: the answer is read in one piece on the connection's event loop.
+/// One HTTP request to the `lambda` upstream (AWS's Invoke API) and its whole answer, through
+/// AsyncHTTPClient: the answer is read in one piece on the connection's event loop. (`apigw`,
+/// every message's hot path, has connections of its own: ``KeepAliveHTTPClient``.)
 struct UpstreamExchange: Sendable {
     /// Answers larger than this are refused (dead-lettered): upstream answers are small.
     static let maxAnswerBytes = 1 << 20

@@ -5,6 +5,7 @@ import DTwinDynamoDB
 import DTwinStore
 import DTwinTestSupport
 import Foundation
+import GRDB
 import Logging
 import Testing
 
@@ -63,6 +64,67 @@ import Testing
         let items = try await store.items(device: DeviceName("uno1")!, since: nil, until: nil, limit: 10)
         #expect(items == [Self.item(1)])
         await fixture.close()
+    }
+
+    /// Many puts at once (the delivery workers do this): each answers for its own item, new or
+    /// duplicate, and every item is stored once. SQLite writes them in shared transactions.
+    @Test(arguments: Backend.allCases) func concurrentPutsEachAnswerForTheirOwnItem(_ backend: Backend) async throws {
+        let fixture = try await Fixture(backend)
+        let store = fixture.store
+        try await store.put(Self.item(0, device: "dup"))
+        let count = backend == .sqlite ? 400 : 60
+        // Every fifth put repeats an item another put (or the one above) also writes.
+        let answers = try await withThrowingTaskGroup(of: (Int, Bool).self) { group in
+            for n in 0..<count {
+                group.addTask {
+                    let item = n % 5 == 0 ? Self.item(n / 5 % 3, device: "dup") : Self.item(n, device: "dev-\(n % 7)")
+                    return (n, try await store.put(item))
+                }
+            }
+            return try await group.reduce(into: [Int: Bool]()) { $0[$1.0] = $1.1 }
+        }
+        #expect(answers.count == count)
+        for n in 0..<count where n % 5 != 0 { #expect(answers[n] == true, "item \(n) is new") }
+        // dup-0 was stored before; dup-1 and dup-2 are new exactly once each.
+        let duplicates = (0..<count).filter { $0 % 5 == 0 }.map { ($0 / 5 % 3, answers[$0]!) }
+        #expect(duplicates.filter { $0.0 == 0 }.allSatisfy { !$0.1 })
+        #expect(duplicates.filter { $0.0 == 1 && $0.1 }.count == 1 && duplicates.filter { $0.0 == 2 && $0.1 }.count == 1)
+        var stored = 0
+        for device in (0..<7).map({ "dev-\($0)" }) + ["dup"] {
+            stored += try await store.items(device: DeviceName(device)!, since: nil, until: nil, limit: 1000).count
+        }
+        #expect(stored == count - count / 5 + 3)
+        await fixture.close()
+    }
+
+    /// A transaction that fails fails every put in it, each naming its own message, and the
+    /// store goes on taking puts (none waits forever for a batch that is gone).
+    @Test func aFailedSharedWriteFailsEachPutInIt() async throws {
+        let folder = try makeTemporaryFolder("dtwin-store")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("twin.sqlite").path
+        let store = try SQLiteTwinStore(path: path)
+        try await store.put(Self.item(0))
+        // Another process takes the table away.
+        try await DatabaseQueue(path: path).write { try $0.execute(sql: "DROP TABLE digitaltwin") }
+        let failures = await withTaskGroup(of: String?.self) { group in
+            for n in 1...50 {
+                group.addTask {
+                    do {
+                        _ = try await store.put(Self.item(n))
+                        return nil
+                    } catch {
+                        return "\(error)"
+                    }
+                }
+            }
+            return await group.reduce(into: [String?]()) { $0.append($1) }
+        }
+        #expect(failures.count == 50)
+        for n in 1...50 {
+            #expect(failures.contains { $0?.contains("storing message m-uno1-\(n) failed") == true && $0?.contains("no such table") == true })
+        }
+        try await store.close()
     }
 
     @Test(arguments: Backend.allCases) func everyFieldRoundTripsNumbersAsNumbers(_ backend: Backend) async throws {
