@@ -1,7 +1,6 @@
 import AsyncHTTPClient
 import DTwinContract
 import DTwinTestSupport
-@testable import DTwinUpstream
 import Foundation
 import Logging
 import NIOCore
@@ -10,6 +9,8 @@ import NIOPosix
 import NIOSSL
 import Synchronization
 import Testing
+
+@testable import DTwinUpstream
 
 /// The `apigw` upstream's own connections (``KeepAliveHTTPClient``) against real servers on
 /// loopback: HTTPS checked against a CA (the host name included), keep-alive, a server that
