@@ -104,10 +104,11 @@ extension Spool {
     /// In one transaction: the retained messages of the same topic that still wait are
     /// dropped (the new one supersedes them), and `message` is inserted.
     static func replacingRetained(_ message: OutboundMessage, in db: Database) throws -> (seq: Int64, count: Int, bytes: Int) {
+        // Cached statements: every twin document published goes this way.
         let older = try Row.fetchOne(
-            db, sql: "SELECT COUNT(*), COALESCE(SUM(\(outboundSizeInSQL)), 0) FROM outbound WHERE topic = ? AND retain = 1",
+            db.cachedStatement(sql: "SELECT COUNT(*), COALESCE(SUM(\(outboundSizeInSQL)), 0) FROM outbound WHERE topic = ? AND retain = 1"),
             arguments: [message.topic])
-        try db.execute(sql: "DELETE FROM outbound WHERE topic = ? AND retain = 1", arguments: [message.topic])
+        try db.cachedStatement(sql: "DELETE FROM outbound WHERE topic = ? AND retain = 1").execute(arguments: [message.topic])
         try db.cachedStatement(sql: insertOutbound).execute(arguments: arguments(message))
         return (db.lastInsertedRowID, older?[0] ?? 0, older?[1] ?? 0)
     }

@@ -70,7 +70,9 @@ public final class SQLiteTwinStore: TwinStore {
         let text: String?
         do {
             text = try await pool.read { db in
-                try String.fetchOne(db, sql: "SELECT document FROM \"\(table)_state\" WHERE device = ?", arguments: [device.rawValue])
+                // Cached statements: the twins are read and written several times a second.
+                try String.fetchOne(
+                    db.cachedStatement(sql: "SELECT document FROM \"\(table)_state\" WHERE device = ?"), arguments: [device.rawValue])
             }
         } catch {
             throw StoreError("reading the twin of \(device) failed: \(Self.describe(error))")
@@ -86,11 +88,11 @@ public final class SQLiteTwinStore: TwinStore {
         let text = String(decoding: try JSONEncoder().encode(document), as: UTF8.self)
         do {
             return try await pool.write { db in
-                let stored = try Int64.fetchOne(db, sql: "SELECT version FROM \"\(table)_state\" WHERE device = ?", arguments: [document.device])
+                let stored = try Int64.fetchOne(
+                    db.cachedStatement(sql: "SELECT version FROM \"\(table)_state\" WHERE device = ?"), arguments: [document.device])
                 guard (stored ?? 0) == version else { return false }
-                try db.execute(
-                    sql: "INSERT OR REPLACE INTO \"\(table)_state\" (device, version, document) VALUES (?, ?, ?)",
-                    arguments: [document.device, document.version, text])
+                try db.cachedStatement(sql: "INSERT OR REPLACE INTO \"\(table)_state\" (device, version, document) VALUES (?, ?, ?)")
+                    .execute(arguments: [document.device, document.version, text])
                 return true
             }
         } catch {
