@@ -107,6 +107,7 @@ let package = Package(
             dependencies: [
                 "DTwinContract",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -60,14 +60,20 @@ public struct DevicePayload: Sendable, Equatable {
     // MARK: legacy text from the original sketch
 
     /// `sim-<dev> data <int>` (a reading) and `<dev>:awake` (a boot event).
+    ///
+    /// Read as UTF-8 bytes: every device message of the original sketch comes this way, and
+    /// splitting it into `Character`s cost more than the rest of its intake (about 15,000
+    /// instructions a message). The patterns are ASCII, so the bytes decide what the characters
+    /// would.
     static func decodeLegacy(_ text: Substring) -> DevicePayload? {
-        if text.hasSuffix(":awake") {
-            let name = String(text.dropLast(":awake".count))
+        let bytes = text.utf8
+        if bytes.count >= 6, bytes.suffix(6).elementsEqual(":awake".utf8) {
+            let name = String(Substring(bytes.dropLast(6)))
             guard DeviceName(name) != nil || isLegacySimName(name) else { return nil }
             return DevicePayload(kind: .awake, format: .legacyText, namedDevice: name)
         }
-        let words = text.split(separator: " ", omittingEmptySubsequences: true)
-        guard words.count == 3, words[0].hasPrefix("sim-"), words[1] == "data" else { return nil }
+        let words = bytes.split(separator: UInt8(ascii: " "), maxSplits: 3, omittingEmptySubsequences: true).map { Substring($0) }
+        guard words.count == 3, words[0].utf8.starts(with: "sim-".utf8), words[1].utf8.elementsEqual("data".utf8) else { return nil }
         let name = String(words[0].dropFirst("sim-".count))
         guard DeviceName(name) != nil else { return nil }
         guard let value = Int64(words[2]) else {

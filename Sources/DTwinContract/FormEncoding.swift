@@ -80,8 +80,15 @@ public enum FormEncoding {
     /// Writes `text` escaped into `buffer` from `start`, which has room for three bytes per
     /// byte of it; returns where it stopped.
     private static func write(_ text: String, into buffer: UnsafeMutableBufferPointer<UInt8>, at start: Int) -> Int {
+        // Native strings are contiguous UTF-8: read them through a pointer (every delivery
+        // escapes each of its parameters).
+        if let end = text.utf8.withContiguousStorageIfAvailable({ write($0, into: buffer, at: start) }) { return end }
+        return write(text.utf8, into: buffer, at: start)
+    }
+
+    private static func write(_ bytes: some Sequence<UInt8>, into buffer: UnsafeMutableBufferPointer<UInt8>, at start: Int) -> Int {
         var at = start
-        for byte in text.utf8 {
+        for byte in bytes {
             switch byte {
             case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"),

@@ -111,7 +111,9 @@ public struct TopicTree: Sendable, Equatable {
         guard topic.hasPrefix(head) else {
             return .outsideTree(reason: "topic does not start with \(head.debugDescription)")
         }
-        let rest = topic.dropFirst(head.count).split(separator: "/", omittingEmptySubsequences: false)
+        // Levels split on the "/" byte (always a character boundary in UTF-8), not on
+        // Characters: every device message's topic comes through here.
+        let rest = topic.dropFirst(head.count).utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map(Substring.init)
         if rest.count == 3, rest[0] == Self.bridgeLevel, rest[1] == "ipcommand", let device = DeviceName(String(rest[2])) {
             return .ipCommandCopy(device)
         }

@@ -36,6 +36,53 @@ import Testing
         #expect(reopened.bytes == sent.map { Spool.size(of: $0) }.reduce(0, +))
     }
 
+    /// The MQTT thread's append binds its values with SQLite's own calls, a webhook's (async)
+    /// append through GRDB's arguments: the rows are the same, an empty payload included.
+    @Test func bothAppendPathsStoreTheSameRows() async throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        var sent = [message(0, payload: []), message(1, payload: [0x00, 0xFF, 0x00]), message(2), message(3, device: "esp-3")]
+        sent[2].topic = "télémétrie/uno1/up"
+        let spool = try Spool(path: path, maxBytes: 1_000_000)
+        // From a synchronous function, as the MQTT thread calls it.
+        func appendOnThisThread(_ message: DeviceMessage) throws { _ = try spool.append(message) }
+        for message in sent { try appendOnThisThread(message) }
+        for var message in sent {
+            message.id = MessageID(rawValue: message.id.rawValue + "-async")
+            _ = try await spool.append(message)
+        }
+        let stored = try spool.entries().map(\.message)
+        #expect(stored.count == 8)
+        #expect(Array(stored.prefix(4)) == sent)
+        #expect(stored.suffix(4).map { $0.id.rawValue } == sent.map { $0.id.rawValue + "-async" })
+        #expect(zip(stored.prefix(4), stored.suffix(4)).allSatisfy { $0.payload == $1.payload && $0.topic == $1.topic && $0.source == $1.source })
+        // Stored as a BLOB both ways: an empty payload is not NULL.
+        let types = try await DatabaseQueue(path: path).read { db in
+            try String.fetchAll(db, sql: "SELECT typeof(payload) FROM inbound ORDER BY seq")
+        }
+        #expect(types == Array(repeating: "blob", count: 8))
+    }
+
+    /// An insert SQLite refuses is a clear error (nothing counted), and the next one works.
+    @Test func aRefusedInsertIsAnErrorAndTheNextOneWorks() async throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let spool = try Spool(path: path, maxBytes: 1_000_000)
+        func appendOnThisThread(_ message: DeviceMessage) throws(SpoolError) -> Int64 { try spool.append(message) }
+        _ = try appendOnThisThread(message(0))
+        let other = try DatabaseQueue(path: path)
+        try await other.write {
+            try $0.execute(sql: "CREATE TRIGGER refuse BEFORE INSERT ON inbound BEGIN SELECT RAISE(ABORT, 'the disk said no'); END")
+        }
+        #expect {
+            _ = try appendOnThisThread(message(1))
+        } throws: { error in
+            "\(error)".contains("cannot write to the spool") && "\(error)".contains("the disk said no")
+        }
+        #expect(spool.count == 1)
+        try await other.write { try $0.execute(sql: "DROP TRIGGER refuse") }
+        _ = try appendOnThisThread(message(2))
+        #expect(try spool.entries().map(\.message) == [message(0), message(2)])
+    }
+
     /// Webhook SIDs survive reopening (a replay after a restart is recognised); a released one
     /// may act again; pruning keeps the newest within the retention and the capacity.
     @Test func webhookSidsSurviveReopeningAndArePrunedByAgeAndCount() async throws {
