@@ -105,7 +105,6 @@ public final class DeliveryService: Service, Sendable {
 
     /// `true` once the message is delivered or dead-lettered; `false` if it is left undone.
     func attemptDelivery(_ message: DeviceMessage) async -> Bool {
-        let event = IoTEvent(message: message)
         var attempt = 0
         while true {
             attempt += 1
@@ -113,7 +112,7 @@ public final class DeliveryService: Service, Sendable {
                 leave(message, reason: "shutdown timeout reached before delivery")
                 return false
             }
-            switch await upstream.deliver(event, logger: logger) {
+            switch await upstream.deliver(message: message, logger: logger) {
             case .delivered(let reply, let note, let desired):
                 counters.delivered.increment()
                 if let note {

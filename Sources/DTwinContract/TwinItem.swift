@@ -36,6 +36,15 @@ public struct TwinItem: Sendable, Equatable, Codable {
         (a.ts, a.messageId) > (b.ts, b.messageId)
     }
 
+    /// What ``from(event:)`` gives for `IoTEvent(message: message)`, from the message itself.
+    public static func from(message: DeviceMessage) -> Result<TwinItem, TwinItemError> {
+        guard !message.id.rawValue.isEmpty else { return .failure(.init("the event has no MessageId")) }
+        return .success(
+            item(
+                messageID: message.id.rawValue, device: message.device, bytes: message.payload,
+                receivedAtMillis: message.receivedAtMillis, source: message.source.rawValue))
+    }
+
     /// What the seed's Lambda stores for an IoT event; `nil` with a reason when the event is not one.
     public static func from(event: IoTEvent) -> Result<TwinItem, TwinItemError> {
         guard let deviceText = event[IoTEvent.Name.simUniqueName] else {
@@ -51,20 +60,30 @@ public struct TwinItem: Sendable, Equatable, Codable {
         }
         let received = event[IoTEvent.Name.receivedAt].flatMap(Timestamp.parseMillis)
         guard let received else { return .failure(.init("the event's ReceivedAt is missing or not ISO-8601")) }
+        return .success(
+            item(
+                messageID: messageID, device: device, bytes: bytes, receivedAtMillis: received,
+                source: event[IoTEvent.Name.source] ?? DeviceMessage.Source.mqtt.rawValue, base64: base64))
+    }
+
+    /// The item of a message's parts: its payload as text when it is UTF-8, else as base64.
+    private static func item(
+        messageID: String, device: DeviceName, bytes: some Collection<UInt8>, receivedAtMillis: Int64, source: String,
+        base64: String? = nil
+    ) -> TwinItem {
         let decoded = DevicePayload.decode(bytes)
         let text = String(validating: bytes, as: UTF8.self)
-        return .success(
-            TwinItem(
-                messageId: messageID,
-                device: device.rawValue,
-                ts: Timestamp.iso8601(millis: decoded.timestampMillis ?? received),
-                payload: text ?? base64,
-                payloadEncoding: text == nil ? "base64" : nil,
-                kind: decoded.kind,
-                value: decoded.value,
-                seq: decoded.seq,
-                source: event[IoTEvent.Name.source] ?? DeviceMessage.Source.mqtt.rawValue
-            ))
+        return TwinItem(
+            messageId: messageID,
+            device: device.rawValue,
+            ts: Timestamp.iso8601(millis: decoded.timestampMillis ?? receivedAtMillis),
+            payload: text ?? base64 ?? Data(bytes).base64EncodedString(),
+            payloadEncoding: text == nil ? "base64" : nil,
+            kind: decoded.kind,
+            value: decoded.value,
+            seq: decoded.seq,
+            source: source
+        )
     }
 }
 

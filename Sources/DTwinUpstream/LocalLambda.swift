@@ -26,7 +26,17 @@ public struct LocalLambda: Upstream {
     /// (IoTEventTests), and a stored item's answer is read here directly. Anything else (400,
     /// 503) goes through the same answer the Lambda gives.
     public func deliver(_ event: IoTEvent, logger: Logger) async -> DeliveryOutcome {
-        let answer = await process(event, logger: logger)
+        await outcome(of: process(event, logger: logger))
+    }
+
+    /// The same for a device message, without its event at all: the item the event would give
+    /// (``TwinItem/from(message:)``, which LocalLambdaTests hold to it), without base64-encoding
+    /// the payload and writing the time out only to read both back.
+    public func deliver(message: DeviceMessage, logger: Logger) async -> DeliveryOutcome {
+        await outcome(of: store(TwinItem.from(message: message), logger: logger))
+    }
+
+    private func outcome(of answer: (status: Int, fields: [String: String])) -> DeliveryOutcome {
         guard answer.status == 200 else {
             let response = Self.answer(answer.status, answer.fields)
             return UpstreamAnswer.classify(status: response.statusCode, body: Array((response.body ?? "").utf8))
@@ -51,8 +61,12 @@ public struct LocalLambda: Upstream {
     /// The Lambda's work on one event: the item into the twin table, and the answer's status
     /// and body fields.
     func process(_ event: IoTEvent, logger: Logger) async -> (status: Int, fields: [String: String]) {
+        await store(TwinItem.from(event: event), logger: logger)
+    }
+
+    func store(_ decoded: Result<TwinItem, TwinItemError>, logger: Logger) async -> (status: Int, fields: [String: String]) {
         let item: TwinItem
-        switch TwinItem.from(event: event) {
+        switch decoded {
         case .success(let decoded): item = decoded
         case .failure(let error): return (400, ["error": error.reason])
         }

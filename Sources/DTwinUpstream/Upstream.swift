@@ -12,6 +12,10 @@ public protocol Upstream: Sendable {
     /// Delivers one device message's event.
     func deliver(_ event: IoTEvent, logger: Logger) async -> DeliveryOutcome
 
+    /// Delivers one device message: its event (``IoTEvent/init(message:)``) unless the upstream
+    /// has a shorter way to the same outcome (`local` stores the message's item directly).
+    func deliver(message: DeviceMessage, logger: Logger) async -> DeliveryOutcome
+
     /// Delivers the Lambda console's test event (`POST /api/test-event`, `dtwin event --test`).
     func deliverTestEvent(_ event: ConsoleTestEvent, logger: Logger) async -> DeliveryOutcome
 
@@ -22,4 +26,8 @@ public protocol Upstream: Sendable {
 
 extension Upstream {
     public var workerExecutors: [any TaskExecutor] { [] }
+
+    public func deliver(message: DeviceMessage, logger: Logger) async -> DeliveryOutcome {
+        await deliver(IoTEvent(message: message), logger: logger)
+    }
 }

@@ -51,4 +51,31 @@ import Testing
         }
         #expect(noID.contains("no MessageId") && noTime.contains("ReceivedAt"), "\(noID) / \(noTime)")
     }
+
+    /// The bridge hands local mode the message itself: the item stored is the one its event
+    /// would give, whatever the payload (text, JSON with its own time, binary, empty), and so
+    /// is the outcome.
+    @Test func aMessageIsStoredAsItsEventWouldBe() async throws {
+        let folder = try makeTemporaryFolder("dtwin-local")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let logger = Logger(label: "test")
+        let payloads: [[UInt8]] = [
+            Array("sim-uno1 data 512".utf8), Array("uno1:awake".utf8), Array(#"{"value": 3.5, "seq": 7, "ts": 1764000000123}"#.utf8),
+            [0x00, 0xFF, 0xC3, 0x28], [], Array("télémétrie ☀︎".utf8),
+        ]
+        let messages = payloads.enumerated().map { n, payload in
+            DeviceMessage(
+                id: MessageID(rawValue: "m-\(n)"), device: DeviceName("uno1")!, topic: "dtwin/uno1/up", payload: payload,
+                receivedAtMillis: 1_764_000_000_000 + Int64(n), source: n % 2 == 0 ? .mqtt : .twilioIPCommand)
+        }
+        for message in messages {
+            #expect(TwinItem.from(message: message) == TwinItem.from(event: IoTEvent(message: message)), "\(message.payload)")
+        }
+        let viaEvent = LocalLambda(store: try SQLiteTwinStore(path: folder.appendingPathComponent("a.sqlite").path), replies: [:])
+        let direct = LocalLambda(store: try SQLiteTwinStore(path: folder.appendingPathComponent("b.sqlite").path), replies: [:])
+        for message in messages + messages {
+            let expected = await viaEvent.deliver(IoTEvent(message: message), logger: logger)
+            #expect(await direct.deliver(message: message, logger: logger) == expected)
+        }
+    }
 }
