@@ -75,7 +75,15 @@ extension BridgeService {
     /// doing, or a last will left by an earlier run, seen at subscribe time), so nobody can make
     /// the bridge look down. Its own `offline` comes only once it is stopping, and is left alone.
     func noteBridgeStatus(_ status: String, retained: Bool, instance: String?) {
-        let repairs = statusBook.withLock { $0.note(status, instance: instance, stopping: delivery.isStopping) }
+        let (repairs, peerChanged) = statusBook.withLock { book in
+            let before = instance.flatMap { book.instances[$0] }
+            let repairs = book.note(status, instance: instance, stopping: delivery.isStopping)
+            return (repairs, instance != nil && instance != book.instance && before != status)
+        }
+        if peerChanged, let instance {
+            // Operators want to hear of a peer going away (its last will) or coming back.
+            logger.notice("another instance of the group is \(status)", metadata: ["instance": "\(instance)"])
+        }
         guard let birth = mqtt.configuration.birth else { return }
         for repair in repairs {
             let topic = repair == .ownStatus ? birth.topic : tree.bridgeStatus

@@ -150,8 +150,12 @@ import Testing
             ])
         }
         defer { for running in instances.values { running.process.signal(SIGKILL) } }
-        #expect(await watcher.waitFor { _ in said("dtwin/bridge/status/gw-a").last == "online" && said("dtwin/bridge/status/gw-b").last == "online" })
-        #expect(await watcher.waitFor { _ in said("dtwin/bridge/status").last == "online" })
+        // Generous bounds: two debug-built bridges start while the whole suite runs on two cores.
+        #expect(
+            await watcher.waitFor(timeout: .seconds(30)) { _ in
+                said("dtwin/bridge/status/gw-a").last == "online" && said("dtwin/bridge/status/gw-b").last == "online"
+            })
+        #expect(await watcher.waitFor(timeout: .seconds(30)) { _ in said("dtwin/bridge/status").last == "online" })
 
         let device = try await MessageCollector(configuration: generated.device("uno1", password: password), filters: ["dtwin/uno1/down"])
         for n in 1...20 { try await device.client.publish(topic: "dtwin/uno1/up", payload: Array("sim-uno1 data \(n)".utf8)) }
@@ -172,12 +176,20 @@ import Testing
 
         // One instance dies: its will goes to its own topic; the bridge stays up.
         instances["gw-a"]!.process.signal(SIGKILL)
-        #expect(await watcher.waitFor { _ in said("dtwin/bridge/status/gw-a").last == "offline" })
+        #expect(await watcher.waitFor(timeout: .seconds(30)) { _ in said("dtwin/bridge/status/gw-a").last == "offline" })
         #expect(!said("dtwin/bridge/status").contains("offline"), "one instance's death is not the bridge's: \(said("dtwin/bridge/status"))")
+        // gw-b hears gw-a's will too (and says so) before it is stopped: only then is it the last.
+        let gwB = instances["gw-b"]!
+        #expect(
+            await waitUntil(timeout: .seconds(30)) {
+                gwB.logText.split(separator: "\n").contains {
+                    $0.contains("instance=gw-a") && $0.contains("another instance of the group is offline")
+                }
+            }, "\(gwB.logText.suffix(1500))")
         // The last one to stop says the bridge is offline.
         instances["gw-b"]!.process.signal(SIGTERM)
         #expect(await instances["gw-b"]!.process.exited(within: .seconds(15)))
-        #expect(await watcher.waitFor { _ in said("dtwin/bridge/status").last == "offline" })
+        #expect(await watcher.waitFor(timeout: .seconds(30)) { _ in said("dtwin/bridge/status").last == "offline" })
         await device.close()
         await watcher.close()
     }
