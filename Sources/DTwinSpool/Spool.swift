@@ -124,10 +124,10 @@ public final class Spool: Sendable {
         return seq
     }
 
-    /// The device message's INSERT, its values bound with SQLite's own calls on GRDB's cached
-    /// statement: every message takes this path on the MQTT thread, and GRDB's generic argument
-    /// binding cost more than SQLite's insert itself (about 30,000 instructions a message).
-    /// The same row as ``arguments(_:)`` binds (`Spool+` tests read it back both ways).
+    /// The device message's INSERT (both ``append(_:)``s), its values bound with SQLite's own
+    /// calls on GRDB's cached statement: every message takes this path on the MQTT thread, and
+    /// GRDB's generic argument binding cost more than SQLite's insert itself (about 30,000
+    /// instructions a message).
     static func insertInbound(_ message: DeviceMessage, in db: Database) throws -> Int64 {
         let statement = try db.cachedStatement(sql: insertInbound)
         let handle = statement.sqliteStatement
@@ -173,19 +173,17 @@ public final class Spool: Sendable {
     /// thread while the caller is suspended, never on an event loop or the cooperative pool.
     public func append(_ message: DeviceMessage) async throws(SpoolError) -> Int64 {
         try reserveSpace(Self.size(of: message), counting: .deviceMessages)
-        let seq = try await insert(Self.insertInbound, Self.arguments(message))
+        let seq: Int64
+        do {
+            seq = try await pool.writeWithoutTransaction { db in try Self.insertInbound(message, in: db) }
+        } catch {
+            throw writeError(error)
+        }
         counted(message)
         return seq
     }
 
     static let insertInbound = "INSERT INTO inbound (messageId, device, topic, payload, receivedAt, source) VALUES (?, ?, ?, ?, ?, ?)"
-
-    static func arguments(_ message: DeviceMessage) -> StatementArguments {
-        [
-            message.id.rawValue, message.device.rawValue, message.topic, Data(message.payload), message.receivedAtMillis,
-            message.source.rawValue,
-        ]
-    }
 
     private func counted(_ message: DeviceMessage) {
         state.withLock { state in

@@ -35,6 +35,8 @@ final class KeepAliveHTTPClient: Sendable {
         var status: HTTPResponseStatus
         var headers: HTTPHeaders
         var body: ByteBuffer
+        /// Whether the server keeps the connection open after this answer.
+        var keepAlive: Bool
     }
 
     enum Failure: Error, CustomStringConvertible, Equatable {
@@ -57,12 +59,15 @@ final class KeepAliveHTTPClient: Sendable {
 
     let origin: Origin
     let group: any EventLoopGroup
+    /// ``Origin/hostHeader``, worked out once (every request sends it).
+    private let hostHeader: String
     private let pools: [ObjectIdentifier: LoopPool]
 
     /// `tls`: how to check the server (`nil`: the system's trust roots).
     init(origin: Origin, group: any EventLoopGroup, connectTimeout: TimeAmount, tls: TLSConfiguration? = nil) throws {
         self.origin = origin
         self.group = group
+        self.hostHeader = origin.hostHeader
         let context = origin.tls ? try NIOSSLContext(configuration: tls ?? .makeClientConfiguration()) : nil
         var pools: [ObjectIdentifier: LoopPool] = [:]
         for loop in group.makeIterator() {
@@ -75,7 +80,7 @@ final class KeepAliveHTTPClient: Sendable {
     /// body passes `maxBodyBytes`.
     func execute(head: HTTPRequestHead, body: ByteBuffer?, deadline: NIODeadline, maxBodyBytes: Int) -> EventLoopFuture<Response> {
         var head = head
-        head.headers.replaceOrAdd(name: "Host", value: origin.hostHeader)
+        head.headers.replaceOrAdd(name: "Host", value: hostHeader)
         if let body { head.headers.replaceOrAdd(name: "Content-Length", value: "\(body.readableBytes)") }
         let loop = group.any()
         let pool = pools[ObjectIdentifier(loop)] ?? pools.values.first!
@@ -170,17 +175,12 @@ private final class LoopPool: @unchecked Sendable {
         channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
         return promise.futureResult.always { result in
             timeout.cancel()
-            if case .success(let response) = result, Self.keepsAlive(response), channel.isActive {
+            if case .success(let response) = result, response.keepAlive, channel.isActive {
                 self.idle.append(channel)
             } else {
                 channel.close(promise: nil)
             }
         }
-    }
-
-    /// Whether the server keeps the connection open after this answer.
-    static func keepsAlive(_ response: KeepAliveHTTPClient.Response) -> Bool {
-        !response.headers[canonicalForm: "connection"].contains { $0.lowercased() == "close" }
     }
 }
 
@@ -193,7 +193,6 @@ private final class AnswerHandler: ChannelInboundHandler {
     private var head: HTTPResponseHead?
     private var body: ByteBuffer?
     private var maxBodyBytes = 0
-    private var keepAliveVersion = true
 
     func expect(_ promise: EventLoopPromise<KeepAliveHTTPClient.Response>, maxBodyBytes: Int) {
         self.promise = promise
@@ -211,7 +210,6 @@ private final class AnswerHandler: ChannelInboundHandler {
         switch unwrapInboundIn(data) {
         case .head(let received):
             head = received
-            keepAliveVersion = received.version.major == 1 && received.version.minor >= 1
         case .body(var chunk):
             guard promise != nil else { return }
             if (body?.readableBytes ?? 0) + chunk.readableBytes > maxBodyBytes {
@@ -223,12 +221,11 @@ private final class AnswerHandler: ChannelInboundHandler {
         case .end:
             guard let promise, let head else { return }
             self.promise = nil
-            var headers = head.headers
-            // An HTTP/1.0 answer ends its connection unless it says otherwise.
-            if !keepAliveVersion && !headers[canonicalForm: "connection"].contains(where: { $0.lowercased() == "keep-alive" }) {
-                headers.replaceOrAdd(name: "Connection", value: "close")
-            }
-            promise.succeed(.init(status: head.status, headers: headers, body: body ?? ByteBuffer()))
+            // HTTP/1.1 keeps the connection unless it says `close`; HTTP/1.0 ends it unless it
+            // says `keep-alive`.
+            let connection = head.headers[canonicalForm: "connection"].map { $0.lowercased() }
+            let keepAlive = head.version.major == 1 && head.version.minor >= 1 ? !connection.contains("close") : connection.contains("keep-alive")
+            promise.succeed(.init(status: head.status, headers: head.headers, body: body ?? ByteBuffer(), keepAlive: keepAlive))
         }
     }
 

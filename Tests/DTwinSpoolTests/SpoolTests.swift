@@ -36,8 +36,8 @@ import Testing
         #expect(reopened.bytes == sent.map { Spool.size(of: $0) }.reduce(0, +))
     }
 
-    /// The MQTT thread's append binds its values with SQLite's own calls, a webhook's (async)
-    /// append through GRDB's arguments: the rows are the same, an empty payload included.
+    /// The MQTT thread's append and a webhook's (async) one, each on its own thread, store the
+    /// same rows, an empty payload included.
     @Test func bothAppendPathsStoreTheSameRows() async throws {
         defer { try? FileManager.default.removeItem(at: folder) }
         var sent = [message(0, payload: []), message(1, payload: [0x00, 0xFF, 0x00]), message(2), message(3, device: "esp-3")]

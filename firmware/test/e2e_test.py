@@ -13,7 +13,6 @@ import base64
 import http.server
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -69,6 +68,11 @@ def wait_until(condition, timeout, interval=0.05):
     return condition()
 
 
+def listening(port):
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -84,12 +88,8 @@ class Mosquitto:
             if os.geteuid() == 0:
                 f.write("user root\n")  # keep root: the temporary folder stays ours
         self.process = subprocess.Popen(["mosquitto", "-c", config], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if not wait_until(self._listening, 10):
+        if not wait_until(lambda: listening(self.port), 10):
             raise RuntimeError("mosquitto did not start on port %d" % self.port)
-
-    def _listening(self):
-        with socket.socket() as s:
-            return s.connect_ex(("127.0.0.1", self.port)) == 0
 
     def stop(self):
         self.process.terminate()
@@ -267,13 +267,8 @@ class GeneratedBroker:
         self.log = open(os.path.join(self.directory, "mosquitto.log"), "w")
         self.process = subprocess.Popen(["mosquitto", "-c", os.path.join(self.directory, "mosquitto.conf")],
                                         stdout=self.log, stderr=subprocess.STDOUT)
-        if not wait_until(lambda: all(self._listening(p) for p in (self.mqtt_port, self.mqtts_port)), 10):
+        if not wait_until(lambda: listening(self.mqtt_port) and listening(self.mqtts_port), 10):
             raise RuntimeError("the generated broker did not open its ports")
-
-    @staticmethod
-    def _listening(port):
-        with socket.socket() as s:
-            return s.connect_ex(("127.0.0.1", port)) == 0
 
     def url(self, file):
         """DTWIN_BROKER from bridge.env or operator.env."""
@@ -294,24 +289,17 @@ class GeneratedBroker:
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def with_other_ca(header, directory):
-    """The header with another CA in place of the broker's (what a device flashed for the wrong
-    broker has): same device, password, host and port."""
+def with_other_ca(password, port, directory):
+    """The header a device flashed for the wrong broker has: the same device, password, host and
+    port, another CA. Written by broker-config's own header writer (lib.sh)."""
     key, ca = os.path.join(directory, "other-ca.key"), os.path.join(directory, "other-ca.crt")
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256", "-days", "30",
                     "-subj", "/CN=some other CA", "-addext", "basicConstraints=critical,CA:TRUE",
                     "-keyout", key, "-out", ca], capture_output=True, check=True, timeout=60)
-    with open(header) as f:
-        text = f.read()
-    with open(ca) as f:
-        pem = "".join('    "%s\\n" \\\n' % line for line in f.read().splitlines())
-    start = text.index("    \"-----BEGIN CERTIFICATE-----")
-    end = text.index("-----END CERTIFICATE-----\\n\" \\\n") + len("-----END CERTIFICATE-----\\n\" \\\n")
-    text = text[:start] + pem + text[end:]
-    text = re.sub(r'#define DTWIN_BROKER_CA_NAME "[^"]*"', '#define DTWIN_BROKER_CA_NAME "some other CA"', text)
     path = os.path.join(directory, "wrong-ca-secrets.h")
-    with open(path, "w") as f:
-        f.write(text)
+    subprocess.run(["bash", "-c", 'source "$1"; write_arduino_header "$2" uno1 "$3" localhost "$4" "$5"', "write-header",
+                    os.path.join(ROOT, "broker-config", "lib.sh"), path, password, str(port), ca],
+                   capture_output=True, check=True, timeout=60)
     return path
 
 
@@ -477,7 +465,7 @@ def main():
 
         # The same with another CA in the sketch: the handshake fails, nothing connects, and
         # the console says why.
-        wrong_elf = build(args.build_dir + "-wrongca", secrets=with_other_ca(header, directory))
+        wrong_elf = build(args.build_dir + "-wrongca", secrets=with_other_ca(password, produced.mqtts_port, directory))
         wrong = SimulatedUno(args.uno_sim, wrong_elf, directory, seconds=70, name="wrong-ca")
         cleanups.append(wrong.stop)
         check(wait_until(lambda: "does not verify against the CA built in (some other CA)" in wrong.console, 60),
