@@ -24,9 +24,14 @@ public final class MotoServer: Sendable {
             let process = try ChildProcess(
                 executable: executable, arguments: ["-H", "127.0.0.1", "-p", "\(port)"],
                 environment: ProcessInfo.processInfo.environment.merging(environment) { $1 }, outputFile: log.path)
+            // Ready once moto itself says it runs on the port: something listening there may be
+            // another test's server that took the free port first (moto then exits with
+            // "Address already in use", and a test would talk to the wrong server).
+            let running = "Running on http://127.0.0.1:\(port)"
+            let said = { (try? String(contentsOf: log, encoding: .utf8))?.contains(running) == true }
             let deadline = Date().addingTimeInterval(30)
-            while process.isRunning && !isListening(port: port) && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-            if isListening(port: port) {
+            while process.isRunning && !(said() && isListening(port: port)) && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+            if process.isRunning && said() && isListening(port: port) {
                 self.port = port
                 self.logFile = log
                 self.process = process
