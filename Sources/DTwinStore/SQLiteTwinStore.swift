@@ -24,14 +24,35 @@ public final class SQLiteTwinStore: TwinStore {
         // Another process (the CLI, a second reader) may hold the lock briefly: wait rather than fail.
         configuration.busyMode = .timeout(5)
         do {
-            pool = try DatabasePool(path: path, configuration: configuration)
-            try migrator(table: table).migrate(pool)
+            pool = try Self.open(path: path, configuration: configuration, migrator: Self.migrator(table: table))
         } catch {
             throw StoreError("cannot open the SQLite store at \(path.debugDescription): \(Self.describe(error))")
         }
     }
 
-    private func migrator(table: String) -> DatabaseMigrator {
+    /// Opens and migrates the file, again when another process doing the same got in the way:
+    /// instances of a group start together on one new file. Two things fail then, and neither
+    /// waits on the busy timeout: SQLite answers `PRAGMA journal_mode = WAL` with "database is
+    /// locked" while another connection switches the mode; and GRDB's migrator, safe between the
+    /// connections of one process only, reads which migrations are applied before it takes the
+    /// write lock, so both run the first one and the later fails on `grdb_migrations`' key. Its
+    /// transaction was rolled back; the next attempt sees the other's migrations as applied.
+    private static func open(path: String, configuration: Configuration, migrator: DatabaseMigrator) throws -> DatabasePool {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while true {
+            do {
+                let pool = try DatabasePool(path: path, configuration: configuration)
+                try migrator.migrate(pool)
+                return pool
+            } catch let error as DatabaseError
+                where (error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_CONSTRAINT) && ContinuousClock.now < deadline
+            {
+                Thread.sleep(forTimeInterval: .random(in: 0.01...0.05))
+            }
+        }
+    }
+
+    private static func migrator(table: String) -> DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1-\(table)") { db in
             try db.execute(
@@ -219,7 +240,7 @@ public final class SQLiteTwinStore: TwinStore {
     public func check() async throws {
         let table = self.table
         do {
-            _ = try await pool.read { db in try Row.fetchOne(db, sql: "SELECT 1 FROM \"\(table)\" LIMIT 1") }
+            _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1 FROM \"\(table)\" LIMIT 1") }
         } catch {
             throw StoreError("the SQLite store cannot be read: \(Self.describe(error))")
         }

@@ -127,6 +127,37 @@ import Testing
         try await store.close()
     }
 
+    /// Instances of a group start together on one new table file (a CI run caught the second
+    /// failing with "UNIQUE constraint failed: grdb_migrations.identifier"): each opens it, none
+    /// fails, and the table works for all of them.
+    @Test func storesOpenedTogetherOnANewFileAllOpen() async throws {
+        let folder = try makeTemporaryFolder("dtwin-store")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let openers = 4
+        for round in 0..<25 {
+            let path = folder.appendingPathComponent("twin-\(round).sqlite").path
+            let outcomes = await withTaskGroup(of: String?.self) { group in
+                for n in 0..<openers {
+                    group.addTask {
+                        do {
+                            let store = try SQLiteTwinStore(path: path)
+                            _ = try await store.put(Self.item(n))
+                            try await store.close()
+                            return nil
+                        } catch {
+                            return "\(error)"
+                        }
+                    }
+                }
+                return await group.reduce(into: [String?]()) { $0.append($1) }
+            }
+            #expect(outcomes.compactMap { $0 }.isEmpty, "round \(round): \(outcomes.compactMap { $0 })")
+            let store = try SQLiteTwinStore(path: path)
+            #expect(try await store.devices().first?.count == openers)
+            try await store.close()
+        }
+    }
+
     @Test(arguments: Backend.allCases) func everyFieldRoundTripsNumbersAsNumbers(_ backend: Backend) async throws {
         let fixture = try await Fixture(backend)
         let full = TwinItem(
