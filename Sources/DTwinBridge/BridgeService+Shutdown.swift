@@ -88,6 +88,10 @@ extension BridgeService {
             do throws(SpoolError) { try await spool.commitRemovals() } catch {
                 logger.warning("delivered messages stay in the spool and will be delivered again", metadata: ["error": "\(error)"])
             }
+            // What is left is on disk when the bridge has stopped, even with `spool.sync: normal`.
+            do throws(SpoolError) { try await spool.checkpoint() } catch {
+                logger.warning("the spool's last writes wait in its WAL", metadata: ["error": "\(error)"])
+            }
             spool.close()
             logger.info("spool closed", metadata: ["messages": "\(spool.count)"])
         }

@@ -7,7 +7,11 @@ import ServiceLifecycle
 /// when a message is delivered (``Spool/remove(_:message:)``), and one transaction for many
 /// is far cheaper than one each. A message delivered again after a crash carries the same
 /// `MessageId`, so there is no hurry. The bridge commits what is left when it closes the spool.
-/// At start and then every 10 minutes it also prunes the webhook SIDs past their retention.
+/// It checkpoints the spool's WAL off the MQTT thread (``Spool/checkpoint()``) after 1,000
+/// transactions, as SQLite would have in the writer, and at least once a second while anything
+/// was written: that second bounds what a power cut can take with `spool.sync: normal`, where
+/// the WAL reaches the disk at checkpoints only. At start and then every 10 minutes it prunes
+/// the webhook SIDs past their retention.
 public struct SpoolMaintenance: Service {
     static let interval = Duration.milliseconds(20)
 
@@ -22,24 +26,54 @@ public struct SpoolMaintenance: Service {
     /// Turns of ``interval`` between two prunings of the webhook SIDs (10 minutes).
     static let turnsPerPruning = 30_000
 
+    /// Transactions after which the spool is checkpointed at the next turn.
+    static let commitsPerCheckpoint = 1_000
+    /// Turns of ``interval`` after which anything written is checkpointed (1 s).
+    static let turnsPerCheckpoint = 50
+
+    /// What one turn leaves for the next.
+    struct Turns: Sendable {
+        var number = 0
+        var failures = 0
+        var checkpointFailures = 0
+        var lastCheckpoint = 0
+    }
+
     public func run() async throws {
-        await periodically(every: Self.interval, state: (failures: 0, turn: 0)) { state in
-            if state.turn % Self.turnsPerPruning == 0 {
-                do throws(SpoolError) { try await spool.pruneSids(nowMillis: Timestamp.nowMillis()) } catch {
-                    logger.error("cannot prune old webhook SIDs from the spool", metadata: ["error": "\(error)"])
-                }
+        await periodically(every: Self.interval, state: Turns()) { turns in await turn(&turns) }
+    }
+
+    /// One turn: prune (now and then), checkpoint (when due), commit the removals.
+    func turn(_ turns: inout Turns) async {
+        if turns.number % Self.turnsPerPruning == 0 {
+            do throws(SpoolError) { try await spool.pruneSids(nowMillis: Timestamp.nowMillis()) } catch {
+                logger.error("cannot prune old webhook SIDs from the spool", metadata: ["error": "\(error)"])
             }
-            state.turn += 1
+        }
+        let commits = spool.commitsSinceCheckpoint
+        if commits >= Self.commitsPerCheckpoint || (commits > 0 && turns.number - turns.lastCheckpoint >= Self.turnsPerCheckpoint) {
+            turns.lastCheckpoint = turns.number
             do throws(SpoolError) {
-                try await spool.commitRemovals()
-                state.failures = 0
+                try await spool.checkpoint()
+                turns.checkpointFailures = 0
             } catch {
-                // The first failure, then every 10 s: loud, not a flood.
-                if state.failures % 500 == 0 {
-                    logger.error("cannot remove delivered messages from the spool", metadata: ["error": "\(error)"])
+                // The writer's backstop keeps the WAL bounded meanwhile. The first, then one in 100.
+                if turns.checkpointFailures % 100 == 0 {
+                    logger.error("cannot checkpoint the spool", metadata: ["error": "\(error)"])
                 }
-                state.failures += 1
+                turns.checkpointFailures += 1
             }
+        }
+        turns.number += 1
+        do throws(SpoolError) {
+            try await spool.commitRemovals()
+            turns.failures = 0
+        } catch {
+            // The first failure, then every 10 s: loud, not a flood.
+            if turns.failures % 500 == 0 {
+                logger.error("cannot remove delivered messages from the spool", metadata: ["error": "\(error)"])
+            }
+            turns.failures += 1
         }
     }
 }
