@@ -7,11 +7,10 @@ import ServiceLifecycle
 /// when a message is delivered (``Spool/remove(_:message:)``), and one transaction for many
 /// is far cheaper than one each. A message delivered again after a crash carries the same
 /// `MessageId`, so there is no hurry. The bridge commits what is left when it closes the spool.
-/// It checkpoints the spool's WAL off the MQTT thread (``Spool/checkpoint()``) after 1,000
-/// transactions, as SQLite would have in the writer, and at least once a second while anything
-/// was written: that second bounds what a power cut can take with `spool.sync: normal`, where
-/// the WAL reaches the disk at checkpoints only. At start and then every 10 minutes it prunes
-/// the webhook SIDs past their retention.
+/// Within a second of any write it checkpoints the spool's WAL (``Spool/checkpoint()``): that
+/// second bounds what a power cut can take with `spool.sync: normal`, where the WAL reaches the
+/// disk at checkpoints only. At start and then every 10 minutes it prunes the webhook SIDs past
+/// their retention.
 public struct SpoolMaintenance: Service {
     static let interval = Duration.milliseconds(20)
 
@@ -26,8 +25,6 @@ public struct SpoolMaintenance: Service {
     /// Turns of ``interval`` between two prunings of the webhook SIDs (10 minutes).
     static let turnsPerPruning = 30_000
 
-    /// Transactions after which the spool is checkpointed at the next turn.
-    static let commitsPerCheckpoint = 1_000
     /// Turns of ``interval`` after which anything written is checkpointed (1 s).
     static let turnsPerCheckpoint = 50
 
@@ -50,14 +47,13 @@ public struct SpoolMaintenance: Service {
                 logger.error("cannot prune old webhook SIDs from the spool", metadata: ["error": "\(error)"])
             }
         }
-        let commits = spool.commitsSinceCheckpoint
-        if commits >= Self.commitsPerCheckpoint || (commits > 0 && turns.number - turns.lastCheckpoint >= Self.turnsPerCheckpoint) {
+        if spool.commitsSinceCheckpoint > 0 && turns.number - turns.lastCheckpoint >= Self.turnsPerCheckpoint {
             turns.lastCheckpoint = turns.number
             do throws(SpoolError) {
                 try await spool.checkpoint()
                 turns.checkpointFailures = 0
             } catch {
-                // The writer's backstop keeps the WAL bounded meanwhile. The first, then one in 100.
+                // SQLite's own checkpoint keeps the WAL bounded meanwhile. The first, then one in 100.
                 if turns.checkpointFailures % 100 == 0 {
                     logger.error("cannot checkpoint the spool", metadata: ["error": "\(error)"])
                 }

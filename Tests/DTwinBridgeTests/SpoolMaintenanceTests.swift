@@ -8,7 +8,7 @@ import Testing
 
 /// The spool's maintenance, turn by turn, on a real SQLite file: what it checkpoints reaches the
 /// database file itself, which SQLite alone would not do for a few messages (its own checkpoint
-/// waits for 1,000 pages of WAL, and the spool's writer leaves even that to the maintenance).
+/// waits for 1,000 pages of WAL).
 @Suite struct SpoolMaintenanceTests {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-maintenance-\(UUID().uuidString)")
     var path: String { folder.appendingPathComponent("spool.sqlite").path }
@@ -44,17 +44,5 @@ import Testing
         await maintenance.turn(&turns)
         #expect(try messagesInTheFileAlone() == 3)
         #expect(spool.commitsSinceCheckpoint == 0)
-    }
-
-    /// 1,000 transactions are checkpointed at the next turn, as SQLite itself would have.
-    @Test func aThousandCommitsAreCheckpointedAtTheNextTurn() async throws {
-        defer { try? FileManager.default.removeItem(at: folder) }
-        let spool = try Spool(path: path, maxBytes: 100_000_000)
-        let maintenance = SpoolMaintenance(spool: spool, logger: Logger(label: "test"))
-        var turns = SpoolMaintenance.Turns()
-        await maintenance.turn(&turns)
-        _ = try messages(SpoolMaintenance.commitsPerCheckpoint).map { try spool.append($0) }
-        await maintenance.turn(&turns)
-        #expect(try messagesInTheFileAlone() == SpoolMaintenance.commitsPerCheckpoint)
     }
 }
