@@ -144,7 +144,9 @@ struct SMSOutboxTests {
     }
 
     func settled(_ outbox: SMSOutbox, count: Int) async -> [OutboxEntry] {
-        _ = await waitUntil(timeout: .seconds(10)) {
+        // Milliseconds alone; generous for the whole suite on two busy cores (a run once took
+        // more than 10 s for three attempts 20 and 40 ms apart).
+        _ = await waitUntil(timeout: .seconds(30)) {
             let entries = outbox.entries
             return entries.count >= count && entries.allSatisfy { $0.state != .pending }
         }
