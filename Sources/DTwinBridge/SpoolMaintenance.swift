@@ -49,27 +49,29 @@ public struct SpoolMaintenance: Service {
         }
         if spool.commitsSinceCheckpoint > 0 && turns.number - turns.lastCheckpoint >= Self.turnsPerCheckpoint {
             turns.lastCheckpoint = turns.number
-            do throws(SpoolError) {
-                try await spool.checkpoint()
-                turns.checkpointFailures = 0
-            } catch {
-                // SQLite's own checkpoint keeps the WAL bounded meanwhile. The first, then one in 100.
-                if turns.checkpointFailures % 100 == 0 {
-                    logger.error("cannot checkpoint the spool", metadata: ["error": "\(error)"])
-                }
-                turns.checkpointFailures += 1
+            // SQLite's own checkpoint keeps the WAL bounded meanwhile.
+            await attempt("cannot checkpoint the spool", loggingOneIn: 100, failures: &turns.checkpointFailures) {
+                () async throws(SpoolError) in _ = try await spool.checkpoint()
             }
         }
         turns.number += 1
+        // One failure in 500 is every 10 s.
+        await attempt("cannot remove delivered messages from the spool", loggingOneIn: 500, failures: &turns.failures) {
+            () async throws(SpoolError) in try await spool.commitRemovals()
+        }
+    }
+
+    /// Runs `work`, and logs its first failure and then one in `loggingOneIn` in a row: loud,
+    /// not a flood.
+    private func attempt(
+        _ failing: Logger.Message, loggingOneIn: Int, failures: inout Int, _ work: () async throws(SpoolError) -> Void
+    ) async {
         do throws(SpoolError) {
-            try await spool.commitRemovals()
-            turns.failures = 0
+            try await work()
+            failures = 0
         } catch {
-            // The first failure, then every 10 s: loud, not a flood.
-            if turns.failures % 500 == 0 {
-                logger.error("cannot remove delivered messages from the spool", metadata: ["error": "\(error)"])
-            }
-            turns.failures += 1
+            if failures % loggingOneIn == 0 { logger.error(failing, metadata: ["error": "\(error)"]) }
+            failures += 1
         }
     }
 }
