@@ -312,6 +312,8 @@ public final class Spool: Sendable {
             let counts = try await checkpointer.writeWithoutTransaction { db in try db.checkpoint(.passive) }
             return (counts.walFrameCount, counts.checkpointedFrameCount)
         } catch {
+            // Still due: the next turn tries again.
+            state.withLock { $0.commitsSinceCheckpoint += 1 }
             throw SpoolError("cannot checkpoint the spool's WAL into \(path.debugDescription): \(SpoolError.describe(error))")
         }
     }
