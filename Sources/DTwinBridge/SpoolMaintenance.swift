@@ -7,9 +7,9 @@ import ServiceLifecycle
 /// when a message is delivered (``Spool/remove(_:message:)``), and one transaction for many
 /// is far cheaper than one each. A message delivered again after a crash carries the same
 /// `MessageId`, so there is no hurry. The bridge commits what is left when it closes the spool.
-/// Within a second of any write it checkpoints the spool's WAL (``Spool/checkpoint()``): that
-/// second bounds what a power cut can take with `spool.sync: normal`, where the WAL reaches the
-/// disk at checkpoints only. At start and then every 10 minutes it prunes the webhook SIDs past
+/// Every second it checkpoints the spool's WAL (``Spool/checkpoint()``): that second bounds what
+/// a power cut can take with `spool.sync: normal`, where the WAL reaches the disk at checkpoints
+/// only; with nothing new in the WAL a checkpoint writes nothing. At start and then every 10 minutes it prunes the webhook SIDs past
 /// their retention.
 public struct SpoolMaintenance: Service {
     static let interval = Duration.milliseconds(20)
@@ -25,7 +25,7 @@ public struct SpoolMaintenance: Service {
     /// Turns of ``interval`` between two prunings of the webhook SIDs (10 minutes).
     static let turnsPerPruning = 30_000
 
-    /// Turns of ``interval`` after which anything written is checkpointed (1 s).
+    /// Turns of ``interval`` between two checkpoints (1 s).
     static let turnsPerCheckpoint = 50
 
     /// What one turn leaves for the next.
@@ -33,22 +33,20 @@ public struct SpoolMaintenance: Service {
         var number = 0
         var failures = 0
         var checkpointFailures = 0
-        var lastCheckpoint = 0
     }
 
     public func run() async throws {
         await periodically(every: Self.interval, state: Turns()) { turns in await turn(&turns) }
     }
 
-    /// One turn: prune (now and then), checkpoint (when due), commit the removals.
+    /// One turn: prune and checkpoint (now and then), commit the removals.
     func turn(_ turns: inout Turns) async {
         if turns.number % Self.turnsPerPruning == 0 {
             do throws(SpoolError) { try await spool.pruneSids(nowMillis: Timestamp.nowMillis()) } catch {
                 logger.error("cannot prune old webhook SIDs from the spool", metadata: ["error": "\(error)"])
             }
         }
-        if spool.commitsSinceCheckpoint > 0 && turns.number - turns.lastCheckpoint >= Self.turnsPerCheckpoint {
-            turns.lastCheckpoint = turns.number
+        if turns.number % Self.turnsPerCheckpoint == 0 {
             // SQLite's own checkpoint keeps the WAL bounded meanwhile.
             await attempt("cannot checkpoint the spool", loggingOneIn: 100, failures: &turns.checkpointFailures) {
                 () async throws(SpoolError) in _ = try await spool.checkpoint()

@@ -120,7 +120,6 @@ extension Spool {
             state.bytes += size - written.bytes
             state.outboundBytes += size - written.bytes
             state.outboundCount += 1 - written.count
-            state.commitsSinceCheckpoint += 1
         }
         return written.seq
     }
@@ -161,7 +160,6 @@ extension Spool {
             state.bytes -= bytes
             state.outboundBytes -= bytes
             state.outboundCount -= entries.count
-            state.commitsSinceCheckpoint += 1
         }
     }
 }

@@ -43,8 +43,6 @@ public final class Spool: Sendable {
         var pendingRemovals: [Int64] = []
         var removalBytes = 0
         var closed = false
-        /// Transactions since the last ``Spool/checkpoint()`` began: about the WAL's pages.
-        var commitsSinceCheckpoint = 0
     }
 
     public let path: String
@@ -197,7 +195,6 @@ public final class Spool: Sendable {
         state.withLock { state in
             state.bytes += Self.size(of: message)
             state.count += 1
-            state.commitsSinceCheckpoint += 1
         }
     }
 
@@ -288,7 +285,6 @@ public final class Spool: Sendable {
         state.withLock { state in
             state.bytes -= bytes
             state.count -= seqs.count
-            state.commitsSinceCheckpoint += 1
         }
         return seqs.count
     }
@@ -296,8 +292,9 @@ public final class Spool: Sendable {
     /// With `synchronous=NORMAL` the WAL reaches the disk at checkpoints only, and SQLite's own
     /// comes after 1,000 pages of WAL: a trickle of readings could wait hours for it, exposed
     /// to a power cut (past the kernel's own write-back) although acknowledged. This passive
-    /// checkpoint, run by ``SpoolMaintenance`` within a second of any write, on a connection of
-    /// its own and off the MQTT thread, bounds that to about a second; at a trickle it also
+    /// checkpoint, run by ``SpoolMaintenance`` every second, on a connection of its own and off
+    /// the MQTT thread, bounds that to about a second (with nothing new in the WAL it reads the
+    /// WAL's header and returns, without writing or syncing anything); at a trickle it also
     /// keeps the checkpoint's two fdatasyncs (5-8 ms here) from ever running in the MQTT
     /// thread's insert while the broker waits for its PUBACK. It does not under sustained load:
     /// SQLite starts the WAL over only after a checkpoint has caught up with the writer, which
@@ -307,19 +304,13 @@ public final class Spool: Sendable {
     /// cost). Returns the WAL's frames and how many of them are in the database file now.
     @discardableResult
     public func checkpoint() async throws(SpoolError) -> (walFrames: Int, checkpointed: Int) {
-        state.withLock { $0.commitsSinceCheckpoint = 0 }
         do {
             let counts = try await checkpointer.writeWithoutTransaction { db in try db.checkpoint(.passive) }
             return (counts.walFrameCount, counts.checkpointedFrameCount)
         } catch {
-            // Still due: the next turn tries again.
-            state.withLock { $0.commitsSinceCheckpoint += 1 }
             throw SpoolError("cannot checkpoint the spool's WAL into \(path.debugDescription): \(SpoolError.describe(error))")
         }
     }
-
-    /// Transactions since the last ``checkpoint()`` began.
-    public var commitsSinceCheckpoint: Int { state.withLock { $0.commitsSinceCheckpoint } }
 
     /// Device messages in the spool (delivered ones whose removal is not yet committed included).
     public var count: Int { state.withLock { $0.count } }
