@@ -120,12 +120,7 @@ public final class Spool: Sendable {
     /// unwritable file). Never call it on Swift's cooperative pool.
     public func append(_ message: DeviceMessage) throws(SpoolError) -> Int64 {
         try reserveSpace(Self.size(of: message), counting: .deviceMessages)
-        let seq: Int64
-        do {
-            seq = try pool.writeWithoutTransaction { db in try Self.insertInbound(message, in: db) }
-        } catch {
-            throw writeError(error)
-        }
+        let seq = try insert { db in try Self.insertInbound(message, in: db) }
         counted(message)
         return seq
     }
@@ -179,12 +174,7 @@ public final class Spool: Sendable {
     /// thread while the caller is suspended, never on an event loop or the cooperative pool.
     public func append(_ message: DeviceMessage) async throws(SpoolError) -> Int64 {
         try reserveSpace(Self.size(of: message), counting: .deviceMessages)
-        let seq: Int64
-        do {
-            seq = try await pool.writeWithoutTransaction { db in try Self.insertInbound(message, in: db) }
-        } catch {
-            throw writeError(error)
-        }
+        let seq = try await insert { db in try Self.insertInbound(message, in: db) }
         counted(message)
         return seq
     }
@@ -333,18 +323,28 @@ extension Spool {
     /// One INSERT in autocommit mode, which is its own transaction: the same durability as
     /// BEGIN/INSERT/COMMIT with a third of the statements on the hot path. Returns the row's seq.
     func insert(_ sql: String, _ arguments: StatementArguments) throws(SpoolError) -> Int64 {
-        do {
-            return try pool.writeWithoutTransaction { db in try Self.insert(sql, arguments, in: db) }
-        } catch {
-            throw writeError(error)
-        }
+        try insert { db in try Self.insert(sql, arguments, in: db) }
     }
 
     /// The same INSERT through GRDB's async API: it runs on the pool's serial writer queue (an
     /// fsync with `spool.sync: full` included) while the calling task is suspended.
     func insert(_ sql: String, _ arguments: StatementArguments) async throws(SpoolError) -> Int64 {
+        try await insert { db in try Self.insert(sql, arguments, in: db) }
+    }
+
+    /// Runs `statement`, an INSERT in autocommit mode, on the writer; a failure in words.
+    func insert(_ statement: (Database) throws -> Int64) throws(SpoolError) -> Int64 {
         do {
-            return try await pool.writeWithoutTransaction { db in try Self.insert(sql, arguments, in: db) }
+            return try pool.writeWithoutTransaction(statement)
+        } catch {
+            throw writeError(error)
+        }
+    }
+
+    /// The same through GRDB's async API.
+    func insert(_ statement: @escaping @Sendable (Database) throws -> Int64) async throws(SpoolError) -> Int64 {
+        do {
+            return try await pool.writeWithoutTransaction(statement)
         } catch {
             throw writeError(error)
         }
