@@ -84,11 +84,14 @@ struct FloorMeasurement {
             let seq = try spool.append(message)
             spool.remove(seq, message: message)
         }
-        // The bridge's maintenance commits removals every 20 ms: about 200 messages at 10,000 a second.
+        // The bridge's maintenance commits removals every 20 ms, about 200 messages at 10,000 a
+        // second, and starts the WAL over when it is due.
         func pass(_ count: Int) async throws {
             for n in 0..<count {
                 try store(batch[n % batch.count])
-                if n % 200 == 199 { _ = try await spool.commitRemovals() }
+                guard n % 200 == 199 else { continue }
+                if spool.walFrames >= Spool.walRestartFrames { try await spool.restartWAL() }
+                _ = try await spool.commitRemovals()
             }
             _ = try await spool.commitRemovals()
         }

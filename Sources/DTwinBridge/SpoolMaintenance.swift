@@ -9,8 +9,10 @@ import ServiceLifecycle
 /// `MessageId`, so there is no hurry. The bridge commits what is left when it closes the spool.
 /// Every second it checkpoints the spool's WAL (``Spool/checkpoint()``): that second bounds what
 /// a power cut can take with `spool.sync: normal`, where the WAL reaches the disk at checkpoints
-/// only; with nothing new in the WAL a checkpoint writes nothing. At start and then every 10 minutes it prunes the webhook SIDs past
-/// their retention.
+/// only; with nothing new in the WAL a checkpoint writes nothing. At any turn that finds the WAL
+/// at ``Spool/walRestartFrames`` it starts the WAL over (``Spool/restartWAL()``), so that SQLite's
+/// own checkpoint never runs in the MQTT thread. At start and then every 10 minutes it prunes the
+/// webhook SIDs past their retention.
 public struct SpoolMaintenance: Service {
     static let interval = Duration.milliseconds(20)
 
@@ -39,15 +41,20 @@ public struct SpoolMaintenance: Service {
         await periodically(every: Self.interval, state: Turns()) { turns in await turn(&turns) }
     }
 
-    /// One turn: prune and checkpoint (now and then), commit the removals.
+    /// One turn: prune, checkpoint or restart the WAL (when due), commit the removals.
     func turn(_ turns: inout Turns) async {
         if turns.number % Self.turnsPerPruning == 0 {
             do throws(SpoolError) { try await spool.pruneSids(nowMillis: Timestamp.nowMillis()) } catch {
                 logger.error("cannot prune old webhook SIDs from the spool", metadata: ["error": "\(error)"])
             }
         }
-        if turns.number % Self.turnsPerCheckpoint == 0 {
-            // SQLite's own checkpoint keeps the WAL bounded meanwhile.
+        if spool.walFrames >= Spool.walRestartFrames {
+            // A restart checkpoints too. Refused for now (a reader in the WAL), it is tried again
+            // at the next turn.
+            await attempt("cannot checkpoint the spool", loggingOneIn: 100, failures: &turns.checkpointFailures) {
+                () async throws(SpoolError) in _ = try await spool.restartWAL()
+            }
+        } else if turns.number % Self.turnsPerCheckpoint == 0 {
             await attempt("cannot checkpoint the spool", loggingOneIn: 100, failures: &turns.checkpointFailures) {
                 () async throws(SpoolError) in _ = try await spool.checkpoint()
             }

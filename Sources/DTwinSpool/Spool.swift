@@ -48,9 +48,11 @@ public final class Spool: Sendable {
     public let path: String
     public let maxBytes: Int
     let pool: DatabasePool
-    /// A connection of its own for ``checkpoint()``, so that a checkpoint never holds the
-    /// pool's writer.
+    /// A connection of its own for ``checkpoint()`` and ``restartWAL()``, so that checkpoints
+    /// run neither on the MQTT thread nor in the pool's writer queue.
     let checkpointer: DatabaseQueue
+    /// The WAL's length after the writer's last commit (`Spool+WAL.swift`).
+    let walWatch: WALWatch
     let state = Mutex(State())
 
     /// A row's fixed overhead in the spool's accounting.
@@ -71,15 +73,19 @@ public final class Spool: Sendable {
         self.maxBytes = maxBytes
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         if !folder.isEmpty { try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+        let walWatch = WALWatch()
+        self.walWatch = walWatch
         var configuration = Configuration()
-        configuration.busyMode = .timeout(5)
+        configuration.busyMode = .callback(Self.writerBusyWait)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
+            // Only the writer commits, but any connection may be it.
+            Self.watchWAL(of: db, into: walWatch)
         }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
             var checkpointing = Configuration()
-            checkpointing.busyMode = .timeout(5)
+            checkpointing.busyMode = .callback(Self.restartBusyWait)
             checkpointer = try DatabaseQueue(path: path, configuration: checkpointing)
             try pool.write { db in
                 try db.execute(
@@ -277,29 +283,6 @@ public final class Spool: Sendable {
             state.count -= seqs.count
         }
         return seqs.count
-    }
-
-    /// With `synchronous=NORMAL` the WAL reaches the disk at checkpoints only, and SQLite's own
-    /// comes after 1,000 pages of WAL: a trickle of readings could wait hours for it, exposed
-    /// to a power cut (past the kernel's own write-back) although acknowledged. This passive
-    /// checkpoint, run by ``SpoolMaintenance`` every second, on a connection of its own and off
-    /// the MQTT thread, bounds that to about a second (with nothing new in the WAL it reads the
-    /// WAL's header and returns, without writing or syncing anything); at a trickle it also
-    /// keeps the checkpoint's two fdatasyncs (5-8 ms here) from ever running in the MQTT
-    /// thread's insert while the broker waits for its PUBACK. It does not under sustained load:
-    /// SQLite starts the WAL over only after a checkpoint has caught up with the writer, which
-    /// never happens while messages keep arriving faster than a checkpoint's fdatasyncs, so
-    /// SQLite's own checkpoint still runs in the writer every 1,000 pages then (measured: with
-    /// the writer's left at 4,000 pages instead, the WAL only grew, and so did each insert's
-    /// cost). Returns the WAL's frames and how many of them are in the database file now.
-    @discardableResult
-    public func checkpoint() async throws(SpoolError) -> (walFrames: Int, checkpointed: Int) {
-        do {
-            let counts = try await checkpointer.writeWithoutTransaction { db in try db.checkpoint(.passive) }
-            return (counts.walFrameCount, counts.checkpointedFrameCount)
-        } catch {
-            throw SpoolError("cannot checkpoint the spool's WAL into \(path.debugDescription): \(SpoolError.describe(error))")
-        }
     }
 
     /// Device messages in the spool (delivered ones whose removal is not yet committed included).

@@ -44,4 +44,22 @@ import Testing
         await maintenance.turn(&turns)
         #expect(try messagesInTheFileAlone() == 3)
     }
+
+    /// A turn that finds the WAL at `Spool.walRestartFrames` starts it over, whatever the turn's
+    /// number: everything is in the database file, and the next commit writes at the WAL's start.
+    @Test func aLongWALIsStartedOverAtTheNextTurn() async throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let spool = try Spool(path: path, maxBytes: 100_000_000)
+        let maintenance = SpoolMaintenance(spool: spool, logger: Logger(label: "test"))
+        var turns = SpoolMaintenance.Turns()
+        await maintenance.turn(&turns)
+        let all = messages(Spool.walRestartFrames + 20)
+        _ = try all.dropLast().map { try spool.append($0) }
+        #expect(spool.walFrames >= Spool.walRestartFrames)
+        await maintenance.turn(&turns)
+        #expect(turns.number % SpoolMaintenance.turnsPerCheckpoint != 0)
+        #expect(try messagesInTheFileAlone() == all.count - 1)
+        _ = try all.suffix(1).map { try spool.append($0) }
+        #expect((1...2).contains(spool.walFrames))
+    }
 }

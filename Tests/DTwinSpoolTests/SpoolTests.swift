@@ -141,6 +141,61 @@ import Testing
         #expect(try Spool(path: path, maxBytes: 1_000_000).entries().count == count)
     }
 
+    /// The writer's commits leave the WAL to `restartWAL()` (SQLite would checkpoint in the
+    /// writer at 1,000 pages), which starts it over and loses nothing; past its own limit the
+    /// writer checkpoints after all, so a WAL nobody restarts stays bounded.
+    @Test func theWALIsStartedOverByRestartWALAndBoundedWithout() async throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let spool = try Spool(path: path, maxBytes: 100_000_000)
+        let first = Spool.walRestartFrames + 200
+        _ = try (0..<first).map { try spool.append(message($0)) }
+        #expect(spool.walFrames >= first)
+        #expect(try await spool.restartWAL())
+        #expect(spool.walFrames == 0)
+        _ = try [message(first)].map { try spool.append($0) }
+        #expect((1...2).contains(spool.walFrames))
+        #expect(try spool.entries().count == first + 1)
+
+        // Nobody restarts it now: the writer's own checkpoint holds it to its limit.
+        let lengths = try ((first + 1)..<(first + 1 + Spool.writerCheckpointFrames + 500)).map { n in
+            _ = try spool.append(message(n))
+            return spool.walFrames
+        }
+        let longest = lengths.max() ?? 0
+        #expect(longest >= Spool.writerCheckpointFrames)
+        #expect(longest < Spool.writerCheckpointFrames + 10)
+        #expect(zip(lengths, lengths.dropFirst()).contains { $1 < $0 })
+        #expect(try spool.entries().count == first + 1 + Spool.writerCheckpointFrames + 500)
+    }
+
+    /// A reader in the WAL postpones a restart (the writer would wait for it): `restartWAL()`
+    /// says no and the spool goes on taking messages; once the reader has left it says yes.
+    @Test func aReaderInTheWALPostponesTheRestart() async throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let spool = try Spool(path: path, maxBytes: 100_000_000)
+        _ = try (0..<50).map { try spool.append(message($0)) }
+        // A reader on a thread of its own, holding its read transaction until released.
+        let reader = try DatabaseQueue(path: path)
+        let (reading, release, left) = (DispatchSemaphore(value: 0), DispatchSemaphore(value: 0), DispatchSemaphore(value: 0))
+        Thread.detachNewThread {
+            let seen = try? reader.read { db in
+                let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM inbound")
+                reading.signal()
+                _ = release.wait(timeout: .now() + 30)
+                return count
+            }
+            #expect(seen == 50)
+            left.signal()
+        }
+        #expect(reading.wait(timeout: .now() + 10) == .success)
+        #expect(try await spool.restartWAL() == false)
+        _ = try [message(50)].map { try spool.append($0) }
+        release.signal()
+        #expect(left.wait(timeout: .now() + 10) == .success)
+        #expect(try await spool.restartWAL())
+        #expect(try spool.entries().count == 51)
+    }
+
     @Test func aFullSpoolRefusesWithAClearErrorUntilSpaceIsFreed() async throws {
         defer { try? FileManager.default.removeItem(at: folder) }
         let big = [UInt8](repeating: 0x41, count: 400_000)
