@@ -148,13 +148,13 @@ extension Spool {
     /// replaced meanwhile is gone already, and is not counted out twice.
     public func removeOutbound(_ entries: [OutboundEntry]) async throws(SpoolError) {
         guard !entries.isEmpty else { return }
-        let deleted: Set<Int64>
+        let deleted: [Bool]
         do {
             deleted = try await delete(entries.map(\.seq), from: "outbound")
         } catch {
             throw SpoolError("cannot remove published messages from the spool: \(SpoolError.describe(error))")
         }
-        let entries = entries.filter { deleted.contains($0.seq) }
+        let entries = zip(entries, deleted).filter(\.1).map(\.0)
         let bytes = entries.reduce(0) { $0 + Self.size(of: $1.message) }
         state.withLock { state in
             state.bytes -= bytes

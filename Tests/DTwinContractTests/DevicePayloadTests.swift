@@ -22,6 +22,36 @@ import Testing
         #expect(payload.note?.contains("not an integer") == true)
     }
 
+    /// The legacy patterns' edges, read byte by byte: words between runs of spaces (only
+    /// spaces), exactly three of them, names as `DeviceName` takes them, values as `Int64`.
+    @Test(arguments: [
+        ("sim-uno1   data    -42", DevicePayload.Kind.reading, -42.0 as Double?, "uno1" as String?),
+        ("sim-uno1 data +7", .reading, 7, "uno1"),
+        ("sim-esp-3 data 9223372036854775807", .reading, 9_223_372_036_854_775_807, "esp-3"),
+        ("sim-uno1 data 9223372036854775808", .raw, nil, "uno1"),
+        ("sim-uno1 data 5 extra", .raw, nil, nil),
+        ("sim-uno1 data", .raw, nil, nil),
+        ("sim-uno1\tdata 5", .raw, nil, nil),
+        ("sim- data 5", .raw, nil, nil),
+        ("sim data 5", .raw, nil, nil),
+        ("sim-uno1 Data 5", .raw, nil, nil),
+        ("sim-uno1 datum 5", .raw, nil, nil),
+        ("sim-bad/name data 5", .raw, nil, nil),
+        ("sim-uno1 data 5é", .raw, nil, "uno1"),
+        ("uno1:awake", .awake, nil, "uno1"),
+        ("sim-uno1:awake", .awake, nil, "sim-uno1"),
+        (":awake", .raw, nil, nil),
+        ("bad/name:awake", .raw, nil, nil),
+        ("awake", .raw, nil, nil),
+    ])
+    func legacyEdges(_ text: String, kind: DevicePayload.Kind, value: Double?, named: String?) {
+        let payload = decode(text)
+        #expect(payload.kind == kind)
+        #expect(payload.value == value)
+        #expect(payload.namedDevice == named)
+        #expect(payload.format == (named == nil ? .text : .legacyText))
+    }
+
     @Test(arguments: ["uno1:awake", "sim-uno1:awake"])
     func awake(_ text: String) {
         let payload = decode(text)
