@@ -26,32 +26,29 @@ public struct MessageID: Hashable, Sendable, Comparable, CustomStringConvertible
     }
 
     init(millis: Int64, random: RandomBits) {
-        var bytes = [UInt8](repeating: 0, count: 16)
         let time = UInt64(max(0, millis)) & 0xFFFF_FFFF_FFFF
-        for i in 0..<6 { bytes[i] = UInt8(truncatingIfNeeded: time >> (8 * (5 - i))) }
-        for i in 0..<2 { bytes[6 + i] = UInt8(truncatingIfNeeded: random.high >> (8 * (1 - i))) }
-        for i in 0..<8 { bytes[8 + i] = UInt8(truncatingIfNeeded: random.low >> (8 * (7 - i))) }
-        self.rawValue = Self.crockford(bytes)
+        self.rawValue = Self.crockford(high: time << 16 | UInt64(random.high), low: random.low)
     }
 
     public var description: String { rawValue }
     public static func < (lhs: MessageID, rhs: MessageID) -> Bool { lhs.rawValue < rhs.rawValue }
 
-    private static let alphabet = Array("0123456789ABCDEFGHJKMNPQRSTVWXYZ".utf8)
+    private static let alphabet: StaticString = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
-    /// 128 bits as 26 base32 digits, most significant first (the first digit carries 3 bits).
-    private static func crockford(_ bytes: [UInt8]) -> String {
-        var high = UInt64(0)
-        var low = UInt64(0)
-        for i in 0..<8 { high = high << 8 | UInt64(bytes[i]) }
-        for i in 8..<16 { low = low << 8 | UInt64(bytes[i]) }
-        var out = [UInt8](repeating: 0, count: 26)
-        for position in (0..<26).reversed() {
-            out[position] = alphabet[Int(low & 31)]
-            low = low >> 5 | (high & 31) << 59
-            high >>= 5
+    /// 128 bits (`high` then `low`) as 26 base32 digits, most significant first (the first digit
+    /// carries 3 bits), written straight into the string's storage: every device message gets
+    /// an id, and building it from arrays cost 2,500 instructions (the generic `String(decoding:)`
+    /// casts its argument at run time).
+    private static func crockford(high: UInt64, low: UInt64) -> String {
+        var (high, low) = (high, low)
+        return String(unsafeUninitializedCapacity: 26) { out in
+            for position in (0..<26).reversed() {
+                out[position] = alphabet.utf8Start[Int(low & 31)]
+                low = low >> 5 | (high & 31) << 59
+                high >>= 5
+            }
+            return 26
         }
-        return String(decoding: out, as: UTF8.self)
     }
 }
 

@@ -50,6 +50,11 @@ import Testing
         #expect(id.rawValue.hasPrefix("01ARYZ6S41"))
         let alphabet = Set("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
         #expect(id.rawValue.allSatisfy { alphabet.contains($0) })
+        // All 128 bits: the example's random part, TSV4RRFFQ69G5FAV, is these 80.
+        let random = MessageID.RandomBits(high: 54_902, low: 0x4C61_EFB9_9302_BD5B)
+        #expect(MessageID(millis: 1_469_918_176_385, random: random).rawValue == "01ARYZ6S41TSV4RRFFQ69G5FAV")
+        #expect(MessageID(millis: 0, random: .init(high: 0, low: 0)).rawValue == String(repeating: "0", count: 26))
+        #expect(MessageID(millis: .max, random: .init(high: .max, low: .max)).rawValue == "7" + String(repeating: "Z", count: 25))
     }
 
     @Test func idsSortByTimeAndDoNotRepeat() {
