@@ -125,11 +125,21 @@ public final class HTTPReceiver: Sendable {
                 portContinuation.finish()
             },
             logger: logger)
-        let task = Task { try await app.run() }
+        // A server that fails to start (the port taken meanwhile) ends the stream too, so that
+        // the wait below ends with its error instead of lasting for ever.
+        let failure = Mutex<(any Error)?>(nil)
+        let task = Task {
+            defer { portContinuation.finish() }
+            do { try await app.run() } catch {
+                failure.withLock { $0 = error }
+                throw error
+            }
+        }
         var iterator = portStream.makeAsyncIterator()
         guard let bound = await iterator.next(), bound > 0 else {
             task.cancel()
-            throw TestSupportError("the HTTP receiver did not start")
+            let cause = failure.withLock { $0 }.map { ": \($0)" } ?? ""
+            throw TestSupportError("the HTTP receiver did not start on 127.0.0.1:\(port)\(cause)")
         }
         return HTTPReceiver(port: bound, storage: storage, task: task)
     }

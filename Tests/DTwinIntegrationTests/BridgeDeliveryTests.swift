@@ -158,14 +158,18 @@ import Testing
 
     @Test func refusedConnectionsAndTimeoutsAreRetriedUntilTheUpstreamAnswers() async throws {
         let port = try freeLoopbackPort()
+        // Nothing listens yet, and nothing else may take the port meanwhile (a parallel test's
+        // server, or the bridge's own connection from it to it: a TCP self-connect).
+        let reservation = try PortReservation(port: port)
         let bridge = try await BridgeHarness {
             $0.upstream.mode = .apigw
             $0.upstream.url = "http://127.0.0.1:\(port)/digitaltwin"
             $0.upstream.timeout = .milliseconds(300)
         }
         try await bridge.publish("dtwin/uno1/up", "sim-uno1 data 1")
-        // Nothing listens yet: the bridge keeps retrying. Then the upstream appears, slow at first.
+        // The bridge keeps retrying. Then the upstream appears, slow at first.
         #expect(await waitUntil { bridge.application.bridge.counters.snapshot.retries >= 2 })
+        reservation.release()
         let slowOnce = Atomic<Int>(0)
         let gateway = try await HTTPReceiver.start(port: port) { _ in
             slowOnce.add(1, ordering: .relaxed).newValue == 1 ? .init(body: "{}", delay: .seconds(1)) : .init()
@@ -176,6 +180,20 @@ import Testing
         #expect(bridge.deadLetters.isEmpty)
         await bridge.stop()
         await gateway.stop()
+    }
+
+    /// The test receiver on a port already taken fails with the reason instead of waiting for
+    /// ever (it once hung a whole test run when a parallel test took the port first).
+    @Test func aTestReceiverOnATakenPortFailsSayingSo() async throws {
+        let first = try await HTTPReceiver.start { _ in .init() }
+        do {
+            let second = try await HTTPReceiver.start(port: first.port) { _ in .init() }
+            await second.stop()
+            Issue.record("a second receiver started on port \(first.port)")
+        } catch {
+            #expect("\(error)".contains("did not start on 127.0.0.1:\(first.port)"))
+        }
+        await first.stop()
     }
 
     @Test func badInputIsDeadLetteredOrIgnoredAndDisturbsNothing() async throws {
