@@ -64,6 +64,11 @@ extension BridgeService {
     /// vanishes. The last instance of a group that is online says so for the group too.
     func announceOffline() async {
         guard let will = mqtt.configuration.will else { return }
+        guard mqtt.isConnected else {
+            // The message would wait for a broker that may come back only after this process has gone.
+            logger.warning("could not publish offline status", metadata: ["error": "not connected to the broker"])
+            return
+        }
         var topics = [will.topic]
         if statusBook.withLock(\.isLastOnline) { topics.append(tree.bridgeStatus) }
         for topic in topics {

@@ -120,7 +120,12 @@ extension MQTTClient {
         let rc = payload.withUnsafeBytes {
             mosquitto_publish(handle.pointer, &mid, topic, Int32($0.count), $0.baseAddress, qos.rawValue, retain)
         }
-        guard rc == MOSQ_ERR_SUCCESS.rawValue else {
+        // Without a connection libmosquitto keeps a QoS 1 or 2 message all the same, answers
+        // MOSQ_ERR_NO_CONN, and sends it once it has reconnected (lib/actions.c, 2.0.11): that
+        // is a publish under way, not a failure. Reported as one, it was published again by the
+        // caller, and the broker got both.
+        let queued = rc == MOSQ_ERR_NO_CONN.rawValue && qos != .atMostOnce
+        guard rc == MOSQ_ERR_SUCCESS.rawValue || queued else {
             throw MQTTError.mosquitto(rc, errno: errno, context: "publishing to \(topic)")
         }
         wakeup.wake()

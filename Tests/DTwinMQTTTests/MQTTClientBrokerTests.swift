@@ -158,6 +158,39 @@ import Testing
         await publisher.close()
     }
 
+    /// libmosquitto keeps a QoS 1 message published while the connection is down and sends it
+    /// once the connection is back: the publish waits for that acknowledgement instead of failing
+    /// at once (a caller told it had failed published it again, and the broker got both).
+    @Test func aPublishWhileDisconnectedIsDeliveredOnceWhenTheBrokerIsBack() async throws {
+        let broker = try MosquittoProcess()
+        defer { broker.stop() }
+        let subscriber = try client(broker, id: "offline-sub", cleanSession: false)
+        subscriber.addSubscription("q/#")
+        subscriber.start()
+        try await subscriber.waitUntilConnected(timeout: .seconds(10))
+        let received = ReceivedPayloads(subscriber)
+        let publisher = try client(broker, id: "offline-pub")
+        publisher.start()
+        try await publisher.waitUntilConnected(timeout: .seconds(10))
+
+        broker.stop()
+        #expect(await waitUntil { !publisher.isConnected })
+        let attempted = Atomic<Bool>(false)
+        let publishing = Task {
+            attempted.store(true, ordering: .relaxed)
+            try await publisher.publish(topic: "q/while-down", payload: Array("1".utf8), timeout: .seconds(30))
+        }
+        #expect(await waitUntil { attempted.load(ordering: .relaxed) })
+        try broker.start()
+        try await publishing.value
+        // A marker published after it arrives after it: by then any second copy would have too.
+        try await publisher.publish(topic: "q/after", payload: Array("2".utf8))
+        #expect(await waitUntil(timeout: .seconds(15)) { received.topics.contains("q/after") })
+        #expect(received.topics.filter { $0 == "q/while-down" }.count == 1)
+        await publisher.close()
+        await subscriber.close()
+    }
+
     @Test func failsFastWhenNoBrokerListens() async throws {
         let port = try freeLoopbackPort()
         let lonely = try MQTTClient(
