@@ -48,15 +48,13 @@ public struct SpoolMaintenance: Service {
                 logger.error("cannot prune old webhook SIDs from the spool", metadata: ["error": "\(error)"])
             }
         }
-        if spool.walFrames >= Spool.walRestartFrames {
-            // A restart checkpoints too. Refused for now (a reader in the WAL), it is tried again
-            // at the next turn.
+        // A restart checkpoints too. Refused for now (a reader in the WAL), it is tried again at
+        // the next turn.
+        let restart = spool.walFrames >= Spool.walRestartFrames
+        if restart || turns.number % Self.turnsPerCheckpoint == 0 {
             await attempt("cannot checkpoint the spool", loggingOneIn: 100, failures: &turns.checkpointFailures) {
-                () async throws(SpoolError) in _ = try await spool.restartWAL()
-            }
-        } else if turns.number % Self.turnsPerCheckpoint == 0 {
-            await attempt("cannot checkpoint the spool", loggingOneIn: 100, failures: &turns.checkpointFailures) {
-                () async throws(SpoolError) in _ = try await spool.checkpoint()
+                () async throws(SpoolError) in
+                if restart { try await spool.restartWAL() } else { try await spool.checkpoint() }
             }
         }
         turns.number += 1
