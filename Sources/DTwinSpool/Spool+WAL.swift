@@ -7,7 +7,7 @@ import Synchronization
 ///
 /// SQLite's own checkpoint runs in the connection whose commit takes the WAL past 1,000 pages:
 /// here that is usually the MQTT thread's insert, while the broker waits for its PUBACK. It
-/// costs three fdatasyncs, of the WAL (4 MB), of the database file and of the WAL's new header:
+/// costs three fdatasyncs, of the WAL (1-4 MB: ``Spool/pageSize``), of the database file and of the WAL's new header:
 /// 5-8 ms on this disk, during which every device message waits. So the writer's commits only
 /// note the WAL's length (``WALWatch``), and ``SpoolMaintenance`` starts the WAL over from its
 /// own connection (``restartWAL()``): a passive checkpoint copies the bulk while the writer goes

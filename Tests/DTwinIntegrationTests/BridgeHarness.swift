@@ -56,8 +56,13 @@ final class BridgeHarness: Sendable {
         task = Task { try await application.run() }
         if waitForOnline {
             watcher = try await MessageCollector(port: broker.port, filters: ["dtwin/#"])
-            guard await watcher.waitFor({ $0.contains { $0.topic == "dtwin/bridge/status" && $0.payload == Array("online".utf8) } })
-            else { throw TestSupportError("the bridge did not come online") }
+            // 60 s, not the collector's 10: under the whole suite's parallel load an in-process
+            // bridge has been seen to start 20-30 s late (two cooperative threads, shared by
+            // every test), and a slow start is not what these tests are about.
+            guard
+                await watcher.waitFor(
+                    timeout: .seconds(60), { $0.contains { $0.topic == "dtwin/bridge/status" && $0.payload == Array("online".utf8) } })
+            else { throw TestSupportError("the bridge did not come online within 60 s") }
         } else {
             watcher = try await MessageCollector(port: broker.port, filters: ["dtwin/#"])
         }
