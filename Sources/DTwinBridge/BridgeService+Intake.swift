@@ -147,7 +147,8 @@ extension BridgeService {
     /// unwritable) it says so loudly and tries again: backpressure, never a drop.
     /// Returns `nil` only when the bridge is shutting down and the spool still refuses; a
     /// device message is then delivered from memory if time allows, else logged in full.
-    func persist(_ about: Logger.Metadata, _ write: () throws(SpoolError) -> Int64) -> Int64? {
+    /// `about` is worked out only for a log line (every device message comes through here).
+    func persist(_ about: @autoclosure () -> Logger.Metadata, _ write: () throws(SpoolError) -> Int64) -> Int64? {
         var failures = 0
         while true {
             do throws(SpoolError) {
@@ -163,7 +164,7 @@ extension BridgeService {
                 if failures % 200 == 0 {
                     logger.error(
                         "the spool refuses a message; holding it (and the broker's acknowledgement) until it can be written",
-                        metadata: about.merging(["error": "\(error)", "spoolMessages": "\(spool?.count ?? 0)"]) { $1 })
+                        metadata: about().merging(["error": "\(error)", "spoolMessages": "\(spool?.count ?? 0)"]) { $1 })
                 }
                 failures += 1
                 if delivery.isStopping { return nil }

@@ -108,6 +108,19 @@ public struct TopicTree: Sendable, Equatable {
 
     public func parse(_ topic: String) -> Parsed {
         let head = prefix + "/"
+        guard let level = Self.deviceLevelOfUp(topic, head: head) else { return parseByLevels(topic) }
+        // What ``parseByLevels(_:)`` decides for `<prefix>/<level>/up`, without splitting the
+        // topic into an array of levels: every device message's topic is one of these.
+        do {
+            return .device(DeviceTopic(device: try DeviceName(validating: level), kind: .up))
+        } catch {
+            return .invalidDevice(error, kind: .up)
+        }
+    }
+
+    /// ``parse(_:)`` for any topic, level by level.
+    func parseByLevels(_ topic: String) -> Parsed {
+        let head = prefix + "/"
         guard topic.hasPrefix(head) else {
             return .outsideTree(reason: "topic does not start with \(head.debugDescription)")
         }
@@ -151,6 +164,21 @@ public struct TopicTree: Sendable, Equatable {
 }
 
 extension TopicTree {
+    /// `<level>` when `topic` is, byte for byte, `head` + `<level>/up` with `<level>` ASCII
+    /// without `/`; `nil` for anything else, which ``parse(_:)`` reads level by level. (ASCII:
+    /// then the topic's characters break where its bytes do, as `hasPrefix` needs.)
+    static func deviceLevelOfUp(_ topic: String, head: String) -> String? {
+        let bytes = topic.utf8
+        let up = "/up".utf8
+        guard bytes.count > head.utf8.count + up.count, bytes.starts(with: head.utf8) else { return nil }
+        let start = bytes.index(bytes.startIndex, offsetBy: head.utf8.count)
+        let end = bytes.index(bytes.endIndex, offsetBy: -up.count)
+        guard bytes[end...].elementsEqual(up), bytes[start..<end].allSatisfy({ $0 < 0x80 && $0 != UInt8(ascii: "/") }) else {
+            return nil
+        }
+        return String(topic[start..<end])
+    }
+
     /// The twin topic that the levels after the prefix (`<dev>/state`, `<dev>/state/set`,
     /// `<dev>/state/rejected`) name, if any.
     static func twinTopic(_ levels: [Substring]) -> TwinTopic? {
