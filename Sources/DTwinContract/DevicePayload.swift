@@ -47,7 +47,7 @@ public struct DevicePayload: Sendable, Equatable {
     }
 
     /// Decodes a device payload as the bridge holds it. The same answers as the generic form
-    /// (`DevicePayloadTests` compares them), without its work in the usual case: printable ASCII
+    /// (`IntakeQuickPathTests` compares them), without its work in the usual case: printable ASCII
     /// at both ends has no white space to trim, and ASCII is valid UTF-8. The generic form,
     /// called from another module, runs unspecialized: about 5,500 instructions a message of
     /// the original sketch, most of them in `String(validating:)` and the Unicode trimming.
