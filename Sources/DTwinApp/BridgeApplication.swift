@@ -114,6 +114,10 @@ public struct BridgeApplication: Sendable {
         let spoolLock = try Self.lockSpool(configuration)
         if let spoolLock { resources.insert(.init(service: ResourceService(name: "spool-lock") { spoolLock.release() }), at: 0) }
         let spool = try Self.openSpool(configuration, logger: logger)
+        if configuration.upstream.mode == .local, let spool, let store {
+            // A delivered message leaves the spool only once the twin table holds it on disk.
+            spool.removalsWait(for: { try await store.makeDurable() })
+        }
         let mqtt = try MQTTClient(configuration: .bridge(configuration), logger: logger)
         let cellular = Set(configuration.devices.filter { $0.value.cellular }.keys)
         let queue = PublishQueue(spool: spool, memoryLimit: configuration.spool.maxBytes)

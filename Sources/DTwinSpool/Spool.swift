@@ -54,6 +54,8 @@ public final class Spool: Sendable {
     /// The WAL's length after the writer's last commit (`Spool+WAL.swift`).
     let walWatch: WALWatch
     let state = Mutex(State())
+    /// Run before delivered messages leave the file (``removalsWait(for:)``).
+    let removalGate = Mutex<(@Sendable () async throws -> Void)?>(nil)
 
     /// A row's fixed overhead in the spool's accounting.
     static let rowOverhead = 64
@@ -276,7 +278,20 @@ public final class Spool: Sendable {
         }
     }
 
-    /// Deletes every noted removal in one transaction. Returns how many were deleted.
+    /// From now on, delivered messages leave the file only after `gate` has returned: where they
+    /// were delivered to must hold them across a power cut first. The `local` upstream's SQLite
+    /// twin table commits without syncing (`synchronous=NORMAL`), and the spool's removal
+    /// reaches the disk within a second (``SpoolMaintenance``): without the gate a power cut
+    /// could take readings that the twin table had stored and the spool had already let go.
+    public func removalsWait(for gate: @escaping @Sendable () async throws -> Void) {
+        removalGate.withLock { $0 = gate }
+    }
+
+    /// Whether removals wait for a gate (``removalsWait(for:)``).
+    public var removalsAreGated: Bool { removalGate.withLock { $0 != nil } }
+
+    /// Deletes every noted removal in one transaction, after the gate (``removalsWait(for:)``)
+    /// has passed. Returns how many were deleted.
     @discardableResult
     public func commitRemovals() async throws(SpoolError) -> Int {
         let (seqs, bytes) = state.withLock { state in
@@ -288,6 +303,8 @@ public final class Spool: Sendable {
         }
         guard !seqs.isEmpty else { return 0 }
         do {
+            // Taken after the removals: everything delivered before them is covered.
+            if let gate = removalGate.withLock({ $0 }) { try await gate() }
             try await delete(seqs, from: "inbound")
         } catch {
             // Put them back: they are retried at the next commit.

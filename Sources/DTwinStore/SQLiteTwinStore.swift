@@ -250,6 +250,33 @@ public final class SQLiteTwinStore: TwinStore {
         try pool.close()
     }
 
+    /// Commits are written with `synchronous=NORMAL` (GRDB's WAL default): into the WAL without
+    /// a sync, durable at SQLite's next checkpoint (every 1,000 pages). The spool waits for this
+    /// before letting delivered messages go (``Spool/removalsWait(for:)``), once per batch of
+    /// removals: the WAL, then the database file (a checkpoint may have copied pages into it).
+    public func makeDurable() async throws {
+        let files = [pool.path + "-wal", pool.path]
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            // Off the cooperative threads: an fsync takes milliseconds.
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try files.forEach(Self.sync) })
+            }
+        }
+    }
+
+    /// fsync(2) of one file; one that does not exist (no WAL yet) has nothing to sync.
+    private static func sync(_ path: String) throws {
+        let descriptor = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            if errno == ENOENT { return }
+            throw StoreError("cannot open \(path.debugDescription) to sync it: \(String(cString: strerror(errno)))")
+        }
+        defer { _ = Glibc.close(descriptor) }
+        guard fsync(descriptor) == 0 else {
+            throw StoreError("cannot sync \(path.debugDescription) to disk: \(String(cString: strerror(errno)))")
+        }
+    }
+
     private static func item(_ row: Row) -> TwinItem {
         TwinItem(
             messageId: row["messageid"], device: row["device"], ts: row["ts"], payload: row["payload"],

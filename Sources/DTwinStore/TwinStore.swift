@@ -24,6 +24,14 @@ public protocol TwinStore: Sendable {
     func putTwin(_ document: TwinDocument, replacing version: Int64) async throws -> Bool
 
     func close() async throws
+
+    /// Returns once everything committed so far survives a power cut (SQLite: its files
+    /// fsynced). A store whose writes are durable when they return does nothing.
+    func makeDurable() async throws
+}
+
+extension TwinStore {
+    public func makeDurable() async throws {}
 }
 
 public struct DeviceSummary: Sendable, Equatable, Codable {

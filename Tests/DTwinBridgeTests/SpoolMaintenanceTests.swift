@@ -2,6 +2,7 @@ import DTwinContract
 import DTwinSpool
 import Foundation
 import Logging
+import Synchronization
 import Testing
 
 @testable import DTwinBridge
@@ -43,6 +44,28 @@ import Testing
         #expect(try messagesInTheFileAlone() == 0)
         await maintenance.turn(&turns)
         #expect(try messagesInTheFileAlone() == 3)
+    }
+
+    /// Removals behind a gate (the local twin table synced first) are committed once a second,
+    /// at the checkpoint's turn, after the gate; ungated ones at every turn.
+    @Test func gatedRemovalsAreCommittedOnceASecondAfterTheGate() async throws {
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let spool = try Spool(path: path, maxBytes: 100_000_000)
+        let maintenance = SpoolMaintenance(spool: spool, logger: Logger(label: "test"))
+        var turns = SpoolMaintenance.Turns()
+        let sent = messages(4)
+        let seqs = try sent.map { try spool.append($0) }
+        spool.remove(seqs[0], message: sent[0])
+        await maintenance.turn(&turns)
+        #expect(spool.count == 3, "ungated: removed at the first turn")
+
+        let gatePassed = Atomic<Int>(0)
+        spool.removalsWait(for: { gatePassed.add(1, ordering: .relaxed) })
+        spool.remove(seqs[1], message: sent[1])
+        for _ in 1..<SpoolMaintenance.turnsPerCheckpoint { await maintenance.turn(&turns) }
+        #expect(spool.count == 3 && gatePassed.load(ordering: .relaxed) == 0, "gated: not before the checkpoint's turn")
+        await maintenance.turn(&turns)
+        #expect(spool.count == 2 && gatePassed.load(ordering: .relaxed) == 1)
     }
 
     /// A turn that finds the WAL at `Spool.walRestartFrames` starts it over, whatever the turn's

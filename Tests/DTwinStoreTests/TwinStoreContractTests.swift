@@ -130,6 +130,19 @@ import Testing
     /// Instances of a group start together on one new table file (a CI run caught the second
     /// failing with "UNIQUE constraint failed: grdb_migrations.identifier"): each opens it, none
     /// fails, and the table works for all of them.
+    /// `makeDurable` (the spool waits for it before letting delivered messages go) returns on a
+    /// store with commits and on an empty one, and leaves what is stored as it was.
+    @Test(arguments: Backend.allCases) func makeDurableReturnsAndKeepsWhatIsStored(_ backend: Backend) async throws {
+        let fixture = try await Fixture(backend)
+        let store = fixture.store
+        await #expect(throws: Never.self) { try await store.makeDurable() }
+        for n in 1...3 { try await store.put(Self.item(n)) }
+        await #expect(throws: Never.self) { try await store.makeDurable() }
+        let items = try await store.items(device: DeviceName("uno1")!, since: nil, until: nil, limit: 10)
+        #expect(items.map(\.messageId).sorted() == ["m-uno1-1", "m-uno1-2", "m-uno1-3"])
+        await fixture.close()
+    }
+
     @Test func storesOpenedTogetherOnANewFileAllOpen() async throws {
         let folder = try makeTemporaryFolder("dtwin-store")
         defer { try? FileManager.default.removeItem(at: folder) }
