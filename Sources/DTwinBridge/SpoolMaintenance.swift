@@ -63,9 +63,10 @@ public struct SpoolMaintenance: Service {
         // Removals that wait for a gate (the local twin table's fsyncs) go once a second, not
         // every turn: two fsyncs a second instead of a hundred (measured: 5% of local's
         // throughput at every turn).
-        guard !spool.removalsAreGated || checkpointTurn else { return }
+        let gated = spool.removalsAreGated
+        guard !gated || checkpointTurn else { return }
         // Every 10 s while it keeps failing: one failure in 500 turns, or in 10 seconds.
-        let loggingOneIn = spool.removalsAreGated ? 10 : 500
+        let loggingOneIn = gated ? 10 : 500
         await attempt("cannot remove delivered messages from the spool", loggingOneIn: loggingOneIn, failures: &turns.failures) {
             () async throws(SpoolError) in try await spool.commitRemovals()
         }

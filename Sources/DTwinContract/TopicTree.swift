@@ -108,24 +108,19 @@ public struct TopicTree: Sendable, Equatable {
 
     public func parse(_ topic: String) -> Parsed {
         let head = prefix + "/"
-        guard let level = Self.deviceLevelOfUp(topic, head: head) else { return parseByLevels(topic) }
-        // What ``parseByLevels(_:)`` decides for `<prefix>/<level>/up`, without splitting the
-        // topic into an array of levels: every device message's topic is one of these.
-        do {
-            return .device(DeviceTopic(device: try DeviceName(validating: level), kind: .up))
-        } catch {
-            return .invalidDevice(error, kind: .up)
-        }
+        // What ``parseByLevels(_:head:)`` decides for `<prefix>/<level>/up`, without splitting
+        // the topic into an array of levels: every device message's topic is one of these.
+        guard let level = Self.deviceLevelOfUp(topic, head: head) else { return parseByLevels(topic, head: head) }
+        return Self.deviceTopic(level, kind: .up)
     }
 
-    /// ``parse(_:)`` for any topic, level by level.
-    func parseByLevels(_ topic: String) -> Parsed {
-        let head = prefix + "/"
+    /// ``parse(_:)`` for any topic, level by level. `head`: the prefix and its `/`.
+    func parseByLevels(_ topic: String, head: String) -> Parsed {
         guard topic.hasPrefix(head) else {
             return .outsideTree(reason: "topic does not start with \(head.debugDescription)")
         }
         // Levels split on the "/" byte (always a character boundary in UTF-8), not on
-        // Characters: every device message's topic comes through here.
+        // Characters.
         let rest = topic.dropFirst(head.count).utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).map(Substring.init)
         if rest.count == 3, rest[0] == Self.bridgeLevel, rest[1] == "ipcommand", let device = DeviceName(String(rest[2])) {
             return .ipCommandCopy(device)
@@ -155,6 +150,11 @@ public struct TopicTree: Sendable, Equatable {
         guard let kind = Kind(rawValue: last) else {
             return .outsideTree(reason: "unknown last level \(last.debugDescription); expected up, down, status, sms or state")
         }
+        return Self.deviceTopic(level, kind: kind)
+    }
+
+    /// `<level>` as a device's topic of `kind`, or why the level is not a device name.
+    static func deviceTopic(_ level: String, kind: Kind) -> Parsed {
         do {
             return .device(DeviceTopic(device: try DeviceName(validating: level), kind: kind))
         } catch {

@@ -18,7 +18,7 @@ import Testing
         let tree = try TopicTree(prefix: prefix)
         let topics = Self.afterPrefix.map { "\(prefix)/\($0)" } + ["other/uno1/up", "\(prefix)x/uno1/up", "\(prefix)/", "", "/up"]
         for topic in topics {
-            #expect(tree.parse(topic) == tree.parseByLevels(topic), "\(topic.debugDescription)")
+            #expect(tree.parse(topic) == tree.parseByLevels(topic, head: "\(prefix)/"), "\(topic.debugDescription)")
         }
         // The quick path is the one the usual topic takes, and only it.
         #expect(TopicTree.deviceLevelOfUp("\(prefix)/uno1/up", head: "\(prefix)/") == "uno1")
