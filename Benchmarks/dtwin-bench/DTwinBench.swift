@@ -94,8 +94,8 @@ struct DTwinBench: AsyncParsableCommand {
         logger.logLevel = .error
         if let floorPart {
             guard let part = FloorPart(rawValue: floorPart) else { throw ValidationError("--floor-part: \(FloorPart.allCases)") }
-            let perMessage = try await FloorMeasurement(part: part, messages: messages, target: floorTarget ?? "", logger: logger).run()
-            print("\(Self.floorResult)\(perMessage)")
+            let result = try await FloorMeasurement(part: part, messages: messages, target: floorTarget ?? "", logger: logger).run()
+            print("\(Self.floorResult)\(result.cpuMicroseconds)\(result.rate.map { " \($0)" } ?? "")")
             return
         }
         // TCP_NODELAY on the broker's sockets, as in broker-config: without it, Nagle's algorithm
@@ -117,15 +117,25 @@ struct DTwinBench: AsyncParsableCommand {
         }
 
         var floorSum: Double?
+        var roundTripRate: Double?
         if floor {
             let parts = try await measureFloor(broker: broker, logger: logger)
-            let sum = parts.values.reduce(0, +)
+            let cpu = { (part: FloorPart) in parts[part]?.cpuMicroseconds ?? .nan }
+            let sum = cpu(.mqtt) + cpu(.spool) + cpu(.upstream)
             floorSum = sum
             print(
                 String(
                     format:
                         "floor (CPU per message, each part alone): libmosquitto receive %.1f µs + spool insert/delete %.1f µs + upstream exchange %.1f µs = %.1f µs",
-                    parts[.mqtt] ?? .nan, parts[.spool] ?? .nan, parts[.upstream] ?? .nan, sum))
+                    cpu(.mqtt), cpu(.spool), cpu(.upstream), sum))
+            if let roundTrip = parts[.roundTrip], let rate = roundTrip.rate {
+                roundTripRate = rate
+                print(
+                    String(
+                        format:
+                            "one device's ceiling (upstream exchanges one at a time, same client and receiver, nothing else): %.0f exchanges/s, %.1f µs CPU each",
+                        rate, roundTrip.cpuMicroseconds))
+            }
         }
 
         // 2 and 3. Through the bridge: alone, or in groups of each size asked for.
@@ -137,8 +147,8 @@ struct DTwinBench: AsyncParsableCommand {
                 print("--- \(count) instance\(count == 1 ? "" : "s") in one shared-subscription group ---")
             }
             try await measureBridges(
-                count: count, grouped: instanceCounts != nil, rawRate: raw, floor: floorSum, broker: broker, receiver: receiver,
-                executable: executable, logger: logger)
+                count: count, grouped: instanceCounts != nil, rawRate: raw, floor: floorSum, roundTripRate: roundTripRate, broker: broker,
+                receiver: receiver, executable: executable, logger: logger)
         }
         guard callgrind > 0 else { return }
         guard FileManager.default.isExecutableFile(atPath: Self.valgrind) else {
@@ -158,7 +168,8 @@ struct DTwinBench: AsyncParsableCommand {
     /// Runs `count` bridges (`grouped`: as instances of one shared-subscription group), measures
     /// a burst and a steady rate through them, prints the figures and stops them.
     func measureBridges(
-        count: Int, grouped: Bool, rawRate: Double, floor: Double?, broker: MosquittoProcess, receiver: HTTPSink, executable: String, logger: Logger
+        count: Int, grouped: Bool, rawRate: Double, floor: Double?, roundTripRate: Double?, broker: MosquittoProcess, receiver: HTTPSink,
+        executable: String, logger: Logger
     ) async throws {
         let latencies = Self.latencies
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-bench-\(UUID().uuidString)")
@@ -227,6 +238,7 @@ struct DTwinBench: AsyncParsableCommand {
         try await publishBurst(publisher, count: messages, offset: 2000)
         // Every message acknowledged, so in the bridge's spool: the rest of the time is delivery alone.
         let taken = ContinuousClock.now - start
+        let deliveredWhenTaken = delivered() - before
         let done = await waitUntil(timeout: .seconds(300), interval: poll) { delivered() >= before + messages }
         let elapsed = ContinuousClock.now - start
         let received = delivered() - before
@@ -235,7 +247,17 @@ struct DTwinBench: AsyncParsableCommand {
             String(
                 format: "bridge burst (%@, %d devices, QoS 1): %.0f msg/s (%d delivered in %.2f s, all taken in by %.2f s)%@",
                 upstream, devices, throughput, received, elapsed.seconds, taken.seconds, done ? "" : " INCOMPLETE"))
+        // After the last acknowledgement the bridge has nothing left to do but deliver.
+        if received > deliveredWhenTaken, elapsed > taken {
+            print(
+                String(
+                    format: "delivery alone (after all was taken in): %.0f msg/s (%d delivered by then)",
+                    Double(received - deliveredWhenTaken) / (elapsed - taken).seconds, deliveredWhenTaken))
+        }
         print(String(format: "bridge / raw broker: %.0f%%", throughput / rawRate * 100))
+        if let roundTripRate, !local {
+            print(String(format: "bridge / one device's ceiling: %.0f%%", throughput / roundTripRate * 100))
+        }
         let burstCPU = bridgeCPU() - cpuBefore.bridge
         print(
             String(
@@ -268,7 +290,7 @@ struct DTwinBench: AsyncParsableCommand {
         }
 
         // 3. Latency at a steady rate.
-        latencies.reset()
+        latencies.start()
         let steadyCPU = bridgeCPU()
         let pushesBefore = streams.reduce(0) { $0 + $1.pushes }
         let latencyBase = receiver.requestCount
@@ -283,6 +305,7 @@ struct DTwinBench: AsyncParsableCommand {
                 qos: .atLeastOnce)
         }
         _ = await waitUntil(timeout: .seconds(60)) { receiver.requestCount >= latencyBase + total }
+        latencies.stop()
         let sorted = latencies.sorted
         func percentile(_ p: Double) -> Double {
             sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
@@ -422,11 +445,17 @@ struct DTwinBench: AsyncParsableCommand {
 
 /// Latency samples: the payload carries the publish time (CLOCK_MONOTONIC, shared by every
 /// process on the machine), the receiver notes the arrival time.
+///
+/// It reads requests only between ``start()`` and ``stop()``: decoding every burst request's
+/// payload on the receiver's thread would add to each round trip (and take CPU from the
+/// bridge) what the floor's receiver does not pay.
 final class LatencyRecorder: Sendable {
     private let samples = Mutex<[Double]>([])
+    private let recording = Atomic<Bool>(false)
 
     /// Reads the publish time from the `Payload` parameter of an upstream request's query.
     func record(query: Substring) {
+        guard recording.load(ordering: .relaxed) else { return }
         let now = monotonicNanos()
         guard let start = query.range(of: "Payload=") else { return }
         let encoded = query[start.upperBound...].prefix { $0 != "&" }
@@ -439,7 +468,13 @@ final class LatencyRecorder: Sendable {
         samples.withLock { $0.append(milliseconds) }
     }
 
-    func reset() { samples.withLock { $0.removeAll() } }
+    /// Forgets earlier samples and records from now on.
+    func start() {
+        samples.withLock { $0.removeAll() }
+        recording.store(true, ordering: .relaxed)
+    }
+
+    func stop() { recording.store(false, ordering: .relaxed) }
     var sorted: [Double] { samples.withLock { $0 }.sorted() }
 }
 

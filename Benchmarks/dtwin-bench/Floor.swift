@@ -18,9 +18,20 @@ import Synchronization
 ///   the bridge's spool maintenance does;
 /// - `upstream`: one `apigw` exchange with the benchmark's receiver through the bridge's own
 ///   HTTP client and upstream (`APIGatewayUpstream`, its workers on the client's event loops),
-///   with the bridge's default concurrency. The events are built before the clock starts.
+///   with the bridge's default concurrency. The events are built before the clock starts;
+/// - `roundTrip` (measured for `--devices 1` only, not part of the sum): the same exchanges one
+///   at a time, as one device's lane sends them. Its rate is the ceiling of one device in order
+///   on this machine: the bridge cannot deliver a device's messages faster than its own HTTP
+///   client and the receiver answer them back to back with nothing else to do.
 enum FloorPart: String, CaseIterable, Sendable {
     case mqtt, spool, upstream
+    case roundTrip = "round-trip"
+}
+
+/// What a part measured: CPU µs per message, and (round trip) exchanges a second.
+struct FloorResult: Sendable {
+    var cpuMicroseconds: Double
+    var rate: Double?
 }
 
 /// One part, measured in this (child) process.
@@ -31,12 +42,12 @@ struct FloorMeasurement {
     let target: String
     let logger: Logger
 
-    /// Runs the part and returns its CPU µs per message.
-    func run() async throws -> Double {
+    func run() async throws -> FloorResult {
         switch part {
-        case .mqtt: return try await receiving()
-        case .spool: return try await spooling()
-        case .upstream: return try await delivering()
+        case .mqtt: return FloorResult(cpuMicroseconds: try await receiving())
+        case .spool: return FloorResult(cpuMicroseconds: try await spooling())
+        case .upstream: return try await delivering(concurrency: Self.concurrency)
+        case .roundTrip: return try await delivering(concurrency: 1)
         }
     }
 
@@ -101,9 +112,10 @@ struct FloorMeasurement {
         return (Self.cpuSeconds() - start) / Double(messages) * 1e6
     }
 
-    func delivering() async throws -> Double {
+    /// `concurrency` workers deliver the events, each one exchange at a time.
+    func delivering(concurrency: Int) async throws -> FloorResult {
         var configuration = HTTPClient.Configuration()
-        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = Self.concurrency
+        configuration.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = concurrency
         let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
         let upstream = try APIGatewayUpstream(url: target, post: false, timeout: .seconds(10), client: http)
         let events = sampleMessages().map(IoTEvent.init(message:))
@@ -112,7 +124,7 @@ struct FloorMeasurement {
             let next = Ticket()
             let executors = upstream.workerExecutors
             await withTaskGroup(of: Void.self) { group in
-                for index in 0..<Self.concurrency {
+                for index in 0..<concurrency {
                     let executor = executors.isEmpty ? nil : executors[index % executors.count]
                     group.addTask(executorPreference: executor) {
                         while true {
@@ -125,11 +137,12 @@ struct FloorMeasurement {
             }
         }
         await pass(1_000)
-        let start = Self.cpuSeconds()
+        let start = (cpu: Self.cpuSeconds(), wall: ContinuousClock.now)
         await pass(messages)
-        let perMessage = (Self.cpuSeconds() - start) / Double(messages) * 1e6
+        let perMessage = (Self.cpuSeconds() - start.cpu) / Double(messages) * 1e6
+        let rate = Double(messages) / (ContinuousClock.now - start.wall).seconds
         try await http.shutdown()
-        return perMessage
+        return FloorResult(cpuMicroseconds: perMessage, rate: rate)
     }
 
     /// The bridge's default `upstream.concurrency`.
@@ -153,13 +166,13 @@ extension DTwinBench {
     static let floorReady = "floor-ready"
     static let floorResult = "floor-result "
 
-    /// Measures each part of the floor in a child process; returns µs per message by part.
-    func measureFloor(broker: MosquittoProcess, logger: Logger) async throws -> [FloorPart: Double] {
+    /// Measures each part of the floor in a child process (the round trip with one device only).
+    func measureFloor(broker: MosquittoProcess, logger: Logger) async throws -> [FloorPart: FloorResult] {
         let receiver = try await HTTPSink.start { _ in }
         defer { Task { await receiver.stop() } }
         let executable = URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.path
-        var results: [FloorPart: Double] = [:]
-        for part in FloorPart.allCases {
+        var results: [FloorPart: FloorResult] = [:]
+        for part in FloorPart.allCases where part != .roundTrip || devices == 1 {
             let output = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-floor-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(at: output) }
             let target = part == .mqtt ? "\(broker.port)" : receiver.url
@@ -177,9 +190,10 @@ extension DTwinBench {
             }
             guard await child.exited(within: .seconds(300)), child.exitCode == 0,
                 let line = text().split(separator: "\n").first(where: { $0.hasPrefix(Self.floorResult) }),
-                let value = Double(line.dropFirst(Self.floorResult.count))
+                case let values = line.dropFirst(Self.floorResult.count).split(separator: " ").compactMap({ Double($0) }),
+                let cpu = values.first
             else { throw TestSupportError("the floor's \(part.rawValue) part failed: \(text().suffix(1000))") }
-            results[part] = value
+            results[part] = FloorResult(cpuMicroseconds: cpu, rate: values.dropFirst().first)
         }
         return results
     }
