@@ -108,11 +108,10 @@ public struct APIGatewayUpstream: Upstream {
             for (name, value) in signing.signer.signingHeaders(for: request, at: Date()) { headers.add(name: name, value: value) }
         }
         let head = HTTPRequestHead(version: .http1_1, method: method, uri: targetBeforeQuery + form, headers: headers)
-        let answer = client.execute(
-            head: head, body: body.map { ByteBuffer(string: $0) }, deadline: .now() + .nanoseconds(timeout.nanoseconds),
-            maxBodyBytes: UpstreamExchange.maxAnswerBytes)
         do {
-            let response = try await answer.get()
+            let response = try await client.execute(
+                head: head, body: body.map { ByteBuffer(string: $0) }, deadline: .now() + .nanoseconds(timeout.nanoseconds),
+                maxBodyBytes: UpstreamExchange.maxAnswerBytes)
             return Self.classify(
                 status: Int(response.status.code), errorType: response.headers.first(name: "x-amzn-ErrorType"),
                 body: Array(response.body.readableBytesView))
