@@ -88,12 +88,17 @@ public final class DeliveryService: Service, Sendable {
             activeWorkers.subtract(1, ordering: .relaxed)
             workersOrStopping.changed()
         }
-        while let (lane, job) = await scheduler.next() {
+        var work = await scheduler.next()
+        while let (lane, job) = work {
             // Once stopping, a spooled message waits on disk for the next start.
             if job.spooled == nil || !stopping.load(ordering: .relaxed) {
                 await deliver(job.message, spooled: job.spooled)
             }
-            scheduler.complete(lane: lane)
+            if let next = scheduler.completeAndTakeNext(lane: lane) {
+                work = next
+            } else {
+                work = await scheduler.next()
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 import DTwinContract
 import DTwinMQTT
+import Synchronization
 import Testing
 
 @testable import DTwinBridge
@@ -107,6 +108,61 @@ import Testing
                 #expect(mine == mine.sorted())
             }
         }
+    }
+
+    /// A worker that takes the next job as it completes one gets them in the order idle workers
+    /// would: the longest-waiting ready lane first, a lane's own jobs in order.
+    @Test func completingTakesTheLongestWaitingReadyJob() async {
+        let scheduler = DeliveryScheduler<String>()
+        for (job, lane) in [("a1", "a"), ("a2", "a"), ("b1", "b")] { scheduler.enqueue(job, lane: lane) }
+        let first = await scheduler.next()
+        #expect(first?.job == "a1")
+        let second = scheduler.completeAndTakeNext(lane: "a")
+        #expect(second?.job == "b1", "b was ready before a's next")
+        #expect(scheduler.completeAndTakeNext(lane: "b")?.job == "a2")
+        #expect(scheduler.completeAndTakeNext(lane: "a") == nil)
+        #expect(scheduler.isIdle)
+    }
+
+    @Test func workersTakingTheNextJobAsTheyCompleteKeepEachLaneInOrderAndAlone() async {
+        let scheduler = DeliveryScheduler<Int>()
+        let busyLanes = BusyLanes()
+        let results = await withTaskGroup(of: (seen: [Int], overlaps: Int).self) { group in
+            for _ in 0..<4 {
+                group.addTask {
+                    var seen: [Int] = []
+                    var overlaps = 0
+                    var work = await scheduler.next()
+                    while let (lane, job) = work {
+                        if !busyLanes.lanes.withLock({ $0.insert(lane).inserted }) { overlaps += 1 }
+                        seen.append(job)
+                        await Task.yield()
+                        busyLanes.lanes.withLock { _ = $0.remove(lane) }
+                        work = scheduler.completeAndTakeNext(lane: lane)
+                        if work == nil { work = await scheduler.next() }
+                    }
+                    return (seen, overlaps)
+                }
+            }
+            for job in 0..<1000 { scheduler.enqueue(job, lane: "lane-\(job % 10)") }
+            scheduler.finish()
+            var all: [(seen: [Int], overlaps: Int)] = []
+            for await result in group { all.append(result) }
+            return all
+        }
+        #expect(results.flatMap(\.seen).sorted() == Array(0..<1000))
+        #expect(results.map(\.overlaps).reduce(0, +) == 0, "a lane had two jobs in flight at once")
+        for (seen, _) in results {
+            for lane in 0..<10 {
+                let mine = seen.filter { $0 % 10 == lane }
+                #expect(mine == mine.sorted())
+            }
+        }
+    }
+
+    /// The lanes some worker is delivering on, shared by the workers of a test.
+    final class BusyLanes: Sendable {
+        let lanes = Mutex<Set<String>>([])
     }
 
     @Test func cancelledWorkersStopWaiting() async {
