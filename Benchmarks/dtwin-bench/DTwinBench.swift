@@ -115,6 +115,10 @@ struct DTwinBench: AsyncParsableCommand {
         if let reference = try await mosquittoPubRate(broker: broker, logger: logger) {
             print(String(format: "raw broker with mosquitto_pub -l (for comparison only): %.0f msg/s", reference))
         }
+        if upstream == "apigw" {
+            let raw = try await rawLatency(broker: broker, logger: logger)
+            print("raw broker latency at \(rate) msg/s (same publisher -> plain subscriber, \(raw.count) samples): \(raw.text)")
+        }
 
         var floorSum: Double?
         var roundTripRate: Double?
@@ -294,26 +298,12 @@ struct DTwinBench: AsyncParsableCommand {
         let steadyCPU = bridgeCPU()
         let pushesBefore = streams.reduce(0) { $0 + $1.pushes }
         let latencyBase = receiver.requestCount
-        let total = rate * seconds
-        let interval = Duration.seconds(1) / rate
         let phaseStart = ContinuousClock.now
-        for n in 0..<total {
-            let due = phaseStart + interval * n
-            if due > ContinuousClock.now { try await Task.sleep(until: due, clock: .continuous) }
-            try publisher.publishWithoutWaiting(
-                topic: "dtwin/dev-\(n % devices)/up", payload: Array(#"{"value": \#(n), "seq": \#(n), "t": \#(monotonicNanos())}"#.utf8),
-                qos: .atLeastOnce)
-        }
-        _ = await waitUntil(timeout: .seconds(60)) { receiver.requestCount >= latencyBase + total }
+        try await publishSteadily(publisher)
+        _ = await waitUntil(timeout: .seconds(60)) { receiver.requestCount >= latencyBase + rate * seconds }
         latencies.stop()
-        let sorted = latencies.sorted
-        func percentile(_ p: Double) -> Double {
-            sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
-        }
-        print(
-            String(
-                format: "latency at %d msg/s (device publish -> upstream arrival, %d samples): p50 %.2f ms, p99 %.2f ms, max %.2f ms",
-                rate, sorted.count, percentile(0.5), percentile(0.99), sorted.last ?? .nan))
+        let summary = latencies.summary
+        print("latency at \(rate) msg/s (device publish -> upstream arrival, \(summary.count) samples): \(summary.text)")
         let steadySeconds = (ContinuousClock.now - phaseStart).seconds
         print(
             String(
@@ -373,6 +363,45 @@ struct DTwinBench: AsyncParsableCommand {
             try await client.publish(topic: topic(n, prefix: prefix), payload: reading(n), qos: .atLeastOnce, timeout: .seconds(60))
             n += 1
         }
+    }
+
+    /// Publishes `rate` readings a second for `seconds`, each carrying its publish time.
+    func publishSteadily(_ client: MQTTClient, prefix: String = "dtwin") async throws {
+        let interval = Duration.seconds(1) / rate
+        let start = ContinuousClock.now
+        for n in 0..<rate * seconds {
+            let due = start + interval * n
+            if due > ContinuousClock.now { try await Task.sleep(until: due, clock: .continuous) }
+            try client.publishWithoutWaiting(
+                topic: topic(n, prefix: prefix), payload: Array(#"{"value": \#(n), "seq": \#(n), "t": \#(monotonicNanos())}"#.utf8),
+                qos: .atLeastOnce)
+        }
+    }
+
+    /// The latency phase without the bridge: the same publisher at the same rate into a plain
+    /// subscriber that notes each arrival on its network thread. What the bridge's latency
+    /// cannot go below on this machine at this moment.
+    func rawLatency(broker: MosquittoProcess, logger: Logger) async throws -> (count: Int, text: String) {
+        let recorder = LatencyRecorder()
+        var configuration = MQTTClientConfiguration(port: broker.port, clientID: "bench-raw-latency", cleanSession: true)
+        configuration.maxInflight = 1000
+        let subscriber = try MQTTClient(configuration: configuration, logger: logger)
+        let received = Atomic<Int>(0)
+        subscriber.handleMessages { message in
+            recorder.record(payload: String(decoding: message.payload, as: UTF8.self))
+            received.add(1, ordering: .relaxed)
+        }
+        subscriber.start()
+        try await subscriber.waitUntilConnected(timeout: .seconds(10))
+        try await subscriber.subscribe(["rawlat/+/up"])
+        let publisher = try await connectedClient(broker: broker, id: "bench-raw-latency-pub", logger: logger)
+        recorder.start()
+        try await publishSteadily(publisher, prefix: "rawlat")
+        _ = await waitUntil(timeout: .seconds(60)) { received.load(ordering: .relaxed) >= rate * seconds }
+        recorder.stop()
+        await publisher.close()
+        await subscriber.close()
+        return recorder.summary
     }
 
     func topic(_ n: Int, prefix: String = "dtwin") -> String { "\(prefix)/dev-\(n % devices)/up" }
@@ -459,13 +488,26 @@ final class LatencyRecorder: Sendable {
         let now = monotonicNanos()
         guard let start = query.range(of: "Payload=") else { return }
         let encoded = query[start.upperBound...].prefix { $0 != "&" }
-        guard let payload = encoded.removingPercentEncoding, let data = Data(base64Encoded: payload),
-            let text = String(data: data, encoding: .utf8), let range = text.range(of: #""t": "#)
-        else { return }
-        let digits = text[range.upperBound...].prefix { $0.isNumber }
+        guard let payload = encoded.removingPercentEncoding, let data = Data(base64Encoded: payload) else { return }
+        record(payload: String(decoding: data, as: UTF8.self), arrivedAt: now)
+    }
+
+    /// Reads the publish time from a device payload as the benchmark's publisher wrote it.
+    func record(payload: String, arrivedAt now: UInt64 = monotonicNanos()) {
+        guard recording.load(ordering: .relaxed), let range = payload.range(of: #""t": "#) else { return }
+        let digits = payload[range.upperBound...].prefix { $0.isNumber }
         guard let sent = UInt64(digits) else { return }
         let milliseconds = Double(now &- sent) / 1_000_000
         samples.withLock { $0.append(milliseconds) }
+    }
+
+    /// `p50 … ms, p99 … ms, max … ms` of the samples so far.
+    var summary: (count: Int, text: String) {
+        let sorted = samples.withLock { $0 }.sorted()
+        func percentile(_ p: Double) -> Double {
+            sorted.isEmpty ? .nan : sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+        }
+        return (sorted.count, String(format: "p50 %.2f ms, p99 %.2f ms, max %.2f ms", percentile(0.5), percentile(0.99), sorted.last ?? .nan))
     }
 
     /// Forgets earlier samples and records from now on.
@@ -475,7 +517,6 @@ final class LatencyRecorder: Sendable {
     }
 
     func stop() { recording.store(false, ordering: .relaxed) }
-    var sorted: [Double] { samples.withLock { $0 }.sorted() }
 }
 
 func monotonicNanos() -> UInt64 {
