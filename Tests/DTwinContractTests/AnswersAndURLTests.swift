@@ -1,6 +1,7 @@
-import DTwinContract
 import Foundation
 import Testing
+
+@testable import DTwinContract
 
 @Suite struct UpstreamAnswerTests {
     func classify(_ status: Int, _ body: String) -> DeliveryOutcome {
@@ -171,4 +172,20 @@ struct FormEncodingTests {
         #expect(try FormEncoding.decode(Array(encoded.utf8)).filter { !$0.name.isEmpty } == [parameters[0], parameters[2]])
         #expect(FormEncoding.encode([]) == "" && FormEncoding.encode([FormParameter(name: "a", value: "")]) == "a=")
     }
+
+    /// Each ASCII byte on its own: RFC 3986's unreserved characters kept, every other byte `%XX`.
+    @Test func exactlyTheUnreservedCharactersAreKept() {
+        let unreserved = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~".utf8)
+        for byte in UInt8(0)...UInt8(127) {
+            let text = String(decoding: [byte], as: UTF8.self)
+            let expected = unreserved.contains(byte) ? text : "%" + String(byte, radix: 16, uppercase: true).leftPadded(to: 2)
+            #expect(FormEncoding.escape(text) == expected, "byte \(byte)")
+            #expect(FormEncoding.isUnreserved(byte) == unreserved.contains(byte), "byte \(byte)")
+        }
+        for byte in UInt8(128)...UInt8(255) { #expect(!FormEncoding.isUnreserved(byte), "byte \(byte)") }
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }
