@@ -50,6 +50,13 @@ require_swift() {
 # Sets DTWIN_RELEASE_BIN to the folder holding `dtwin` and `dtwin-bench`.
 build_release() {
     local flags=(-c release --static-swift-stdlib --scratch-path .build/deploy)
+    # No run-time exclusivity checks in the deployment build, as the Swift standard library is
+    # built: they were 10% of the bridge's instructions per message (issue 22, callgrind:
+    # 131,600-140,500 -> 117,400-127,200), nearly all in SwiftNIO's buffers and event loops. The
+    # debug build that the test suite runs keeps every check, and Swift 6's strict concurrency
+    # rules out data races at compile time; what is left unchecked is a reentrant access in a
+    # path the tests do not take.
+    flags+=(-Xswiftc -enforce-exclusivity=unchecked)
     # Fewer pages mapped at every start (peak RSS, issue 22), measured on the idle bridge:
     # - lld with packed relative relocations (DT_RELR; glibc 2.36, Debian 12): the
     #   position-independent executable's 140,000 relative relocations take 28 kB instead of
