@@ -339,10 +339,15 @@ struct DTwinBench: AsyncParsableCommand {
             .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0) { $0 + Int($1) }
     }
 
-    func connectedClient(broker: MosquittoProcess, id: String, logger: Logger) async throws -> MQTTClient {
+    /// `onMessage`: received messages go to it on the client's network thread, instead of to
+    /// the client's stream.
+    func connectedClient(
+        broker: MosquittoProcess, id: String, logger: Logger, onMessage: MQTTClient.MessageHandler? = nil
+    ) async throws -> MQTTClient {
         var configuration = MQTTClientConfiguration(port: broker.port, clientID: id, cleanSession: true)
         configuration.maxInflight = 1000  // above the publish window: the window is the limit
         let client = try MQTTClient(configuration: configuration, logger: logger)
+        if let onMessage { client.handleMessages(with: onMessage) }
         client.start()
         try await client.waitUntilConnected(timeout: .seconds(10))
         return client
@@ -383,16 +388,11 @@ struct DTwinBench: AsyncParsableCommand {
     /// cannot go below on this machine at this moment.
     func rawLatency(broker: MosquittoProcess, logger: Logger) async throws -> (count: Int, text: String) {
         let recorder = LatencyRecorder()
-        var configuration = MQTTClientConfiguration(port: broker.port, clientID: "bench-raw-latency", cleanSession: true)
-        configuration.maxInflight = 1000
-        let subscriber = try MQTTClient(configuration: configuration, logger: logger)
         let received = Atomic<Int>(0)
-        subscriber.handleMessages { message in
+        let subscriber = try await connectedClient(broker: broker, id: "bench-raw-latency", logger: logger) { message in
             recorder.record(payload: String(decoding: message.payload, as: UTF8.self))
             received.add(1, ordering: .relaxed)
         }
-        subscriber.start()
-        try await subscriber.waitUntilConnected(timeout: .seconds(10))
         try await subscriber.subscribe(["rawlat/+/up"])
         let publisher = try await connectedClient(broker: broker, id: "bench-raw-latency-pub", logger: logger)
         recorder.start()

@@ -37,17 +37,13 @@ final class DeliveryScheduler<Job: Sendable>: Sendable {
         update { $0.lanes.enqueue(job, lane: lane) }
     }
 
-    /// The lane's current job is done; its next job (if any) becomes ready.
-    func complete(lane: String) {
-        update { $0.lanes.complete(lane: lane) }
-    }
-
-    /// The lane's current job is done; returns the longest-waiting ready job (this lane's next,
-    /// or another's) for the worker that did it, `nil` if none is ready.
+    /// The lane's current job is done, and its next job (if any) becomes ready; returns the
+    /// longest-waiting ready job (this lane's next, or another's) for the worker that did it,
+    /// `nil` if none is ready (the worker then waits in ``next()``).
     ///
-    /// The jobs go out in the same order as with ``complete(lane:)`` and ``next()``, but the
-    /// worker that is already running takes one instead of waking an idle worker and parking
-    /// itself: one device's messages, delivered back to back, then cost no task switch each.
+    /// The jobs go out in the order idle workers would take them, but the worker that is
+    /// already running takes one instead of waking an idle worker and parking itself: one
+    /// device's messages, delivered back to back, then cost no task switch each.
     func completeAndTakeNext(lane: String) -> Work? {
         update { state in
             state.lanes.complete(lane: lane)

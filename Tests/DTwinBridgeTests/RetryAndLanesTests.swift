@@ -80,36 +80,6 @@ import Testing
 }
 
 @Suite struct DeliverySchedulerTests {
-    @Test func workersDrainEverythingThenExitWhenFinished() async {
-        let scheduler = DeliveryScheduler<Int>()
-        let results = await withTaskGroup(of: [Int].self) { group in
-            for _ in 0..<4 {
-                group.addTask {
-                    var seen: [Int] = []
-                    while let (lane, job) = await scheduler.next() {
-                        seen.append(job)
-                        scheduler.complete(lane: lane)
-                    }
-                    return seen
-                }
-            }
-            for job in 0..<1000 { scheduler.enqueue(job, lane: "lane-\(job % 10)") }
-            scheduler.finish()
-            var all: [[Int]] = []
-            for await seen in group { all.append(seen) }
-            return all
-        }
-        let delivered = results.flatMap { $0 }
-        #expect(delivered.sorted() == Array(0..<1000))
-        // Per lane, each worker saw its jobs in order.
-        for seen in results {
-            for lane in 0..<10 {
-                let mine = seen.filter { $0 % 10 == lane }
-                #expect(mine == mine.sorted())
-            }
-        }
-    }
-
     /// A worker that takes the next job as it completes one gets them in the order idle workers
     /// would: the longest-waiting ready lane first, a lane's own jobs in order.
     @Test func completingTakesTheLongestWaitingReadyJob() async {
@@ -124,7 +94,9 @@ import Testing
         #expect(scheduler.isIdle)
     }
 
-    @Test func workersTakingTheNextJobAsTheyCompleteKeepEachLaneInOrderAndAlone() async {
+    /// Four workers, as the delivery service runs them: everything is drained, then they exit;
+    /// each lane's jobs come in order and never two at once.
+    @Test func workersDrainEverythingInLaneOrderThenExitWhenFinished() async {
         let scheduler = DeliveryScheduler<Int>()
         let busyLanes = BusyLanes()
         let results = await withTaskGroup(of: (seen: [Int], overlaps: Int).self) { group in
