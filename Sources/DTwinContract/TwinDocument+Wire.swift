@@ -21,7 +21,52 @@ extension TwinDocument {
     public var published: Published { Published(document: self) }
 
     /// ``published`` as JSON with sorted keys: equal documents are equal bytes.
-    public var jsonBytes: [UInt8] { Array(TwinWire.encode(published)) }
+    public var jsonBytes: [UInt8] { json(withDelta: true) }
+
+    /// The document as JSON with sorted keys (``JSONWriter``), with its delta as published, or
+    /// without it as the twin table keeps it; either reads back as the same document
+    /// (`JSONDecoder`, which ignores the delta). The same members as its `Encodable` form.
+    public func json(withDelta: Bool) -> [UInt8] {
+        var json = JSONWriter()
+        json.object { json in
+            if withDelta {
+                json.key("delta")
+                json.write(.object(delta))
+            }
+            json.key("desired")
+            json.write(.object(desired))
+            json.key("desiredAt")
+            json.write(desiredAt) { $0.write($1) }
+            json.key("device")
+            json.write(device)
+            json.key("pending")
+            json.write(pending) { json, pending in
+                json.object { json in
+                    json.key("command")
+                    json.write(pending.command)
+                    json.key("deadlineMillis")
+                    json.write(pending.deadlineMillis)
+                    json.key("failed")
+                    json.write(pending.failed)
+                    if let sent = pending.sentMillis {
+                        json.key("sentMillis")
+                        json.write(sent)
+                    }
+                    json.key("sinceMillis")
+                    json.write(pending.sinceMillis)
+                    json.key("value")
+                    json.write(pending.value)
+                }
+            }
+            json.key("reported")
+            json.write(.object(reported))
+            json.key("reportedAt")
+            json.write(reportedAt) { $0.write($1) }
+            json.key("version")
+            json.write(version)
+        }
+        return json.bytes
+    }
 }
 
 /// A request to change a twin's desired state.

@@ -84,7 +84,7 @@ public struct DynamoDBTwinStore: TwinStore {
     }
 
     public func putTwin(_ document: TwinDocument, replacing version: Int64) async throws -> Bool {
-        let text = String(decoding: try JSONEncoder().encode(document), as: UTF8.self)
+        let text = String(decoding: document.json(withDelta: false), as: UTF8.self)
         var request: [String: JSONValue] = [
             "TableName": .string(table),
             "Item": .object([
