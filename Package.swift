@@ -62,11 +62,21 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // SQLite statements bound with SQLite's own calls, for the paths every message takes.
+        .target(
+            name: "DTwinSQLite",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The twin table (SQLite now; DynamoDB later).
         .target(
             name: "DTwinStore",
             dependencies: [
                 "DTwinContract",
+                "DTwinSQLite",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],
             swiftSettings: swiftSettings
@@ -106,6 +116,7 @@ let package = Package(
             name: "DTwinSpool",
             dependencies: [
                 "DTwinContract",
+                "DTwinSQLite",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
             ],
@@ -296,6 +307,11 @@ let package = Package(
         .testTarget(
             name: "DTwinAWSTests",
             dependencies: ["DTwinAWS", "DTwinContract", "DTwinTestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "DTwinSQLiteTests",
+            dependencies: ["DTwinSQLite", .product(name: "GRDB", package: "GRDB.swift")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,3 +1,4 @@
+import DTwinSQLite
 import Foundation
 import GRDB
 import Synchronization
@@ -70,7 +71,8 @@ extension Spool {
         try reserveSpace(Self.size(of: message), counting: bounded ? .everything : .none)
         if message.retain {
             do {
-                return try counted(message, pool.write { db in try Self.replacingRetained(message, in: db) })
+                return try counted(
+                    message, pool.writeWithoutTransaction { db in try db.inCachedTransaction { try Self.replacingRetained(message, in: db) } })
             } catch {
                 throw writeError(error)
             }
@@ -86,7 +88,8 @@ extension Spool {
         try reserveSpace(Self.size(of: message), counting: bounded ? .everything : .none)
         if message.retain {
             do {
-                return try await counted(message, pool.write { db in try Self.replacingRetained(message, in: db) })
+                return try await counted(
+                    message, pool.writeWithoutTransaction { db in try db.inCachedTransaction { try Self.replacingRetained(message, in: db) } })
             } catch {
                 throw writeError(error)
             }
@@ -127,20 +130,23 @@ extension Spool {
     /// The oldest `limit` messages waiting to be published, oldest first.
     public func outbound(limit: Int) throws(SpoolError) -> [OutboundEntry] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT seq, topic, payload, createdAt, retain FROM outbound ORDER BY seq LIMIT ?", arguments: [limit])
-                .map { row in
-                    let payload: Data = row[2]
-                    return OutboundEntry(
-                        seq: row[0],
-                        message: OutboundMessage(topic: row[1], payload: Array(payload), createdAtMillis: row[3], retain: row[4]))
-                }
+            // Cached: the publish queue reads here for every message it publishes.
+            try Row.fetchAll(
+                db.cachedStatement(sql: "SELECT seq, topic, payload, createdAt, retain FROM outbound ORDER BY seq LIMIT ?"), arguments: [limit]
+            )
+            .map { row in
+                let payload: Data = row[2]
+                return OutboundEntry(
+                    seq: row[0],
+                    message: OutboundMessage(topic: row[1], payload: Array(payload), createdAtMillis: row[3], retain: row[4]))
+            }
         }
     }
 
     /// Whether `seq` still waits to be published.
     public func outboundContains(_ seq: Int64) throws(SpoolError) -> Bool {
         try read { db in
-            try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM outbound WHERE seq = ?)", arguments: [seq]) ?? false
+            try Bool.fetchOne(db.cachedStatement(sql: "SELECT EXISTS (SELECT 1 FROM outbound WHERE seq = ?)"), arguments: [seq]) ?? false
         }
     }
 

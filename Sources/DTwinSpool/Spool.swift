@@ -1,7 +1,7 @@
 import DTwinContract
+import DTwinSQLite
 import Foundation
 import GRDB
-import GRDBSQLite
 import Synchronization
 
 /// The bridge's durable spool: every device message is on disk before the broker is told it
@@ -148,53 +148,19 @@ public final class Spool: Sendable {
         return seq
     }
 
-    /// The device message's INSERT (both ``append(_:)``s), its values bound with SQLite's own
-    /// calls on GRDB's cached statement: every message takes this path on the MQTT thread, and
-    /// GRDB's generic argument binding cost more than SQLite's insert itself (about 30,000
-    /// instructions a message).
+    /// The device message's INSERT (both ``append(_:)``s), bound with SQLite's own calls
+    /// (``DirectBindings``): every message takes this path on the MQTT thread.
     static func insertInbound(_ message: DeviceMessage, in db: Database) throws -> Int64 {
-        let statement = try db.cachedStatement(sql: insertInbound)
-        let handle = statement.sqliteStatement
-        sqlite3_reset(handle)
-        defer { sqlite3_reset(handle) }
-        var code = bindText(handle, 1, message.id.rawValue)
-        if code == SQLITE_OK { code = bindText(handle, 2, message.device.rawValue) }
-        if code == SQLITE_OK { code = bindText(handle, 3, message.topic) }
-        if code == SQLITE_OK {
+        try db.runCached(insertInbound) { row in
+            row.bind(message.id.rawValue)
+            row.bind(message.device.rawValue)
+            row.bind(message.topic)
             // An empty payload is an empty BLOB, never NULL (the column is NOT NULL).
-            code = message.payload.withUnsafeBytes { bytes in
-                bytes.isEmpty
-                    ? sqlite3_bind_zeroblob(handle, 4, 0)
-                    : sqlite3_bind_blob(handle, 4, bytes.baseAddress, Int32(bytes.count), sqliteTransient)
-            }
+            row.bind(blob: message.payload)
+            row.bind(message.receivedAtMillis)
+            row.bind(message.source.rawValue)
         }
-        if code == SQLITE_OK { code = sqlite3_bind_int64(handle, 5, message.receivedAtMillis) }
-        if code == SQLITE_OK { code = bindText(handle, 6, message.source.rawValue) }
-        if code == SQLITE_OK { code = sqlite3_step(handle) }
-        try expectDone(code, in: db, sql: insertInbound)
         return db.lastInsertedRowID
-    }
-
-    /// Throws SQLite's failure, in its words, unless `code` says the statement ran to its end.
-    static func expectDone(_ code: Int32, in db: Database, sql: String) throws {
-        guard code == SQLITE_DONE else {
-            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)), sql: sql)
-        }
-    }
-
-    /// SQLite copies what is bound this way before the call returns.
-    private static let sqliteTransient = unsafeBitCast(OpaquePointer(bitPattern: -1), to: sqlite3_destructor_type.self)
-
-    private static func bindText(_ handle: OpaquePointer, _ index: Int32, _ text: String) -> Int32 {
-        var text = text
-        return text.withUTF8 { bytes in
-            bytes.withMemoryRebound(to: CChar.self) { chars in
-                // A zero-length text needs a non-nil pointer, or SQLite binds NULL.
-                chars.isEmpty
-                    ? sqlite3_bind_text(handle, index, "", 0, sqliteTransient)
-                    : sqlite3_bind_text(handle, index, chars.baseAddress, Int32(chars.count), sqliteTransient)
-            }
-        }
     }
 
     /// ``append(_:)`` for async callers (a webhook): the write runs on the spool's own writer
@@ -378,9 +344,12 @@ extension Spool {
         SpoolError("cannot write to the spool at \(path.debugDescription): \(SpoolError.describe(error))")
     }
 
+    /// Runs `body`, one statement (each read here is one), outside a transaction: a statement
+    /// reads one consistent state on its own, and GRDB's `read` would wrap it in a BEGIN and
+    /// COMMIT it prepares anew each time (``Database/inCachedTransaction(_:)``).
     func read<T>(_ body: (Database) throws -> T) throws(SpoolError) -> T {
         do {
-            return try pool.read(body)
+            return try pool.unsafeRead(body)
         } catch {
             throw SpoolError("cannot read the spool at \(path.debugDescription): \(SpoolError.describe(error))")
         }
@@ -391,16 +360,13 @@ extension Spool {
     /// comes this way, and GRDB's generic binding cost more than the DELETE itself.
     @discardableResult
     func delete(_ seqs: [Int64], from table: String) async throws -> [Bool] {
-        try await pool.write { db in
+        try await pool.writeWithoutTransaction { db in
             let sql = "DELETE FROM \(table) WHERE seq = ?"
-            let handle = try db.cachedStatement(sql: sql).sqliteStatement
-            defer { sqlite3_reset(handle) }
-            return try seqs.map { seq in
-                sqlite3_reset(handle)
-                var code = sqlite3_bind_int64(handle, 1, seq)
-                if code == SQLITE_OK { code = sqlite3_step(handle) }
-                try Self.expectDone(code, in: db, sql: sql)
-                return db.changesCount > 0
+            return try db.inCachedTransaction {
+                try seqs.map { seq in
+                    try db.runCached(sql) { $0.bind(seq) }
+                    return db.changesCount > 0
+                }
             }
         }
     }

@@ -1,4 +1,5 @@
 import DTwinContract
+import DTwinSQLite
 import Foundation
 import GRDB
 import Synchronization
@@ -9,6 +10,8 @@ public final class SQLiteTwinStore: TwinStore {
     private let pool: DatabasePool
     private let table: String
     private let puts = Mutex(PutBatch())
+    /// The items' INSERT, made once: it is the cache key of its prepared statement.
+    private let insertSQL: String
 
     /// Opens (creating if needed) the database at `path` with the twin table `table`.
     public init(path: String, table: String = "digitaltwin") throws {
@@ -18,6 +21,11 @@ public final class SQLiteTwinStore: TwinStore {
             throw StoreError("store.table \(table.debugDescription) must be letters, digits and _ only")
         }
         self.table = table
+        insertSQL = """
+            INSERT OR IGNORE INTO "\(table)"
+            (messageid, device, ts, payload, payloadEncoding, kind, value, seq, source)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
         if !folder.isEmpty { try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
         var configuration = Configuration()
@@ -90,7 +98,8 @@ public final class SQLiteTwinStore: TwinStore {
         let table = self.table
         let text: String?
         do {
-            text = try await pool.read { db in
+            // One statement, outside a transaction (``Database/inCachedTransaction(_:)``).
+            text = try await pool.unsafeRead { db in
                 // Cached statements: the twins are read and written several times a second.
                 try String.fetchOne(
                     db.cachedStatement(sql: "SELECT document FROM \"\(table)_state\" WHERE device = ?"), arguments: [device.rawValue])
@@ -106,15 +115,17 @@ public final class SQLiteTwinStore: TwinStore {
 
     public func putTwin(_ document: TwinDocument, replacing version: Int64) async throws -> Bool {
         let table = self.table
-        let text = String(decoding: try JSONEncoder().encode(document), as: UTF8.self)
+        let text = String(decoding: document.json(withDelta: false), as: UTF8.self)
         do {
-            return try await pool.write { db in
-                let stored = try Int64.fetchOne(
-                    db.cachedStatement(sql: "SELECT version FROM \"\(table)_state\" WHERE device = ?"), arguments: [document.device])
-                guard (stored ?? 0) == version else { return false }
-                try db.cachedStatement(sql: "INSERT OR REPLACE INTO \"\(table)_state\" (device, version, document) VALUES (?, ?, ?)")
-                    .execute(arguments: [document.device, document.version, text])
-                return true
+            return try await pool.writeWithoutTransaction { db in
+                try db.inCachedTransaction {
+                    let stored = try Int64.fetchOne(
+                        db.cachedStatement(sql: "SELECT version FROM \"\(table)_state\" WHERE device = ?"), arguments: [document.device])
+                    guard (stored ?? 0) == version else { return false }
+                    try db.cachedStatement(sql: "INSERT OR REPLACE INTO \"\(table)_state\" (device, version, document) VALUES (?, ?, ?)")
+                        .execute(arguments: [document.device, document.version, text])
+                    return true
+                }
             }
         } catch {
             throw StoreError("storing the twin of \(document.device) failed: \(Self.describe(error))")
@@ -164,26 +175,30 @@ public final class SQLiteTwinStore: TwinStore {
         }
     }
 
-    /// Inserts the items in one transaction: for each, whether it was new.
+    /// Inserts the items in one transaction: for each, whether it was new. One item (a quiet
+    /// moment: each message its own batch) is one INSERT in autocommit mode, its own
+    /// transaction without a BEGIN and COMMIT.
     private func insert(_ items: [TwinItem]) async -> WrittenBatch {
-        let table = self.table
+        let sql = insertSQL
+        let write = { @Sendable (db: Database) throws -> [Bool] in
+            try items.map { item in
+                try db.runCached(sql) { row in
+                    row.bind(item.messageId)
+                    row.bind(item.device)
+                    row.bind(item.ts)
+                    row.bind(item.payload)
+                    row.bind(item.payloadEncoding)
+                    row.bind(item.kind.rawValue)
+                    row.bind(item.value)
+                    row.bind(item.seq)
+                    row.bind(item.source)
+                }
+                return db.changesCount > 0
+            }
+        }
         do {
             return .stored(
-                try await pool.write { db in
-                    let statement = try db.cachedStatement(
-                        sql: """
-                            INSERT OR IGNORE INTO "\(table)"
-                            (messageid, device, ts, payload, payloadEncoding, kind, value, seq, source)
-                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                            """)
-                    return try items.map { item in
-                        try statement.execute(arguments: [
-                            item.messageId, item.device, item.ts, item.payload, item.payloadEncoding, item.kind.rawValue,
-                            item.value, item.seq, item.source,
-                        ])
-                        return db.changesCount > 0
-                    }
-                })
+                try await pool.writeWithoutTransaction { db in try items.count == 1 ? write(db) : db.inCachedTransaction { try write(db) } })
         } catch {
             return .failed(Self.describe(error))
         }

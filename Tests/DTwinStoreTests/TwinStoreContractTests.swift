@@ -178,10 +178,14 @@ import Testing
             kind: .raw, value: -734.25, seq: 12, source: "twilio-ipcommand")
         let awake = TwinItem(
             messageId: "m-awake", device: "esp-3", ts: "2026-11-25T10:00:01.000Z", payload: "esp-3:awake", kind: .awake, source: "mqtt")
-        try await fixture.store.put(full)
-        try await fixture.store.put(awake)
+        // Empty text stays empty text (never NULL), and text keeps every byte of its UTF-8.
+        let empty = TwinItem(messageId: "m-empty", device: "esp-3", ts: "2026-11-25T10:00:02.000Z", payload: "", kind: .raw, source: "mqtt")
+        let accented = TwinItem(
+            messageId: "m-utf8", device: "esp-3", ts: "2026-11-25T10:00:03.000Z", payload: "température 21,5 °C ✓", kind: .raw,
+            value: 0, seq: 0, source: "mqtt")
+        for item in [full, awake, empty, accented] { try await fixture.store.put(item) }
         let items = try await fixture.store.items(device: DeviceName("esp-3")!, since: nil, until: nil, limit: 10)
-        #expect(items == [awake, full])
+        #expect(items == [accented, empty, awake, full])
         await fixture.close()
     }
 
