@@ -12,8 +12,11 @@ extension DTwinBench {
     /// (`callgrind_control -i on`) after a warm-up, for `count` messages, and off again; the
     /// total of that stretch over `count` is the figure. The bridge runs tens of times slower
     /// meanwhile, so no time is measured here.
+    ///
+    /// With `--upstream local` the messages come one per device at a time, each followed by its
+    /// twin write (counted from `dtwin_twin_writes_total`, and printed to show it).
     func measureInstructions(count: Int, broker: MosquittoProcess, receiver: HTTPSink, executable: String, logger: Logger) async throws
-        -> Double
+        -> (perMessage: Double, messages: Int, twinWrites: Int?)
     {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("dtwin-callgrind-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -50,14 +53,42 @@ extension DTwinBench {
         guard await waitUntil(timeout: .seconds(300), { delivered() >= warmUpBase + 500 }) else {
             throw TestSupportError("the warm-up did not go through the bridge under callgrind")
         }
+        let twinWrites = { @Sendable () -> Int in Self.metric("dtwin_twin_writes_total", httpPort: httpPort) }
+        // The warm-up's twin writes are over before counting starts.
+        var settled = -1
+        _ = await waitUntil(timeout: .seconds(60), interval: .seconds(1)) {
+            defer { settled = twinWrites() }
+            return twinWrites() == settled
+        }
+        let twinWritesBefore = twinWrites()
+        // Polling /metrics costs the bridge instructions too: not more often than needed.
+        let poll = Duration.milliseconds(200)
         try await control(["-i", "on", "\(bridge.pid)"])
         let base = delivered()
-        try await publishBurst(publisher, count: count, offset: 500)
-        let done = await waitUntil(timeout: .seconds(600)) { delivered() >= base + count }
+        var done = true
+        if local {
+            // One message from each device, then their twin writes, then the next round: each
+            // message with its own twin write, as for devices that send every few seconds. A
+            // burst would share a write among however many messages one turn of the twin loop
+            // (four a second) saw, which under callgrind's slowness varies from run to run.
+            for round in 0..<(count / devices) {
+                try await publishBurst(publisher, count: devices, offset: 500 + round * devices)
+                let sent = (round + 1) * devices
+                done = await waitUntil(timeout: .seconds(120), interval: poll) {
+                    delivered() >= base + sent && twinWrites() >= twinWritesBefore + sent
+                }
+                guard done else { break }
+            }
+        } else {
+            try await publishBurst(publisher, count: count, offset: 500)
+            done = await waitUntil(timeout: .seconds(600), interval: poll) { delivered() >= base + count }
+        }
         try await control(["-i", "off", "\(bridge.pid)"])
+        let twinWritesDuring = local ? twinWrites() - twinWritesBefore : nil
         try await control(["-d", "\(bridge.pid)"])
         await publisher.close()
         guard done else { throw TestSupportError("the bridge under callgrind delivered \(delivered() - base) of \(count)") }
+        let count = local ? count / devices * devices : count
         // The dump (callgrind.out.1) holds the stretch: its `totals:` line is the instructions of
         // every thread while counting was on (its `summary:` says 0 with --instr-atstart=no).
         let dumps = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasPrefix("callgrind.out.") }
@@ -72,7 +103,7 @@ extension DTwinBench {
             try? FileManager.default.removeItem(atPath: keep)
             try FileManager.default.copyItem(at: directory.appendingPathComponent(dump), to: URL(fileURLWithPath: keep))
         }
-        return totals.reduce(0, +) / Double(count)
+        return (totals.reduce(0, +) / Double(count), count, twinWritesDuring)
     }
 
     func control(_ arguments: [String]) async throws {

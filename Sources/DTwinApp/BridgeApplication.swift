@@ -127,7 +127,8 @@ public struct BridgeApplication: Sendable {
         // The twins live in the twin table, where there is one here (local mode, or DynamoDB).
         let schemas = configuration.devices.filter { $0.value.twin != nil || $0.value.twinTimeout != nil }.mapValues(\.twinSchema)
         let live = LiveEvents()
-        let twins = store.map { TwinService(store: $0, commands: dispatcher, schemas: schemas, live: live, logger: logger) }
+        let twinMetrics = PrometheusMetricsFactory(registry: metrics)
+        let twins = store.map { TwinService(store: $0, commands: dispatcher, schemas: schemas, live: live, metrics: twinMetrics, logger: logger) }
         bridge = BridgeService(
             mqtt: mqtt, upstream: upstream, spool: spool, publishQueue: queue, dispatcher: dispatcher, registry: registry,
             smsRelay: relay, twins: twins, live: live,

@@ -1,3 +1,4 @@
+import CoreMetrics
 import DTwinContract
 import DTwinSpool
 import DTwinStore
@@ -46,15 +47,18 @@ public final class TwinService: Service, Sendable {
     /// loop wakes then to mark them failed, so the published document says so on time.
     private let deadlines = Mutex<[DeviceName: Int64]>([:])
     private let signal = ChangeSignal()
+    /// `dtwin_twin_writes_total`: every stored change of a twin (a device's reports, a desired change).
+    private let writes: Counter?
 
     public init(
         store: any TwinStore, commands: CommandDispatcher, schemas: [DeviceName: TwinSchema] = [:], live: LiveEvents = LiveEvents(),
-        logger: Logger
+        metrics: (any MetricsFactory)? = nil, logger: Logger
     ) {
         self.store = store
         self.live = live
         self.commands = commands
         self.schemas = schemas
+        self.writes = metrics.map { Counter(label: "dtwin_twin_writes_total", factory: $0) }
         self.logger = logger
     }
 
@@ -260,6 +264,7 @@ public final class TwinService: Service, Sendable {
 
     /// After every stored change: the document goes out, retained, and its next deadline is noted.
     func didStore(_ document: TwinDocument, device: DeviceName) async {
+        writes?.increment()
         let deadline = document.pending.values.filter { !$0.failed }.map(\.deadlineMillis).min()
         deadlines.withLock { $0[device] = deadline }
         if deadline != nil { signal.changed() }

@@ -95,6 +95,16 @@ import Testing
         // It restarts and reports its defaults: the twin brings it back to the desired state.
         try await bridge.publish("dtwin/sim1/up", #"{"value": 400, "led": false, "period": 60}"#)
         #expect(await bridge.watcher.waitFor { _ in harness.downPayloads("sim1") == ["LIG", "PERIOD 60", "LIG"] }, "\(harness.downPayloads("sim1"))")
+        // `/metrics` counts every stored change: the ones so far, and a desired change as one.
+        let writes = { () async throws -> Int in
+            let scraped = try await TwilioHarness.execute(HTTPClientRequest(url: "http://127.0.0.1:\(harness.port)/metrics"))
+            let line = scraped.body.split(separator: "\n").first { $0.hasPrefix("dtwin_twin_writes_total ") }
+            return try #require(line.flatMap { $0.split(separator: " ").last }.flatMap { Int($0) })
+        }
+        let before = try await writes()
+        #expect(before >= 5)
+        #expect(try await Self.patch(harness, "sim1", #"{"desired": {"period": 61}}"#).status == 200)
+        #expect(try await writes() == before + 1)
         await stop()
     }
 
