@@ -23,6 +23,65 @@ extension TwinDocument {
     /// ``published`` as JSON with sorted keys: equal documents are equal bytes.
     public var jsonBytes: [UInt8] { json(withDelta: true) }
 
+    /// Reads a document as ``json(withDelta:)`` wrote it (or `JSONEncoder` before it): with
+    /// ``JSONReader`` when the text is plainly a document, else with `JSONDecoder`, which reads
+    /// what the reader leaves to it or throws saying what is wrong.
+    public init(json bytes: [UInt8]) throws {
+        if let value = JSONReader.parse(bytes), let document = TwinDocument(value) {
+            self = document
+        } else {
+            self = try JSONDecoder().decode(TwinDocument.self, from: Data(bytes))
+        }
+    }
+
+    /// The document in `value`, when every member is there with its type (as the decoder
+    /// requires); `nil` otherwise, and for whole numbers a `Double` does not hold exactly.
+    init?(_ value: JSONValue) {
+        guard case .object(let members) = value, case .string(let device)? = members["device"],
+            let version = Self.integer(members["version"]), case .object(let desired)? = members["desired"],
+            case .object(let reported)? = members["reported"], let desiredAt = Self.integers(members["desiredAt"]),
+            let reportedAt = Self.integers(members["reportedAt"]), case .object(let pendingMembers)? = members["pending"]
+        else { return nil }
+        var pending: [String: Pending] = [:]
+        for (key, member) in pendingMembers {
+            guard case .object(let fields) = member, let value = fields["value"], case .string(let command)? = fields["command"],
+                let since = Self.integer(fields["sinceMillis"]), let deadline = Self.integer(fields["deadlineMillis"]),
+                case .bool(let failed)? = fields["failed"]
+            else { return nil }
+            var sent: Int64?
+            switch fields["sentMillis"] {
+            case nil, .null?: sent = nil
+            case let number?:
+                guard let whole = Self.integer(number) else { return nil }
+                sent = whole
+            }
+            pending[key] = Pending(value: value, command: command, sinceMillis: since, deadlineMillis: deadline, failed: failed, sentMillis: sent)
+        }
+        self.init(device: device)
+        self.version = version
+        self.desired = desired
+        self.reported = reported
+        self.desiredAt = desiredAt
+        self.reportedAt = reportedAt
+        self.pending = pending
+    }
+
+    /// A whole number below 2^53, which a `Double` holds exactly.
+    private static func integer(_ value: JSONValue?) -> Int64? {
+        guard case .number(let number)? = value, number.rounded() == number, abs(number) < 9_007_199_254_740_992 else { return nil }
+        return Int64(number)
+    }
+
+    private static func integers(_ value: JSONValue?) -> [String: Int64]? {
+        guard case .object(let members)? = value else { return nil }
+        var integers: [String: Int64] = [:]
+        for (key, member) in members {
+            guard let integer = integer(member) else { return nil }
+            integers[key] = integer
+        }
+        return integers
+    }
+
     /// The document as JSON with sorted keys (``JSONWriter``), with its delta as published, or
     /// without it as the twin table keeps it; either reads back as the same document
     /// (`JSONDecoder`, which ignores the delta). The same members as its `Encodable` form.

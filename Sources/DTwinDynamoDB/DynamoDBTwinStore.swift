@@ -78,7 +78,7 @@ public struct DynamoDBTwinStore: TwinStore {
             throw StoreError(storeMessage(error))
         }
         guard let text = answer["Item"]?["document"]?["S"]?.stringValue else { return nil }
-        do { return try JSONDecoder().decode(TwinDocument.self, from: Data(text.utf8)) } catch {
+        do { return try TwinDocument(json: Array(text.utf8)) } catch {
             throw StoreError("the stored twin of \(device) cannot be read: \(error)")
         }
     }

@@ -108,7 +108,7 @@ public final class SQLiteTwinStore: TwinStore {
             throw StoreError("reading the twin of \(device) failed: \(Self.describe(error))")
         }
         guard let text else { return nil }
-        do { return try JSONDecoder().decode(TwinDocument.self, from: Data(text.utf8)) } catch {
+        do { return try TwinDocument(json: Array(text.utf8)) } catch {
             throw StoreError("the stored twin of \(device) cannot be read: \(error)")
         }
     }
