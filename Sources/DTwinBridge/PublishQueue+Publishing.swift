@@ -20,7 +20,10 @@ extension PublishQueue {
             await doorbell.wait(timeout: refused ? .seconds(5) : count > 0 ? .milliseconds(250) : .seconds(5))
             refused = false
             guard !Task.isCancelled, mqtt.isConnected else { continue }
-            while !Task.isCancelled {
+            // Until nothing waits: `count` is exact once a message is stored, and one stored
+            // after this look rings the doorbell, so no read is needed to find the queue empty
+            // (a read of the spool costs about 50,000 instructions, callgrind).
+            while !Task.isCancelled, count > 0 {
                 let batch: [Spool.OutboundEntry]
                 do throws(SpoolError) {
                     batch = try pending(limit: Self.batchSize)
