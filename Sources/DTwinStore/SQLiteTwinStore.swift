@@ -13,6 +13,9 @@ public final class SQLiteTwinStore: TwinStore {
     /// The items' INSERT, made once: it is the cache key of its prepared statement.
     private let insertSQL: String
 
+    /// Each connection's page cache, in kB (`PRAGMA cache_size`).
+    static let cacheKilobytes = 512
+
     /// Opens (creating if needed) the database at `path` with the twin table `table`.
     public init(path: String, table: String = "digitaltwin") throws {
         guard !table.isEmpty,
@@ -31,6 +34,12 @@ public final class SQLiteTwinStore: TwinStore {
         var configuration = Configuration()
         // Another process (the CLI, a second reader) may hold the lock briefly: wait rather than fail.
         configuration.busyMode = .timeout(5)
+        configuration.prepareDatabase { db in
+            // Each connection's page cache (SQLite's default: up to 2 MB) holds pages it touched
+            // lately. Items are appended in time order, so the writer's hot pages are the table's
+            // end and one index leaf per device: 512 kB keeps them, and the rest of the memory.
+            try db.execute(sql: "PRAGMA cache_size = -\(Self.cacheKilobytes)")
+        }
         do {
             pool = try Self.open(path: path, configuration: configuration, migrator: Self.migrator(table: table))
         } catch {
