@@ -37,7 +37,7 @@ public final class SQLiteTwinStore: TwinStore {
         configuration.prepareDatabase { db in
             // Each connection's page cache (SQLite's default: up to 2 MB) holds pages it touched
             // lately. Items are appended in time order, so the writer's hot pages are the table's
-            // end and one index leaf per device: 512 kB keeps them, and the rest of the memory.
+            // end and one index leaf per device: 512 kB holds them, with memory to spare.
             try db.execute(sql: "PRAGMA cache_size = -\(Self.cacheKilobytes)")
         }
         do {
