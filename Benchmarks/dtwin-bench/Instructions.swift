@@ -66,12 +66,14 @@ extension DTwinBench {
         try await control(["-i", "on", "\(bridge.pid)"])
         let base = delivered()
         var done = true
+        // Local: whole rounds of one message a device, at least one.
+        let rounds = max(1, count / devices)
         if local {
             // One message from each device, then their twin writes, then the next round: each
             // message with its own twin write, as for devices that send every few seconds. A
             // burst would share a write among however many messages one turn of the twin loop
             // (four a second) saw, which under callgrind's slowness varies from run to run.
-            for round in 0..<(count / devices) {
+            for round in 0..<rounds {
                 try await publishBurst(publisher, count: devices, offset: 500 + round * devices)
                 let sent = (round + 1) * devices
                 done = await waitUntil(timeout: .seconds(120), interval: poll) {
@@ -88,7 +90,7 @@ extension DTwinBench {
         try await control(["-d", "\(bridge.pid)"])
         await publisher.close()
         guard done else { throw TestSupportError("the bridge under callgrind delivered \(delivered() - base) of \(count)") }
-        let count = local ? count / devices * devices : count
+        let count = local ? rounds * devices : count
         // The dump (callgrind.out.1) holds the stretch: its `totals:` line is the instructions of
         // every thread while counting was on (its `summary:` says 0 with --instr-atstart=no).
         let dumps = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasPrefix("callgrind.out.") }
