@@ -44,7 +44,8 @@ struct JSONReader {
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\""), let key = string() else { return nil }
             skipSpace()
             guard take(UInt8(ascii: ":")), let member = value(depth: depth + 1) else { return nil }
-            members[key] = member
+            // The first of a repeated key counts, as with `JSONDecoder`.
+            if members[key] == nil { members[key] = member }
             skipSpace()
         } while take(UInt8(ascii: ","))
         return take(UInt8(ascii: "}")) ? .object(members) : nil
@@ -130,18 +131,24 @@ struct JSONReader {
         return unit
     }
 
-    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, read as the nearest `Double`.
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`, read as the nearest `Double`; one
+    /// that a `Double` cannot hold (too large, or so small it would read as 0) is left to
+    /// `JSONDecoder`, which refuses it.
     private mutating func number() -> Double? {
         let start = index
         _ = take(UInt8(ascii: "-"))
         // One zero, or digits not starting with one.
         if !take(UInt8(ascii: "0")), digits() == 0 { return nil }
         if take(UInt8(ascii: ".")), digits() == 0 { return nil }
+        let mantissa = bytes[start..<index]
         if take(UInt8(ascii: "e")) || take(UInt8(ascii: "E")) {
             if !take(UInt8(ascii: "+")) { _ = take(UInt8(ascii: "-")) }
             if digits() == 0 { return nil }
         }
-        return Double(String(decoding: bytes[start..<index], as: UTF8.self))
+        guard let number = Double(String(decoding: bytes[start..<index], as: UTF8.self)), number.isFinite,
+            number != 0 || !mantissa.contains(where: { (UInt8(ascii: "1")...UInt8(ascii: "9")).contains($0) })
+        else { return nil }
+        return number
     }
 
     private mutating func digits() -> Int {

@@ -11,6 +11,7 @@ import Testing
         #"{}"#, #"[]"#, #"  {"a" : [1, 2.5, -0, 0, true, false, null] ,"b":{"c":"d"}}  "#, "\n\t{\r\n}\n",
         #""plain""#, #""""#, #""quote \" backslash \\ slash \/ \b\f\n\r\t""#, #""\u00e9\u00E9 \u2713 \ud83c\udf21 é ✓ 🌡""#,
         #"[0, -1, 1.5e3, 1E-7, -12.25, 123456789012, 1e308, 2.2250738585072014e-308, 0.1, 9007199254740993]"#,
+        "[-0]", "[-0.0]", "[0e-400]", "[1E+2]", "[12345678901234567890]", "[5e-324]", #"{"a": 1, "a": 2}"#,
         #"{"device":"uno-1","version":3,"desired":{"led":true},"reported":{},"desiredAt":{"led":1764000000000},"reportedAt":{},"pending":{}}"#,
     ]
 
@@ -22,7 +23,8 @@ import Testing
     static let invalid: [[UInt8]] =
         [
             "", "{", "}", #"{"a" 1}"#, "{a:1}", "'x'", "01", "-01", "1.", ".5", "+1", "1e", "1e+", "-", "tru", "nul",
-            "falsey", "1 2", #""\x""#, #""\u12""#, #""\u12G4""#, #""unterminated"#, "[1] x", "\"a\u{01}b\"", "\"tab\tinside\"",
+            "falsey", "1 2", "[1e400]", "[-1e400]", "[1e-400]", #""\x""#, #""\u12""#, #""\u12G4""#, #""unterminated"#, "[1] x", "\"a\u{01}b\"",
+            "\"tab\tinside\"",
         ].map { Array($0.utf8) } + [[0x22, 0xFF, 0x22], [0x22, 0xC3, 0x22]]
 
     @Test(arguments: invalid) func refusesWhatIsNotJSON(_ bytes: [UInt8]) {
