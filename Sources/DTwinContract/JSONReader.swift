@@ -1,10 +1,12 @@
-/// A strict JSON reader into ``JSONValue``, for the twin documents the bridge wrote itself
-/// (``TwinDocument/init(json:)``): Foundation's `JSONDecoder` took about 145,000 instructions
-/// to read one back, and every twin write reads one (callgrind, issue 22).
+/// A strict JSON reader into ``JSONValue``, behind ``JSONValue/parse(_:)`` (device payloads,
+/// upstream answers, twin requests) and ``TwinDocument/init(json:)``: Foundation's
+/// `JSONDecoder` took about 145,000 instructions to read a twin document back, and every twin
+/// write reads one (callgrind, issue 22).
 ///
 /// It reads RFC 8259 JSON and answers `nil` for anything else, and also for what it leaves to
-/// `JSONDecoder` (nesting deeper than ``maxDepth``, an unpaired UTF-16 surrogate): its callers
-/// fall back to `JSONDecoder` on `nil`, which then either reads it or says why not.
+/// `JSONDecoder` (nesting deeper than ``maxDepth``, an unpaired UTF-16 surrogate, a number a
+/// `Double` cannot hold): its callers fall back to `JSONDecoder` on `nil`, which then either
+/// reads it or says why not.
 struct JSONReader {
     static let maxDepth = 32
 

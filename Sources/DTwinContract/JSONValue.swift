@@ -39,9 +39,12 @@ public enum JSONValue: Sendable, Equatable, Codable {
         }
     }
 
-    /// Parses `bytes` as JSON; `nil` when they are not JSON.
+    /// Parses `bytes` as JSON; `nil` when they are not JSON. ``JSONReader`` reads plain JSON;
+    /// what it leaves (trailing commas, a byte-order mark, numbers a `Double` cannot hold, …)
+    /// goes to `JSONDecoder`, which reads it as before or refuses it.
     public static func parse(_ bytes: some Collection<UInt8>) -> JSONValue? {
-        try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+        let bytes = Array(bytes)
+        return JSONReader.parse(bytes) ?? (try? JSONDecoder().decode(JSONValue.self, from: Data(bytes)))
     }
 
     public subscript(key: String) -> JSONValue? {

@@ -23,11 +23,11 @@ extension TwinDocument {
     /// ``published`` as JSON with sorted keys: equal documents are equal bytes.
     public var jsonBytes: [UInt8] { json(withDelta: true) }
 
-    /// Reads a document as ``json(withDelta:)`` wrote it (or `JSONEncoder` before it): with
-    /// ``JSONReader`` when the text is plainly a document, else with `JSONDecoder`, which reads
-    /// what the reader leaves to it or throws saying what is wrong.
+    /// Reads a document as ``json(withDelta:)`` wrote it (or `JSONEncoder` before it): from
+    /// ``JSONValue/parse(_:)`` when the text is plainly a document, else with `JSONDecoder`,
+    /// which reads what the mapping leaves to it or throws saying what is wrong.
     public init(json bytes: [UInt8]) throws {
-        if let value = JSONReader.parse(bytes), let document = TwinDocument(value) {
+        if let value = JSONValue.parse(bytes), let document = TwinDocument(value) {
             self = document
         } else {
             self = try JSONDecoder().decode(TwinDocument.self, from: Data(bytes))

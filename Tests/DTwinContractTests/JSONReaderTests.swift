@@ -18,6 +18,7 @@ import Testing
     @Test(arguments: valid) func readsWhatJSONDecoderReads(_ text: String) throws {
         let expected = try JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
         #expect(JSONReader.parse(Array(text.utf8)) == expected)
+        #expect(JSONValue.parse(Array(text.utf8)) == expected)
     }
 
     static let invalid: [[UInt8]] =
@@ -30,14 +31,16 @@ import Testing
     @Test(arguments: invalid) func refusesWhatIsNotJSON(_ bytes: [UInt8]) {
         #expect(JSONReader.parse(bytes) == nil)
         #expect((try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))) == nil, "not JSON for Foundation either")
+        #expect(JSONValue.parse(bytes) == nil)
     }
 
     /// Left to `JSONDecoder`: an unpaired surrogate, nesting deeper than the reader goes, and a
     /// trailing comma (which Foundation's decoder takes).
     @Test func leavesTheUnusualToJSONDecoder() {
-        for text in ["[1,]", #"{"a":1,}"#] {
+        for text in ["[1,]", #"{"a":1,}"#, "\u{FEFF}[1]"] {
             #expect(JSONReader.parse(Array(text.utf8)) == nil)
-            #expect((try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))) != nil)
+            let decoded = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8))
+            #expect(decoded != nil && JSONValue.parse(Array(text.utf8)) == decoded, "JSONValue.parse reads it as before")
         }
         #expect(JSONReader.parse(Array(#""\ud800""#.utf8)) == nil)
         #expect(JSONReader.parse(Array(#""\udc00x""#.utf8)) == nil)
